@@ -1,0 +1,158 @@
+// Package bpfobs runs trampoline jobs inside the test VM: it loads
+// observer BPF programs (fentry/fexit/fmod_ret/fsession) on a kernel
+// function with raw bpf(2), attaches and detaches them, triggers the
+// function with BPF_PROG_TEST_RUN, reports what each program saw, and
+// captures the live trampoline image.
+package bpfobs
+
+// Prog is one program of a job.
+type Prog struct {
+	Name       string `json:"name"`
+	Kind       string `json:"kind"`        // fentry | fexit | fmod_ret | fsession | freplace
+	Cookie     bool   `json:"cookie"`      // program calls bpf_session_cookie (fsession only)
+	IP         bool   `json:"ip"`          // program calls bpf_get_func_ip
+	Sleepable  bool   `json:"sleepable"`   // BPF_F_SLEEPABLE
+	LinkCookie uint64 `json:"link_cookie"` // link_create.tracing.cookie
+	Returns    int64  `json:"returns"`     // the program's return value (fmod_ret; fentry etc. normally 0)
+}
+
+// Op is one step: attach | detach | run.
+type Op struct {
+	Op   string `json:"op"`
+	Prog string `json:"prog,omitempty"`
+	Line int    `json:"line,omitempty"`
+}
+
+// Job is a target function, its programs and the steps to run.
+type Job struct {
+	Target  string `json:"target"`
+	Progs   []Prog `json:"progs"`
+	Ops     []Op   `json:"ops"`
+	Capture bool   `json:"capture"`
+}
+
+// Record kinds emitted by Run.
+const (
+	KindStart        = "start"        // Start, once per Run
+	KindStep         = "step"         // Step, one per Op
+	KindObservations = "observations" // Observations, after each run step
+	KindCapture      = "capture"      // Capture, after attach/detach steps with links in place (Job.Capture)
+	KindDone         = "done"         // Done, at the end of Run
+)
+
+// Start describes the kernel and the ids the job uses.
+type Start struct {
+	Release string `json:"release"`
+	Machine string `json:"machine"`
+	Target  string `json:"target"`
+	// BTF ids in /sys/kernel/btf/vmlinux (0: not found).
+	BTFIDs map[string]uint32 `json:"btf_ids"`
+	// TrampolineKey is the key of the target's trampoline (its kallsyms
+	// name is bpf_trampoline_<key>).
+	TrampolineKey uint64 `json:"trampoline_key"`
+	// FsessionSupported: a trivial fsession program on bpf_fentry_test1
+	// loaded; FsessionProbe is that load's errno name.
+	FsessionSupported bool   `json:"fsession_supported"`
+	FsessionProbe     string `json:"fsession_probe"`
+	FsessionProbeLog  string `json:"fsession_probe_log,omitempty"`
+	// Trigger is the program BPF_PROG_TEST_RUN uses for run steps.
+	Trigger      string `json:"trigger"`
+	TriggerErrno string `json:"trigger_errno"`
+	// Symbols: helper and target addresses from /proc/kallsyms, read once.
+	Symbols map[string]uint64 `json:"symbols"`
+	// Sysctls read at start (value or error text).
+	Sysctls map[string]string `json:"sysctls"`
+	// InitMillis: time spent on BTF, kallsyms, probes.
+	InitMillis int64    `json:"init_ms"`
+	Errors     []string `json:"errors,omitempty"`
+}
+
+// Step is the result of one Op.
+type Step struct {
+	Step  int    `json:"step"` // index in Job.Ops
+	Op    string `json:"op"`
+	Prog  string `json:"prog,omitempty"`
+	Line  int    `json:"line,omitempty"`
+	Errno string `json:"errno"`           // "ok" or errno name
+	Stage string `json:"stage,omitempty"` // load | attach | detach | run (where it failed)
+	// VerifierLog of a failed load (head and tail when long).
+	VerifierLog string `json:"verifier_log,omitempty"`
+	Error       string `json:"error,omitempty"` // non-kernel problems (unknown prog, ...)
+	ProgID      uint32 `json:"prog_id,omitempty"`
+	Loaded      bool   `json:"loaded,omitempty"` // this step loaded the program
+	// Run steps: BPF_PROG_TEST_RUN's retval and duration (ns).
+	Retval   *uint32 `json:"retval,omitempty"`
+	Duration uint32  `json:"duration,omitempty"`
+	Trigger  string  `json:"trigger,omitempty"`
+	// Attached lists the programs with a live link after the step, in
+	// attach order.
+	Attached []string `json:"attached"`
+	Millis   int64    `json:"ms"`
+}
+
+// Observations are the records the observers wrote during one run step,
+// in global invocation order.
+type Observations struct {
+	Step    int      `json:"step"`
+	Count   uint64   `json:"count"` // invocations counted
+	Lost    int      `json:"lost"`  // invocations without a readable record
+	Records []Obs    `json:"records"`
+	Errors  []string `json:"errors,omitempty"`
+}
+
+// ProgImage describes one attached program's JITed image.
+type ProgImage struct {
+	Name       string `json:"name"`
+	Index      int    `json:"index"`
+	ID         uint32 `json:"id"`
+	Tag        string `json:"tag"`
+	JitedKsym  uint64 `json:"jited_ksym"` // bpf_func
+	JitedLen   uint32 `json:"jited_len"`
+	XlatedLen  uint32 `json:"xlated_len"`
+	LinkCookie uint64 `json:"link_cookie"`
+	Error      string `json:"error,omitempty"`
+}
+
+// Capture is a trampoline image read from /proc/kcore.
+type Capture struct {
+	Step       int      `json:"step"`
+	Target     string   `json:"target"`
+	TargetAddr uint64   `json:"target_addr"`
+	TargetHead string   `json:"target_head"` // first 16 bytes of the traced function, hex
+	CallSite   CallSite `json:"call_site"`
+	// Trampoline image.
+	Name     string `json:"name"` // bpf_trampoline_<key>
+	Addr     uint64 `json:"addr"`
+	AddrFrom string `json:"addr_from"` // kallsyms | call_site
+	// Candidates: every kallsyms address with the trampoline's name (an
+	// old image may still be listed while it waits to be freed).
+	Candidates []uint64    `json:"candidates,omitempty"`
+	NextSym    string      `json:"next_sym,omitempty"` // the [bpf] symbol after the image, bounding the read
+	NextAddr   uint64      `json:"next_addr,omitempty"`
+	Len        int         `json:"len"`
+	Bytes      string      `json:"bytes"` // hex; up to NextAddr or 4096 bytes, code length unknown
+	Progs      []ProgImage `json:"progs"`
+	BPFSyms    []Sym       `json:"bpf_syms"` // all [bpf] kallsyms symbols, by address
+	Millis     int64       `json:"ms"`
+	Errors     []string    `json:"errors,omitempty"`
+}
+
+// Done ends a Run.
+type Done struct {
+	Steps  int   `json:"steps"`
+	Millis int64 `json:"ms"`
+}
+
+// HelperSymbols are the core kernel symbols whose addresses go into Start.
+var HelperSymbols = []string{
+	"__bpf_tramp_enter", "__bpf_tramp_exit",
+	"__bpf_prog_enter_recur", "__bpf_prog_exit_recur",
+	"__bpf_prog_enter_sleepable_recur", "__bpf_prog_exit_sleepable_recur",
+	"__bpf_prog_enter", "__bpf_prog_exit",
+	"__bpf_prog_enter_sleepable", "__bpf_prog_exit_sleepable",
+	"__bpf_prog_enter_lsm_cgroup", "__bpf_prog_exit_lsm_cgroup",
+	"x86_return_thunk", "__x86_return_thunk", "its_return_thunk",
+	"retbleed_return_thunk", "srso_return_thunk",
+	"ftrace_caller", "ftrace_stub", "return_to_handler",
+	"arch_bpf_trampoline_skip", "bpf_tramp_image_add_skip",
+}

@@ -1,0 +1,473 @@
+//go:build linux
+
+package bpfobs
+
+import (
+	"encoding/hex"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	vmlinuxTrampKeyBase = 6442450944 // (btf_obj_id 1 << 32) | 0x80000000, bpf_trampoline_compute_key
+	maxCapture          = 4096
+	fentryTriggerTarget = "bpf_fentry_test1"
+	modRetTriggerTarget = "bpf_modify_return_test"
+)
+
+// env is the per-boot state shared by all Runs: nothing in it changes
+// while the VM lives, apart from the observation map's contents.
+type env struct {
+	release, machine string
+	spec             *btf.Spec
+	btfIDs           map[string]uint32
+	obs              *obsMap
+	triggers         map[string]int    // trigger target → fd
+	triggerErr       map[string]string // trigger target → errno
+	fsessProbe       string
+	fsessProbeLog    string
+	syms             map[string]uint64
+	kc               *kcore
+	errs             []string
+	initMillis       int64
+}
+
+var (
+	envOnce sync.Once
+	theEnv  *env
+	envErr  error
+)
+
+func getEnv() (*env, error) {
+	envOnce.Do(func() { theEnv, envErr = newEnv() })
+	return theEnv, envErr
+}
+
+func newEnv() (*env, error) {
+	t0 := time.Now()
+	e := &env{btfIDs: map[string]uint32{}, triggers: map[string]int{}, triggerErr: map[string]string{}}
+	var u unix.Utsname
+	if err := unix.Uname(&u); err == nil {
+		e.release = unix.ByteSliceToString(u.Release[:])
+		e.machine = unix.ByteSliceToString(u.Machine[:])
+	}
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return nil, fmt.Errorf("vmlinux BTF: %w", err)
+	}
+	e.spec = spec
+	for _, n := range []string{fentryTriggerTarget, modRetTriggerTarget, "bpf_session_cookie", "bpf_session_is_return"} {
+		e.btfID(n)
+	}
+	if e.obs, err = newObsMap(recSize, recEntries); err != nil {
+		return nil, err
+	}
+	// Programs that live for the whole boot are loaded before any address
+	// is taken, so that they cannot land inside an image read later.
+	for _, t := range []struct {
+		target string
+		attach uint32
+	}{{fentryTriggerTarget, attachFentry}, {modRetTriggerTarget, attachModRet}} {
+		fd, _, err := e.loadTrivial("trig_"+t.target[4:], t.attach, t.target)
+		e.triggerErr[t.target] = ErrnoName(err)
+		if err == nil {
+			e.triggers[t.target] = fd
+		}
+	}
+	fd, log, err := e.loadTrivial("probe_fsession", attachFsession, fentryTriggerTarget)
+	e.fsessProbe, e.fsessProbeLog = ErrnoName(err), truncLog(log)
+	if err == nil {
+		unix.Close(fd)
+	}
+	if f, err := os.Open("/proc/kcore"); err != nil {
+		e.errs = append(e.errs, err.Error())
+	} else if e.kc, err = newKcore(f); err != nil {
+		e.errs = append(e.errs, err.Error())
+	}
+	if err := e.readSyms(nil); err != nil {
+		e.errs = append(e.errs, err.Error())
+	}
+	e.initMillis = time.Since(t0).Milliseconds()
+	return e, nil
+}
+
+// readSyms reads the helper symbols, the deterministic test targets and
+// extra names from /proc/kallsyms (one pass).
+func (e *env) readSyms(extra []string) error {
+	f, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	names := append(append([]string{}, HelperSymbols...), extra...)
+	m, err := readNamed(f, names, []string{"bpf_fentry_test", "bpf_modify_return_test"})
+	if err != nil {
+		return err
+	}
+	if e.syms == nil {
+		e.syms = m
+	} else {
+		for k, v := range m {
+			e.syms[k] = v
+		}
+	}
+	return nil
+}
+
+func (e *env) btfID(name string) uint32 {
+	if id, ok := e.btfIDs[name]; ok {
+		return id
+	}
+	var id uint32
+	var fn *btf.Func
+	if err := e.spec.TypeByName(name, &fn); err == nil {
+		if tid, err := e.spec.TypeID(fn); err == nil {
+			id = uint32(tid)
+		}
+	}
+	e.btfIDs[name] = id
+	return id
+}
+
+func (e *env) loadTrivial(name string, attach uint32, target string) (int, string, error) {
+	insns, err := marshalInsns(trivialProg())
+	if err != nil {
+		return -1, "", err
+	}
+	id := e.btfID(target)
+	if id == 0 {
+		return -1, "", fmt.Errorf("no BTF id for %s", target)
+	}
+	return loadProg(loadSpec{name: name, progType: progTypeTracing, attachType: attach, btfID: id, insns: insns})
+}
+
+// truncLog keeps the head and the tail (where the verdict is) of a
+// verifier log.
+func truncLog(s string) string {
+	const head, tail = 2048, 6144
+	if len(s) <= head+tail {
+		return s
+	}
+	return s[:head] + fmt.Sprintf("\n... [%d bytes cut] ...\n", len(s)-head-tail) + s[len(s)-tail:]
+}
+
+// resetObs clears the counter and the used record slots.
+func (e *env) resetObs() {
+	n := atomic.LoadUint64((*uint64)(unsafe.Pointer(&e.obs.mem[0])))
+	if n > recEntries-1 {
+		n = recEntries - 1
+	}
+	clear(e.obs.mem[recSize : (n+1)*recSize])
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&e.obs.mem[0])), 0)
+}
+
+type progState struct {
+	p      Prog
+	index  int
+	fd     int
+	links  []int // live links, oldest first (a program may be linked twice)
+	id     uint32
+	loaded bool
+}
+
+// Run executes the job's ops in order and emits one record per step
+// (and start, observations, capture and done records; see the Kind*
+// constants).
+func Run(job Job, emit func(kind string, payload any) error) error {
+	t0 := time.Now()
+	e, err := getEnv()
+	if err != nil {
+		return err
+	}
+	e.resetObs()
+	targetID := e.btfID(job.Target)
+	if _, ok := e.syms[job.Target]; !ok && job.Target != "" {
+		if err := e.readSyms([]string{job.Target}); err != nil {
+			e.errs = append(e.errs, err.Error())
+		}
+	}
+	trigger := fentryTriggerTarget
+	if strings.HasPrefix(job.Target, modRetTriggerTarget) {
+		trigger = modRetTriggerTarget
+	}
+	st := Start{
+		Release: e.release, Machine: e.machine, Target: job.Target,
+		BTFIDs:            map[string]uint32{},
+		FsessionSupported: e.fsessProbe == "ok", FsessionProbe: e.fsessProbe, FsessionProbeLog: e.fsessProbeLog,
+		Trigger: trigger, TriggerErrno: e.triggerErr[trigger],
+		Symbols:    map[string]uint64{},
+		Sysctls:    map[string]string{},
+		InitMillis: e.initMillis,
+		Errors:     e.errs,
+	}
+	for _, n := range []string{job.Target, "bpf_session_cookie", "bpf_session_is_return", trigger} {
+		st.BTFIDs[n] = e.btfID(n)
+	}
+	if targetID != 0 {
+		st.TrampolineKey = vmlinuxTrampKeyBase + uint64(targetID)
+	}
+	for _, n := range append(append([]string{}, HelperSymbols...), job.Target) {
+		if a, ok := e.syms[n]; ok {
+			st.Symbols[n] = a
+		}
+	}
+	for _, s := range []string{"net/core/bpf_jit_enable", "net/core/bpf_jit_harden", "net/core/bpf_jit_kallsyms", "kernel/kptr_restrict", "kernel/unprivileged_bpf_disabled"} {
+		b, err := os.ReadFile("/proc/sys/" + s)
+		if err != nil {
+			st.Sysctls[s] = err.Error()
+		} else {
+			st.Sysctls[s] = strings.TrimSpace(string(b))
+		}
+	}
+	if err := emit(KindStart, st); err != nil {
+		return err
+	}
+
+	progs := map[string]*progState{}
+	for i, p := range job.Progs {
+		progs[p.Name] = &progState{p: p, index: i, fd: -1}
+	}
+	var order []*progState // attach order of live links
+	defer func() {
+		for _, ps := range progs {
+			for _, l := range ps.links {
+				unix.Close(l)
+			}
+			if ps.fd >= 0 {
+				unix.Close(ps.fd)
+			}
+		}
+	}()
+	attachedNames := func() []string {
+		out := []string{}
+		for _, ps := range order {
+			out = append(out, ps.p.Name)
+		}
+		return out
+	}
+
+	for i, op := range job.Ops {
+		ts := time.Now()
+		s := Step{Step: i, Op: op.Op, Prog: op.Prog, Line: op.Line, Errno: "ok"}
+		var obs *Observations
+		captureAfter := false
+		switch op.Op {
+		case "attach", "detach":
+			ps := progs[op.Prog]
+			if ps == nil {
+				s.Errno, s.Stage, s.Error = "ENOENT", op.Op, fmt.Sprintf("no program %q in job", op.Prog)
+				break
+			}
+			if op.Op == "attach" {
+				e.attach(ps, targetID, &s)
+				if s.Errno == "ok" {
+					order = append(order, ps)
+				}
+			} else {
+				if len(ps.links) == 0 {
+					s.Errno, s.Stage, s.Error = "EBADF", "detach", "program is not attached"
+				} else {
+					// Close the newest link of the program.
+					l := ps.links[len(ps.links)-1]
+					ps.links = ps.links[:len(ps.links)-1]
+					if err := unix.Close(l); err != nil {
+						s.Errno, s.Stage = ErrnoName(err), "detach"
+					}
+					for j := len(order) - 1; j >= 0; j-- {
+						if order[j] == ps {
+							order = append(order[:j], order[j+1:]...)
+							break
+						}
+					}
+				}
+			}
+			s.ProgID = ps.id
+			captureAfter = job.Capture && len(order) > 0
+		case "run":
+			s.Trigger = trigger
+			fd, ok := e.triggers[trigger]
+			if !ok {
+				s.Errno, s.Stage, s.Error = e.triggerErr[trigger], "run", "trigger program did not load"
+				break
+			}
+			e.resetObs()
+			rv, dur, err := testRun(fd)
+			s.Errno = ErrnoName(err)
+			if err != nil {
+				s.Stage = "run"
+			} else {
+				s.Retval, s.Duration = &rv, dur
+			}
+			o := e.drain(i, job)
+			obs = &o
+			e.resetObs()
+		default:
+			s.Errno, s.Error = "EINVAL", fmt.Sprintf("unknown op %q", op.Op)
+		}
+		s.Attached = attachedNames()
+		s.Millis = time.Since(ts).Milliseconds()
+		if err := emit(KindStep, s); err != nil {
+			return err
+		}
+		if obs != nil {
+			if err := emit(KindObservations, *obs); err != nil {
+				return err
+			}
+		}
+		if captureAfter {
+			c := e.capture(i, job, targetID, order)
+			if err := emit(KindCapture, c); err != nil {
+				return err
+			}
+		}
+	}
+	return emit(KindDone, Done{Steps: len(job.Ops), Millis: time.Since(t0).Milliseconds()})
+}
+
+// attach loads ps if needed, then creates its tracing link.
+func (e *env) attach(ps *progState, targetID uint32, s *Step) {
+	// A program that is already linked is linked again: that is what a
+	// duplicate attach tests (the kernel is expected to refuse).
+	progType, attachType, err := attachTypeOf(ps.p.Kind)
+	if err != nil {
+		s.Errno, s.Stage, s.Error = "EINVAL", "load", err.Error()
+		return
+	}
+	if ps.fd < 0 {
+		if targetID == 0 {
+			s.Errno, s.Stage, s.Error = "ENOENT", "load", "target has no BTF id"
+			return
+		}
+		spec := observerSpec{
+			Index: ps.index, Kind: ps.p.Kind, Cookie: ps.p.Cookie, IP: ps.p.IP,
+			Returns: ps.p.Returns, MapFD: e.obs.fd,
+			IsReturnID: e.btfIDs["bpf_session_is_return"], CookieID: e.btfIDs["bpf_session_cookie"],
+			CookieValue: CookieValueFor(ps.index), Frame: true,
+		}
+		in, err := buildObserver(spec)
+		var raw []byte
+		if err == nil {
+			raw, err = marshalInsns(in)
+		}
+		if err != nil {
+			s.Errno, s.Stage, s.Error = "EINVAL", "load", err.Error()
+			return
+		}
+		fd, log, err := loadProg(loadSpec{name: ps.p.Name, progType: progType, attachType: attachType,
+			btfID: targetID, sleepable: ps.p.Sleepable, insns: raw})
+		if err != nil {
+			s.Errno, s.Stage, s.VerifierLog = ErrnoName(err), "load", truncLog(log)
+			return
+		}
+		ps.fd, s.Loaded = fd, true
+		if info, err := getProgInfo(fd); err == nil {
+			ps.id = info.ID
+		}
+	}
+	lfd, err := linkCreateTracing(ps.fd, attachType, ps.p.LinkCookie)
+	if err != nil {
+		s.Errno, s.Stage = ErrnoName(err), "attach"
+		return
+	}
+	ps.links = append(ps.links, lfd)
+}
+
+func (e *env) drain(step int, job Job) Observations {
+	// The map memory is shared with the kernel; the programs have all
+	// finished when test_run returns.
+	recs, count, lost, errs := DecodeRecords(e.obs.mem, recSize, recEntries)
+	for i := range recs {
+		if recs[i].ProgIndex < len(job.Progs) {
+			recs[i].Prog = job.Progs[recs[i].ProgIndex].Name
+		}
+	}
+	if recs == nil {
+		recs = []Obs{}
+	}
+	return Observations{Step: step, Count: count, Lost: lost, Records: recs, Errors: errs}
+}
+
+func (e *env) capture(step int, job Job, targetID uint32, order []*progState) Capture {
+	t0 := time.Now()
+	key := vmlinuxTrampKeyBase + uint64(targetID)
+	c := Capture{Step: step, Target: job.Target, Name: fmt.Sprintf("bpf_trampoline_%d", key)}
+	c.TargetAddr = e.syms[job.Target]
+	if e.kc == nil {
+		c.Errors = append(c.Errors, "no /proc/kcore")
+	} else if c.TargetAddr != 0 {
+		head, err := e.kc.read(c.TargetAddr, 16)
+		if err != nil {
+			c.Errors = append(c.Errors, err.Error())
+		}
+		c.TargetHead = hex.EncodeToString(head)
+		switch runtime.GOARCH {
+		case "amd64":
+			c.CallSite = decodeCallSiteX86(c.TargetAddr, head)
+		case "arm64":
+			c.CallSite = decodeCallSiteARM64(c.TargetAddr, head)
+		}
+	}
+	f, err := os.Open("/proc/kallsyms")
+	if err == nil {
+		c.BPFSyms, err = readBPFSyms(f)
+		f.Close()
+	}
+	if err != nil {
+		c.Errors = append(c.Errors, err.Error())
+	}
+	for _, s := range c.BPFSyms {
+		if s.Name == c.Name {
+			c.Candidates = append(c.Candidates, s.Addr)
+		}
+	}
+	for _, a := range c.Candidates {
+		if a == c.CallSite.Target {
+			c.Addr, c.AddrFrom = a, "kallsyms"
+		}
+	}
+	if c.Addr == 0 && len(c.Candidates) > 0 {
+		c.Addr, c.AddrFrom = c.Candidates[len(c.Candidates)-1], "kallsyms"
+		if c.CallSite.Target != 0 && c.CallSite.Target != e.syms["ftrace_caller"] {
+			c.Errors = append(c.Errors, fmt.Sprintf("call site goes to %#x, not to a %s", c.CallSite.Target, c.Name))
+		}
+	}
+	if c.Addr == 0 && c.CallSite.Target != 0 && c.CallSite.Target != e.syms["ftrace_caller"] {
+		c.Addr, c.AddrFrom = c.CallSite.Target, "call_site"
+	}
+	if c.Addr != 0 && e.kc != nil {
+		n := maxCapture
+		if next, ok := nextAfter(c.BPFSyms, c.Addr); ok && next.Addr-c.Addr < maxCapture {
+			n = int(next.Addr - c.Addr)
+			c.NextSym, c.NextAddr = next.Name, next.Addr
+		}
+		b, err := e.kc.read(c.Addr, n)
+		if err != nil {
+			c.Errors = append(c.Errors, err.Error())
+		}
+		c.Len, c.Bytes = len(b), hex.EncodeToString(b)
+	} else if c.Addr == 0 {
+		c.Errors = append(c.Errors, "trampoline not found")
+	}
+	for _, ps := range order {
+		pi := ProgImage{Name: ps.p.Name, Index: ps.index, LinkCookie: ps.p.LinkCookie}
+		info, err := getProgInfo(ps.fd)
+		if err != nil {
+			pi.Error = ErrnoName(err)
+		} else {
+			pi.ID, pi.Tag = info.ID, hex.EncodeToString(info.Tag[:])
+			pi.JitedKsym, pi.JitedLen, pi.XlatedLen = info.JitedKsyms, info.JitedProgLen, info.XlatedProgLen
+		}
+		c.Progs = append(c.Progs, pi)
+	}
+	c.Millis = time.Since(t0).Milliseconds()
+	return c
+}

@@ -1,0 +1,318 @@
+//go:build linux
+
+package bpfobs
+
+import (
+	"fmt"
+	"runtime"
+	"structs"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Raw bpf(2) plumbing. The attribute structs follow the layout of union
+// bpf_attr / struct bpf_prog_info in include/uapi/linux/bpf.h; trailing
+// fields the running kernel does not know must be zero (the kernel checks
+// that), which they are.
+
+const (
+	cmdMapCreate      = 0
+	cmdProgLoad       = 5
+	cmdProgTestRun    = 10
+	cmdObjGetInfoByFD = 15
+	cmdLinkCreate     = 28
+
+	progTypeTracing = 26
+	progTypeExt     = 28
+
+	attachFentry   = 24
+	attachFexit    = 25
+	attachModRet   = 26
+	attachFsession = 58
+
+	mapTypeArray = 2
+	flagMmapable = 1 << 10
+
+	flagSleepable = 1 << 4 // BPF_F_SLEEPABLE
+)
+
+type progLoadAttr struct {
+	_                  structs.HostLayout
+	ProgType           uint32
+	InsnCnt            uint32
+	Insns              uint64
+	License            uint64
+	LogLevel           uint32
+	LogSize            uint32
+	LogBuf             uint64
+	KernVersion        uint32
+	ProgFlags          uint32
+	ProgName           [16]byte
+	ProgIfindex        uint32
+	ExpectedAttachType uint32
+	ProgBtfFd          uint32
+	FuncInfoRecSize    uint32
+	FuncInfo           uint64
+	FuncInfoCnt        uint32
+	LineInfoRecSize    uint32
+	LineInfo           uint64
+	LineInfoCnt        uint32
+	AttachBtfID        uint32
+	AttachBtfObjFd     uint32
+	CoreReloCnt        uint32
+	FdArray            uint64
+	CoreRelos          uint64
+	CoreReloRecSize    uint32
+	LogTrueSize        uint32
+}
+
+type linkCreateTracingAttr struct {
+	_          structs.HostLayout
+	ProgFd     uint32
+	TargetFd   uint32
+	AttachType uint32
+	Flags      uint32
+	TargetBtf  uint32
+	_          [4]byte
+	Cookie     uint64
+}
+
+type progRunAttr struct {
+	_           structs.HostLayout
+	ProgFd      uint32
+	Retval      uint32
+	DataSizeIn  uint32
+	DataSizeOut uint32
+	DataIn      uint64
+	DataOut     uint64
+	Repeat      uint32
+	Duration    uint32
+	CtxSizeIn   uint32
+	CtxSizeOut  uint32
+	CtxIn       uint64
+	CtxOut      uint64
+	Flags       uint32
+	CPU         uint32
+	BatchSize   uint32
+	_           [4]byte
+}
+
+type mapCreateAttr struct {
+	_          structs.HostLayout
+	MapType    uint32
+	KeySize    uint32
+	ValueSize  uint32
+	MaxEntries uint32
+	MapFlags   uint32
+	InnerMapFd uint32
+	NumaNode   uint32
+	MapName    [16]byte
+}
+
+type objInfoAttr struct {
+	_       structs.HostLayout
+	BpfFd   uint32
+	InfoLen uint32
+	Info    uint64
+}
+
+// progInfo is the head of struct bpf_prog_info (up to verified_insns and
+// the attach BTF ids); the kernel copies min(its size, ours).
+type progInfo struct {
+	_                    structs.HostLayout
+	Type                 uint32
+	ID                   uint32
+	Tag                  [8]byte
+	JitedProgLen         uint32
+	XlatedProgLen        uint32
+	JitedProgInsns       uint64
+	XlatedProgInsns      uint64
+	LoadTime             uint64
+	CreatedByUID         uint32
+	NrMapIDs             uint32
+	MapIDs               uint64
+	Name                 [16]byte
+	Ifindex              uint32
+	GPL                  uint32
+	NetnsDev             uint64
+	NetnsIno             uint64
+	NrJitedKsyms         uint32
+	NrJitedFuncLens      uint32
+	JitedKsyms           uint64
+	JitedFuncLens        uint64
+	BtfID                uint32
+	FuncInfoRecSize      uint32
+	FuncInfo             uint64
+	NrFuncInfo           uint32
+	NrLineInfo           uint32
+	LineInfo             uint64
+	JitedLineInfo        uint64
+	NrJitedLineInfo      uint32
+	LineInfoRecSize      uint32
+	JitedLineInfoRecSize uint32
+	NrProgTags           uint32
+	ProgTags             uint64
+	RunTimeNs            uint64
+	RunCnt               uint64
+	RecursionMisses      uint64
+	VerifiedInsns        uint32
+	AttachBtfObjID       uint32
+	AttachBtfID          uint32
+	_                    [4]byte
+}
+
+func bpfCall(cmd uintptr, attr unsafe.Pointer, size uintptr) (uintptr, error) {
+	r, _, e := unix.Syscall(unix.SYS_BPF, cmd, uintptr(attr), size)
+	if e != 0 {
+		return 0, e
+	}
+	return r, nil
+}
+
+func ptr[T any](p *T) uint64 { return uint64(uintptr(unsafe.Pointer(p))) }
+
+func objName(s string) (n [16]byte) {
+	j := 0
+	for i := 0; i < len(s) && j < 15; i++ {
+		c := s[i]
+		if c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+			n[j] = c
+			j++
+		}
+	}
+	return n
+}
+
+type loadSpec struct {
+	name       string
+	progType   uint32
+	attachType uint32
+	btfID      uint32
+	sleepable  bool
+	insns      []byte // marshalled instructions, 8 bytes each
+}
+
+// loadProg runs BPF_PROG_LOAD. It loads once without a log; on failure it
+// retries with a verifier log and returns the log along with the first
+// error.
+func loadProg(s loadSpec) (fd int, log string, err error) {
+	fd, err = loadProgLog(s, nil)
+	if err == nil {
+		return fd, "", nil
+	}
+	buf := make([]byte, 1<<20)
+	fd2, err2 := loadProgLog(s, buf)
+	if err2 == nil { // should not happen; keep the program anyway
+		return fd2, "", nil
+	}
+	n := 0
+	for n < len(buf) && buf[n] != 0 {
+		n++
+	}
+	return -1, string(buf[:n]), err
+}
+
+func loadProgLog(s loadSpec, logBuf []byte) (int, error) {
+	lic := []byte("GPL\x00")
+	a := progLoadAttr{
+		ProgType:           s.progType,
+		InsnCnt:            uint32(len(s.insns) / 8),
+		Insns:              ptr(&s.insns[0]),
+		License:            ptr(&lic[0]),
+		ProgName:           objName(s.name),
+		ExpectedAttachType: s.attachType,
+		AttachBtfID:        s.btfID,
+	}
+	if s.sleepable {
+		a.ProgFlags = flagSleepable
+	}
+	if len(logBuf) > 0 {
+		a.LogLevel = 1
+		a.LogSize = uint32(len(logBuf))
+		a.LogBuf = ptr(&logBuf[0])
+	}
+	r, err := bpfCall(cmdProgLoad, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	runtime.KeepAlive(s.insns)
+	runtime.KeepAlive(lic)
+	runtime.KeepAlive(logBuf)
+	if err != nil {
+		return -1, err
+	}
+	return int(r), nil
+}
+
+func linkCreateTracing(progFd int, attachType uint32, cookie uint64) (int, error) {
+	a := linkCreateTracingAttr{ProgFd: uint32(progFd), AttachType: attachType, Cookie: cookie}
+	r, err := bpfCall(cmdLinkCreate, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	if err != nil {
+		return -1, err
+	}
+	return int(r), nil
+}
+
+func testRun(progFd int) (retval uint32, duration uint32, err error) {
+	a := progRunAttr{ProgFd: uint32(progFd)}
+	_, err = bpfCall(cmdProgTestRun, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	return a.Retval, a.Duration, err
+}
+
+func getProgInfo(fd int) (progInfo, error) {
+	var info progInfo
+	var ksym uint64
+	var flen uint32
+	// One call is enough: the kernel fills nr_jited_ksyms etc. and copies at
+	// most as many entries as we offer (1: these programs have no subprogs).
+	info.NrJitedKsyms = 1
+	info.JitedKsyms = ptr(&ksym)
+	info.NrJitedFuncLens = 1
+	info.JitedFuncLens = ptr(&flen)
+	a := objInfoAttr{BpfFd: uint32(fd), InfoLen: uint32(unsafe.Sizeof(info)), Info: ptr(&info)}
+	_, err := bpfCall(cmdObjGetInfoByFD, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	runtime.KeepAlive(&ksym)
+	runtime.KeepAlive(&flen)
+	if err != nil {
+		return info, err
+	}
+	if info.NrJitedKsyms > 0 {
+		info.JitedKsyms = ksym
+	} else {
+		info.JitedKsyms = 0
+	}
+	if info.NrJitedFuncLens > 0 {
+		info.JitedFuncLens = uint64(flen)
+	} else {
+		info.JitedFuncLens = 0
+	}
+	return info, nil
+}
+
+// obsMap is an mmapable BPF array shared by every observer program.
+type obsMap struct {
+	fd  int
+	mem []byte
+}
+
+func newObsMap(valueSize, entries uint32) (*obsMap, error) {
+	a := mapCreateAttr{MapType: mapTypeArray, KeySize: 4, ValueSize: valueSize, MaxEntries: entries, MapFlags: flagMmapable, MapName: objName("tramp_obs")}
+	r, err := bpfCall(cmdMapCreate, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	if err != nil {
+		return nil, fmt.Errorf("map create: %w", err)
+	}
+	fd := int(r)
+	size := (int(valueSize)*int(entries) + unix.Getpagesize() - 1) &^ (unix.Getpagesize() - 1)
+	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("map mmap: %w", err)
+	}
+	return &obsMap{fd: fd, mem: mem}, nil
+}
+
+func (m *obsMap) close() {
+	if m == nil {
+		return
+	}
+	unix.Munmap(m.mem)
+	unix.Close(m.fd)
+}
