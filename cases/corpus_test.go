@@ -1,0 +1,35 @@
+package cases
+
+import (
+	"testing"
+)
+
+// Every corpus case parses and, on every profile and arch it applies to,
+// the model agrees with every expect line.
+func TestCorpusAgreesWithModel(t *testing.T) {
+	corpus, err := Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(corpus) < 30 {
+		t.Fatalf("corpus has %d cases, expected the full set", len(corpus))
+	}
+	runs := 0
+	for _, c := range corpus {
+		for _, p := range c.Profiles() {
+			for _, a := range c.ArchList() {
+				res, err := Replay(c, p, a, nil)
+				if err != nil {
+					t.Errorf("%s on %s/%s: %v", c.Name, p.Name, a.Name, err)
+					continue
+				}
+				runs++
+				for _, o := range res.Disagreements() {
+					t.Errorf("%s:%d on %s/%s: %s %s: model says %s (%s %s), case expects %s",
+						c.File, o.Line, p.Name, a.Name, o.Op, o.Prog, o.Result, o.Stage, o.Reason, o.Expect)
+				}
+			}
+		}
+	}
+	t.Logf("%d cases, %d case×profile×arch replays", len(corpus), runs)
+}

@@ -1,0 +1,456 @@
+package cases
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/bpftramp/tramp/trampoline"
+)
+
+// Case is one parsed scenario file.
+type Case struct {
+	// Name is the file name without directory and extension.
+	Name string
+	// File is the path the case was read from (for messages).
+	File string
+	// Kernels and Arches are the profiles and architectures the case
+	// names; empty means the defaults (see Applies).
+	Kernels []string
+	Arches  []string
+	Target  trampoline.Target
+	// TargetLine is where the target was declared.
+	TargetLine int
+	Progs      []*trampoline.Prog
+	Steps      []Step
+}
+
+// StepOp is what a step does.
+type StepOp string
+
+// Step operations.
+const (
+	OpAttach StepOp = "attach"
+	OpDetach StepOp = "detach"
+	OpRun    StepOp = "run"
+)
+
+// Step is one attach, detach or run line.
+type Step struct {
+	Op   StepOp
+	Line int
+	// Prog is the program attached or detached.
+	Prog *trampoline.Prog
+	// Expect is the outcome the case asserts ("ok" or an errno name);
+	// empty when the line has no expect.
+	Expect string
+	// Args are the explicit arguments of a run line (nil: the kernel's own).
+	Args []int64
+}
+
+// Prog finds a declared program by name.
+func (c *Case) Prog(name string) *trampoline.Prog {
+	for _, p := range c.Progs {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Error is a problem in a case file, with its position.
+type Error struct {
+	File string
+	Line int
+	Col  int
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+}
+
+// ParseFile reads and parses one case file.
+func ParseFile(path string) (*Case, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, src)
+}
+
+// token is one whitespace-separated word with its 1-based column.
+type token struct {
+	text string
+	col  int
+}
+
+type parser struct {
+	file string
+	c    *Case
+	line int
+}
+
+func (p *parser) errf(col int, format string, args ...any) error {
+	return &Error{File: p.file, Line: p.line, Col: col, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Parse parses a case from src; file names it in errors and gives the
+// case its name.
+func Parse(file string, src []byte) (*Case, error) {
+	base := filepath.Base(file)
+	c := &Case{Name: strings.TrimSuffix(base, filepath.Ext(base)), File: file}
+	p := &parser{file: file, c: c}
+	seen := map[string]int{}
+	for i, raw := range strings.Split(string(src), "\n") {
+		p.line = i + 1
+		line := strings.TrimSuffix(raw, "\r")
+		if j := strings.IndexByte(line, '#'); j >= 0 {
+			line = line[:j]
+		}
+		toks, err := p.tokenize(line)
+		if err != nil {
+			return nil, err
+		}
+		if len(toks) == 0 {
+			continue
+		}
+		kw := toks[0]
+		switch kw.text {
+		case "kernel", "arch", "target":
+			if prev, ok := seen[kw.text]; ok {
+				return nil, p.errf(kw.col, "second %s line (the first is on line %d)", kw.text, prev)
+			}
+			seen[kw.text] = p.line
+		}
+		switch kw.text {
+		case "kernel":
+			err = p.kernel(toks)
+		case "arch":
+			err = p.arch(toks)
+		case "target":
+			err = p.target(line, toks)
+		case "prog":
+			err = p.prog(toks)
+		case "attach", "detach":
+			err = p.attachDetach(toks)
+		case "run":
+			err = p.run(toks)
+		default:
+			err = p.errf(kw.col, "unknown keyword %q: want kernel, arch, target, prog, attach, detach or run", kw.text)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := seen["target"]; !ok {
+		p.line = 1
+		return nil, p.errf(1, "no target line: every case needs one")
+	}
+	return c, nil
+}
+
+func (p *parser) tokenize(line string) ([]token, error) {
+	var toks []token
+	start := -1
+	for i, r := range line {
+		if r > unicode.MaxASCII || (r < ' ' && r != '\t') {
+			return nil, p.errf(i+1, "unexpected character %q", r)
+		}
+		if r == ' ' || r == '\t' {
+			if start >= 0 {
+				toks = append(toks, token{line[start:i], start + 1})
+				start = -1
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		toks = append(toks, token{line[start:], start + 1})
+	}
+	return toks, nil
+}
+
+func (p *parser) kernel(toks []token) error {
+	if len(toks) < 2 {
+		return p.errf(toks[0].col, "kernel needs at least one profile (known: %s)", strings.Join(trampoline.ProfileNames(), ", "))
+	}
+	for _, t := range toks[1:] {
+		if _, err := trampoline.LookupProfile(t.text); err != nil {
+			return p.errf(t.col, "%v", err)
+		}
+		if contains(p.c.Kernels, t.text) {
+			return p.errf(t.col, "profile %s named twice", t.text)
+		}
+		p.c.Kernels = append(p.c.Kernels, t.text)
+	}
+	return nil
+}
+
+func (p *parser) arch(toks []token) error {
+	if len(toks) < 2 {
+		return p.errf(toks[0].col, "arch needs at least one architecture (known: %s)", strings.Join(trampoline.ArchNames(), ", "))
+	}
+	for _, t := range toks[1:] {
+		a, err := trampoline.LookupArch(t.text)
+		if err != nil {
+			return p.errf(t.col, "%v", err)
+		}
+		if contains(p.c.Arches, a.Name) {
+			return p.errf(t.col, "arch %s named twice", a.Name)
+		}
+		p.c.Arches = append(p.c.Arches, a.Name)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if !(r == '_' || unicode.IsLetter(r) || (i > 0 && (unicode.IsDigit(r) || r == '.'))) {
+			return false
+		}
+	}
+	return true
+}
+
+// target parses "target NAME" or "target NAME(T, ...) -> R [attrs]". The
+// prototype may contain spaces, so it is read from the raw line.
+func (p *parser) target(line string, toks []token) error {
+	p.c.TargetLine = p.line
+	if len(toks) < 2 {
+		return p.errf(toks[0].col, "target needs a function name")
+	}
+	rest := line[toks[1].col-1:]
+	open := strings.IndexByte(rest, '(')
+	if open < 0 {
+		// A bare name: a known function, perhaps with attributes after it.
+		name := toks[1]
+		if !isIdent(name.text) {
+			return p.errf(name.col, "bad function name %q", name.text)
+		}
+		t, ok := trampoline.KnownTarget(name.text)
+		if !ok {
+			return p.errf(name.col, "tramp does not know the prototype of %s; write it out, e.g. target %s(u64, ptr) -> s32 (known: %s)",
+				name.text, name.text, strings.Join(trampoline.KnownTargetNames(), ", "))
+		}
+		p.c.Target = t
+		return p.targetAttrs(toks[2:])
+	}
+	base := toks[1].col - 1
+	name := strings.TrimSpace(rest[:open])
+	if !isIdent(name) {
+		return p.errf(toks[1].col, "bad function name %q", name)
+	}
+	closeIdx := strings.IndexByte(rest, ')')
+	if closeIdx < open {
+		return p.errf(base+open+1, "unclosed '(' in prototype")
+	}
+	t := trampoline.Target{Name: name, ObjID: trampoline.VmlinuxObjID}
+	inner := rest[open+1 : closeIdx]
+	if strings.TrimSpace(inner) != "" {
+		off := base + open + 1
+		for _, part := range strings.Split(inner, ",") {
+			word := strings.TrimSpace(part)
+			col := off + strings.Index(part, word) + 1
+			if word == "" {
+				return p.errf(off+1, "empty argument type in prototype")
+			}
+			typ, err := trampoline.ParseType(word, false)
+			if err != nil {
+				return p.errf(col, "%v", err)
+			}
+			t.Proto.Args = append(t.Proto.Args, typ)
+			off += len(part) + 1
+		}
+	}
+	after := rest[closeIdx+1:]
+	afterCol := base + closeIdx + 2
+	atoks, err := p.tokenize(after)
+	if err != nil {
+		return err
+	}
+	for i := range atoks {
+		atoks[i].col += afterCol - 1
+	}
+	if len(atoks) < 2 || atoks[0].text != "->" {
+		return p.errf(afterCol, "expected '-> TYPE' after the argument list (use '-> void' for no return value)")
+	}
+	ret, err := trampoline.ParseType(atoks[1].text, true)
+	if err != nil {
+		return p.errf(atoks[1].col, "%v", err)
+	}
+	t.Proto.Ret = ret
+	if known, ok := trampoline.KnownTarget(name); ok {
+		t.Attrs = known.Attrs
+	}
+	p.c.Target = t
+	return p.targetAttrs(atoks[2:])
+}
+
+func (p *parser) targetAttrs(toks []token) error {
+	a := &p.c.Target.Attrs
+	for _, t := range toks {
+		switch {
+		case t.text == "fmodret":
+			a.FmodRet = true
+		case t.text == "fmodret-sleepable":
+			a.FmodRet, a.FmodRetSleepable = true, true
+		case t.text == "error-inject":
+			a.ErrorInject = true
+		case t.text == "noreturn":
+			a.NoReturn = true
+		case t.text == "deny":
+			a.Deny = true
+		case t.text == "bpf-prog":
+			a.BPFProg = true
+		case t.text == "tail-call":
+			a.TailCallReachable = true
+		case strings.HasPrefix(t.text, "btf-id="):
+			v, err := strconv.ParseUint(t.text[len("btf-id="):], 0, 32)
+			if err != nil || v == 0 {
+				return p.errf(t.col, "bad btf-id %q: want a positive 32-bit number", t.text)
+			}
+			p.c.Target.BTFID = uint32(v)
+		default:
+			return p.errf(t.col, "unknown target attribute %q (want fmodret, fmodret-sleepable, error-inject, noreturn, deny, bpf-prog, tail-call, btf-id=N)", t.text)
+		}
+	}
+	if a.TailCallReachable && !a.BPFProg {
+		return p.errf(toks[len(toks)-1].col, "tail-call needs bpf-prog: only a BPF-program target can reach tail calls")
+	}
+	return nil
+}
+
+func (p *parser) prog(toks []token) error {
+	if len(toks) < 3 {
+		return p.errf(toks[0].col, "want: prog NAME KIND [cookie] [ip] [sleepable] [link-cookie=N] [returns=N]")
+	}
+	name := toks[1]
+	if !isIdent(name.text) {
+		return p.errf(name.col, "bad program name %q: use letters, digits and _", name.text)
+	}
+	if p.c.Prog(name.text) != nil {
+		return p.errf(name.col, "program %s declared twice", name.text)
+	}
+	kind, ok := trampoline.ParseKind(toks[2].text)
+	if !ok {
+		return p.errf(toks[2].col, "unknown program kind %q (want fentry, fexit, fmod_ret, fsession or freplace)", toks[2].text)
+	}
+	pr := &trampoline.Prog{Name: name.text, Kind: kind}
+	seen := map[string]bool{}
+	for _, t := range toks[3:] {
+		key := t.text
+		if i := strings.IndexByte(key, '='); i >= 0 {
+			key = key[:i+1]
+		}
+		if seen[key] {
+			return p.errf(t.col, "%s given twice", strings.TrimSuffix(key, "="))
+		}
+		seen[key] = true
+		switch key {
+		case "cookie":
+			pr.Cookie = true
+		case "ip":
+			pr.IP = true
+		case "sleepable":
+			pr.Sleepable = true
+		case "link-cookie=":
+			v, err := strconv.ParseUint(t.text[len(key):], 0, 64)
+			if err != nil {
+				return p.errf(t.col+len(key), "bad link cookie %q: want an unsigned 64-bit number", t.text[len(key):])
+			}
+			pr.LinkCookie = v
+		case "returns=":
+			v, err := strconv.ParseInt(t.text[len(key):], 0, 32)
+			if err != nil {
+				return p.errf(t.col+len(key), "bad return value %q: want a signed 32-bit number", t.text[len(key):])
+			}
+			pr.Returns = v
+		default:
+			return p.errf(t.col, "unknown program option %q (want cookie, ip, sleepable, link-cookie=N, returns=N)", t.text)
+		}
+	}
+	p.c.Progs = append(p.c.Progs, pr)
+	return nil
+}
+
+func (p *parser) attachDetach(toks []token) error {
+	op := StepOp(toks[0].text)
+	if len(toks) < 2 {
+		return p.errf(toks[0].col, "%s needs a program name", op)
+	}
+	pr := p.c.Prog(toks[1].text)
+	if pr == nil {
+		return p.errf(toks[1].col, "no program %q declared before this line", toks[1].text)
+	}
+	st := Step{Op: op, Line: p.line, Prog: pr}
+	rest := toks[2:]
+	if len(rest) > 0 {
+		if rest[0].text != "expect" {
+			return p.errf(rest[0].col, "unexpected %q: want 'expect ok' or 'expect ERRNO'", rest[0].text)
+		}
+		if len(rest) != 2 {
+			col := rest[0].col
+			if len(rest) > 2 {
+				col = rest[2].col
+			}
+			return p.errf(col, "expect takes one outcome: ok or an errno name (%s)", strings.Join(trampoline.ErrnoNames(), ", "))
+		}
+		want := rest[1].text
+		if want != "ok" {
+			e, ok := trampoline.ParseErrno(want)
+			if !ok {
+				return p.errf(rest[1].col, "unknown outcome %q: want ok or an errno name (%s)", want, strings.Join(trampoline.ErrnoNames(), ", "))
+			}
+			if op == OpDetach {
+				return p.errf(rest[1].col, "a detach never fails in the kernel; only 'expect ok' is allowed")
+			}
+			want = e.String()
+		}
+		st.Expect = want
+	}
+	p.c.Steps = append(p.c.Steps, st)
+	return nil
+}
+
+func (p *parser) run(toks []token) error {
+	st := Step{Op: OpRun, Line: p.line}
+	for _, t := range toks[1:] {
+		v, err := parseArg(t.text)
+		if err != nil {
+			return p.errf(t.col, "bad argument %q: want an integer (decimal, 0x hex, or negative)", t.text)
+		}
+		st.Args = append(st.Args, v)
+	}
+	if n := len(st.Args); n > 0 && n != len(p.c.Target.Proto.Args) && p.c.TargetLine > 0 {
+		return p.errf(toks[0].col, "run gives %d arguments, %s takes %d", n, p.c.Target.Name, len(p.c.Target.Proto.Args))
+	}
+	p.c.Steps = append(p.c.Steps, st)
+	return nil
+}
+
+func parseArg(s string) (int64, error) {
+	if v, err := strconv.ParseInt(s, 0, 64); err == nil {
+		return v, nil
+	}
+	u, err := strconv.ParseUint(s, 0, 64)
+	return int64(u), err
+}

@@ -1,0 +1,161 @@
+package cases
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/bpftramp/tramp/trampoline"
+)
+
+// Profiles gives the kernel profiles the case applies to: those it names,
+// or else every profile that supports all of its program kinds.
+func (c *Case) Profiles() []*trampoline.Profile {
+	var out []*trampoline.Profile
+	if len(c.Kernels) > 0 {
+		for _, n := range c.Kernels {
+			p, _ := trampoline.LookupProfile(n) // validated by the parser
+			out = append(out, p)
+		}
+		return out
+	}
+	for _, p := range trampoline.Profiles() {
+		ok := true
+		for _, pr := range c.Progs {
+			if !p.Supports(pr.Kind) {
+				ok = false
+			}
+		}
+		if ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ArchList gives the architectures the case applies to: those it names,
+// or x86_64 and arm64.
+func (c *Case) ArchList() []*trampoline.Arch {
+	names := c.Arches
+	if len(names) == 0 {
+		names = trampoline.DefaultArches()
+	}
+	var out []*trampoline.Arch
+	for _, n := range names {
+		a, _ := trampoline.LookupArch(n) // validated by the parser
+		out = append(out, a)
+	}
+	return out
+}
+
+// Outcome is what one attach or detach step did in the model, and the
+// trampoline's state after it.
+type Outcome struct {
+	Op     StepOp `json:"op"`
+	Line   int    `json:"line"`
+	Prog   string `json:"prog"`
+	Result string `json:"result"`
+	// Stage and Reason explain a refusal (load or attach).
+	Stage  string `json:"stage,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Expect is the case's expectation, if it has one.
+	Expect string `json:"expect,omitempty"`
+	// Lists are the three lists in run order (newest attach first).
+	Lists    map[string][]string `json:"lists"`
+	Freplace string              `json:"freplace,omitempty"`
+	Flags    trampoline.Flags    `json:"flags"`
+	Slots    int                 `json:"slots"`
+	MaxSlots int                 `json:"max_slots"`
+	// Plan is the generator's input after the step, when an image exists.
+	Plan *trampoline.Plan `json:"-"`
+}
+
+// Agrees says whether the outcome meets the case's expectation (true when
+// there is none).
+func (o *Outcome) Agrees() bool { return o.Expect == "" || o.Expect == o.Result }
+
+// Result is a replay of one case on one profile and architecture.
+type Result struct {
+	Case   string    `json:"case"`
+	Kernel string    `json:"kernel"`
+	Arch   string    `json:"arch"`
+	Target string    `json:"target"`
+	Proto  string    `json:"prototype"`
+	Ops    []Outcome `json:"ops"`
+	// Final is the trampoline after the last step.
+	Final *trampoline.Trampoline `json:"-"`
+}
+
+// Disagreements lists the outcomes that contradict the case's expect.
+func (r *Result) Disagreements() []Outcome {
+	var out []Outcome
+	for _, o := range r.Ops {
+		if !o.Agrees() {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// ErrReplay marks a case that cannot be replayed as written (for example
+// a detach of a program with no link).
+var ErrReplay = errors.New("case cannot be replayed")
+
+// Replay runs the case's attach and detach steps against the model for
+// one profile and architecture. Run steps do not change the model and are
+// left out. sizeFunc, when not nil, is the architecture's image sizer.
+func Replay(c *Case, p *trampoline.Profile, a *trampoline.Arch, sizeFunc func(*trampoline.Plan) (int, error)) (*Result, error) {
+	tr := trampoline.New(p, a, c.Target)
+	tr.SizeFunc = sizeFunc
+	res := &Result{Case: c.Name, Kernel: p.Name, Arch: a.Name, Target: c.Target.Name,
+		Proto: c.Target.Proto.String(), Final: tr}
+	links := map[*trampoline.Prog]*trampoline.Link{}
+	for _, st := range c.Steps {
+		if st.Op == OpRun {
+			continue
+		}
+		o := Outcome{Op: st.Op, Line: st.Line, Prog: st.Prog.Name, Expect: st.Expect, Result: "ok"}
+		switch st.Op {
+		case OpAttach:
+			l, err := tr.Attach(st.Prog)
+			var kerr *trampoline.Error
+			switch {
+			case err == nil:
+				// A second successful link of one program cannot happen in
+				// the kernel (EBUSY), so one link per program suffices.
+				links[st.Prog] = l
+			case errors.As(err, &kerr):
+				o.Result, o.Stage, o.Reason = kerr.Errno.String(), string(kerr.Stage), kerr.Msg
+			default:
+				return nil, fmt.Errorf("%s:%d: attach %s: %w", c.File, st.Line, st.Prog.Name, err)
+			}
+		case OpDetach:
+			l := links[st.Prog]
+			if l == nil {
+				return nil, fmt.Errorf("%s:%d: detach %s: %w: the program has no link here (never attached, its attach failed, or it was detached already)",
+					c.File, st.Line, st.Prog.Name, ErrReplay)
+			}
+			if err := tr.Detach(l); err != nil {
+				return nil, fmt.Errorf("%s:%d: %w", c.File, st.Line, err)
+			}
+			delete(links, st.Prog)
+		}
+		o.Lists = map[string][]string{}
+		for _, l := range trampoline.Lists() {
+			names := []string{}
+			for _, pr := range tr.ListProgs(l) {
+				names = append(names, pr.Name)
+			}
+			o.Lists[l.String()] = names
+		}
+		if e := tr.Extension(); e != nil {
+			o.Freplace = e.Name
+		}
+		o.Flags = tr.Flags()
+		o.Slots, o.MaxSlots = tr.SlotsUsed(), a.MaxLinks
+		if tr.HasImage() {
+			o.Plan = tr.Plan()
+		}
+		res.Ops = append(res.Ops, o)
+	}
+	return res, nil
+}

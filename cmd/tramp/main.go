@@ -1,0 +1,64 @@
+// Command tramp models, generates, runs and checks Linux BPF trampolines
+// (fentry, fexit, fmod_ret and fsession) against real kernels.
+//
+// Exit codes: 0 success, 1 a check failed, 2 bad usage or bad input.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitCheck = 1
+	exitUsage = 2
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"check", "replay the case corpus on every kernel profile and arch; fail on any disagreement", runCheck},
+		{"link", "replay a case's attach/detach steps and show the trampoline's lists and flags", runLink},
+		{"plan", "print the generator input (Plan) after a case's last step, as JSON", runPlan},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: tramp COMMAND [flags] [args]\n\ncommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\n'tramp COMMAND --help' describes a command. Exit codes: 0 ok, 1 a check failed, 2 bad usage or input.\n")
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		usage(stdout)
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "tramp: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return exitUsage
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func runTramp(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func writeCase(t *testing.T, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "c.tramp")
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestUsageAndExitCodes(t *testing.T) {
+	if code, _, e := runTramp(); code != exitUsage || !strings.Contains(e, "usage: tramp") {
+		t.Errorf("no args: code %d, stderr %q", code, e)
+	}
+	if code, _, _ := runTramp("bogus"); code != exitUsage {
+		t.Errorf("unknown command: code %d", code)
+	}
+	for _, c := range commands() {
+		if code, _, e := runTramp(c.name, "--help"); code != exitOK || !strings.Contains(e, "usage: tramp "+c.name) {
+			t.Errorf("%s --help: code %d, stderr %q", c.name, code, e)
+		}
+	}
+	if code, _, _ := runTramp("link", "--nosuchflag", "x"); code != exitUsage {
+		t.Errorf("bad flag: code %d", code)
+	}
+	if code, _, e := runTramp("link", "/nonexistent.tramp"); code != exitUsage || !strings.Contains(e, "nonexistent") {
+		t.Errorf("missing file: code %d %q", code, e)
+	}
+	bad := writeCase(t, "target bpf_fentry_test1\nprog s fsesion\n")
+	if code, _, e := runTramp("link", bad); code != exitUsage || !strings.Contains(e, "c.tramp:2:8:") {
+		t.Errorf("bad case: code %d %q", code, e)
+	}
+}
+
+// The JSON contract of 'tramp link --json'.
+func TestLinkJSON(t *testing.T) {
+	p := writeCase(t, "target bpf_fentry_test1\nprog s fsession\nprog e fentry\nattach s\nattach e expect ok\ndetach e\nattach s expect EBUSY\n")
+	code, out, e := runTramp("link", p, "--json")
+	if code != exitOK {
+		t.Fatalf("code %d: %s", code, e)
+	}
+	var got struct {
+		Ops []struct {
+			Op     string              `json:"op"`
+			Prog   string              `json:"prog"`
+			Result string              `json:"result"`
+			Lists  map[string][]string `json:"lists"`
+			Flags  string              `json:"flags"`
+		} `json:"ops"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	type op = struct {
+		Op     string              `json:"op"`
+		Prog   string              `json:"prog"`
+		Result string              `json:"result"`
+		Lists  map[string][]string `json:"lists"`
+		Flags  string              `json:"flags"`
+	}
+	lists := func(fentry, fexit []string) map[string][]string {
+		return map[string][]string{"fentry": fentry, "fexit": fexit, "fmod_ret": {}}
+	}
+	want := []op{
+		{"attach", "s", "ok", lists([]string{"s"}, []string{"s"}), "0x2"},
+		{"attach", "e", "ok", lists([]string{"e", "s"}, []string{"s"}), "0x2"},
+		{"detach", "e", "ok", lists([]string{"s"}, []string{"s"}), "0x2"},
+		{"attach", "s", "EBUSY", lists([]string{"s"}, []string{"s"}), "0x2"},
+	}
+	if diff := cmp.Diff(want, got.Ops); diff != "" {
+		t.Errorf("ops (-want +got):\n%s", diff)
+	}
+}
+
+func TestLinkExpectMismatchExits1(t *testing.T) {
+	p := writeCase(t, "target bpf_fentry_test1\nprog s fsession\nattach s expect E2BIG\n")
+	code, out, e := runTramp("link", p)
+	if code != exitCheck || !strings.Contains(e, "c.tramp:3: attach s: model says ok, the case expects E2BIG") || !strings.Contains(out, "MISMATCH") {
+		t.Errorf("code %d\nstdout %s\nstderr %s", code, out, e)
+	}
+}
+
+func TestCheckCorpus(t *testing.T) {
+	code, out, e := runTramp("check")
+	if code != exitOK || !strings.Contains(out, " 0 failed") {
+		t.Errorf("code %d\n%s\n%s", code, out, e)
+	}
+	p := writeCase(t, "target bpf_fentry_test1\nprog s fsession\nattach s expect EBUSY\n")
+	if code, out, _ := runTramp("check", p); code != exitCheck || !strings.Contains(out, "FAIL") {
+		t.Errorf("failing case: code %d\n%s", code, out)
+	}
+}
+
+func TestPlan(t *testing.T) {
+	p := writeCase(t, "target bpf_fentry_test1\nprog s fsession cookie\nattach s\n")
+	code, out, e := runTramp("plan", "--arch", "arm64", p)
+	if code != exitOK {
+		t.Fatalf("code %d %s", code, e)
+	}
+	for _, want := range []string{`"arch": "arm64"`, `"func_meta": "0x201"`, `"func_meta": "0x8000000000000201"`, `"flags": "0x6"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %s:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package trampoline
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Profile names one kernel build and the facts of it that change what the
+// model says: which attach types exist and how the trampoline is laid out.
+type Profile struct {
+	// Name is how cases and flags refer to the profile.
+	Name string
+	// Version is the kernel release.
+	Version string
+	// Fsession: the kernel knows BPF_TRACE_FSESSION (7.0+). Before that a
+	// load with attach type 58 fails with EINVAL.
+	Fsession bool
+	// FuncMeta: ctx[-1] holds func_meta (nr_args | cookie index << 8 |
+	// is_return << 63) rather than the bare argument count (7.0+).
+	FuncMeta bool
+	// SkipNOP: every program block starts with a NOP that is patched into a
+	// jump when that program is detached while the image is in use, and
+	// the NOP after the original call is gone (7.2.10+, "bpf: Skip
+	// detached progs in trampoline images that are still in use").
+	SkipNOP bool
+	// IPAfterCallNOP: a NOP follows the store of the original function's
+	// return value (im->ip_after_call; up to 7.2.9).
+	IPAfterCallNOP bool
+	// X86JmpMode: CONFIG_DYNAMIC_FTRACE_WITH_JMP; a trampoline that calls
+	// the original function is entered by jmp and has no SKIP_FRAME.
+	X86JmpMode bool
+	// X86WideArgSlots: on x86_64 every argument wider than 8 bytes takes
+	// more than one slot (7.2.8+); before, only struct arguments did.
+	X86WideArgSlots bool
+	// Live says the profile's behaviour was checked against a real kernel
+	// of that build; a source-only profile models a tree that was read.
+	Live bool
+}
+
+var profiles = []*Profile{
+	{Name: "debian-7.2.13", Version: "7.2.13", Fsession: true, FuncMeta: true, SkipNOP: true,
+		X86JmpMode: true, X86WideArgSlots: true, Live: true},
+	{Name: "debian-7.3.4", Version: "7.3.4", Fsession: true, FuncMeta: true, SkipNOP: true,
+		X86JmpMode: true, X86WideArgSlots: true, Live: true},
+	{Name: "linux-7.2.8", Version: "7.2.8", Fsession: true, FuncMeta: true, IPAfterCallNOP: true,
+		X86JmpMode: true, X86WideArgSlots: true},
+	{Name: "debian-6.18.15", Version: "6.18.15", IPAfterCallNOP: true, Live: true},
+}
+
+// DefaultProfile is the primary profile: the kernel in Debian sid.
+const DefaultProfile = "debian-7.2.13"
+
+// Profiles lists every known profile, primary first.
+func Profiles() []*Profile { return append([]*Profile(nil), profiles...) }
+
+// ProfileNames lists the names of all profiles.
+func ProfileNames() []string {
+	var n []string
+	for _, p := range profiles {
+		n = append(n, p.Name)
+	}
+	return n
+}
+
+// LookupProfile finds a profile by name.
+func LookupProfile(name string) (*Profile, error) {
+	for _, p := range profiles {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown kernel profile %q (known: %s)", name, strings.Join(ProfileNames(), ", "))
+}
+
+// Supports says whether programs of kind k can be loaded at all on this
+// kernel (freplace needs a BPF-program target, which is the case's
+// business, not the profile's).
+func (p *Profile) Supports(k Kind) bool {
+	return k != KindFsession || p.Fsession
+}
+
+// Arch is the architecture the trampoline is built for, with the JIT's
+// capabilities the model needs.
+type Arch struct {
+	Name string
+	// FsessionJIT: bpf_jit_supports_fsession() is true.
+	FsessionJIT bool
+	// MaxLinks is BPF_MAX_TRAMP_LINKS: the slots of one trampoline, summed
+	// over its three lists.
+	MaxLinks int
+	// Generator: tramp has a byte-exact generator and a VM for it.
+	Generator bool
+}
+
+// Architectures. Only x86_64 and arm64 have an fsession JIT (7.2.8:
+// bpf_jit_supports_fsession is overridden there alone); the others are
+// kept so that the EOPNOTSUPP path can be modelled.
+var arches = []*Arch{
+	{Name: "x86_64", FsessionJIT: true, MaxLinks: 38, Generator: true},
+	{Name: "arm64", FsessionJIT: true, MaxLinks: 38, Generator: true},
+	{Name: "riscv64", MaxLinks: 38},
+	{Name: "loongarch64", MaxLinks: 38},
+	{Name: "ppc64le", MaxLinks: 38},
+	{Name: "s390x", MaxLinks: 27},
+}
+
+// Arches lists every known architecture, x86_64 and arm64 first.
+func Arches() []*Arch { return append([]*Arch(nil), arches...) }
+
+// ArchNames lists the names of all architectures.
+func ArchNames() []string {
+	var n []string
+	for _, a := range arches {
+		n = append(n, a.Name)
+	}
+	return n
+}
+
+// DefaultArches are the architectures a case runs on when it names none.
+func DefaultArches() []string { return []string{"x86_64", "arm64"} }
+
+// LookupArch finds an architecture by name. "amd64" and "aarch64" are
+// accepted as aliases.
+func LookupArch(name string) (*Arch, error) {
+	switch name {
+	case "amd64":
+		name = "x86_64"
+	case "aarch64":
+		name = "arm64"
+	}
+	for _, a := range arches {
+		if a.Name == name {
+			return a, nil
+		}
+	}
+	n := ArchNames()
+	sort.Strings(n)
+	return nil, fmt.Errorf("unknown arch %q (known: %s)", name, strings.Join(n, ", "))
+}
