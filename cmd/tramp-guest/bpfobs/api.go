@@ -126,15 +126,22 @@ type Capture struct {
 	AddrFrom string `json:"addr_from"` // kallsyms | call_site
 	// Candidates: every kallsyms address with the trampoline's name (an
 	// old image may still be listed while it waits to be freed).
-	Candidates []uint64    `json:"candidates,omitempty"`
-	NextSym    string      `json:"next_sym,omitempty"` // the [bpf] symbol after the image, bounding the read
-	NextAddr   uint64      `json:"next_addr,omitempty"`
-	Len        int         `json:"len"`
-	Bytes      string      `json:"bytes"` // hex; up to NextAddr or 4096 bytes, code length unknown
-	Progs      []ProgImage `json:"progs"`
-	BPFSyms    []Sym       `json:"bpf_syms"` // all [bpf] kallsyms symbols, by address
-	Millis     int64       `json:"ms"`
-	Errors     []string    `json:"errors,omitempty"`
+	Candidates []uint64 `json:"candidates,omitempty"`
+	// NextSym: the symbol after the image that bounded the read: a
+	// kallsyms [bpf] name, or "prog:<name>" for a program loaded here.
+	NextSym  string      `json:"next_sym,omitempty"`
+	NextAddr uint64      `json:"next_addr,omitempty"`
+	Len      int         `json:"len"`
+	Bytes    string      `json:"bytes"` // hex; up to NextAddr or 4096 bytes, code length unknown
+	Progs    []ProgImage `json:"progs"`
+	// BPFSyms: all [bpf] kallsyms symbols, by address (only when
+	// kallsyms was read, see CaptureKallsyms).
+	BPFSyms []Sym `json:"bpf_syms,omitempty"`
+	Millis  int64 `json:"ms"`
+	// Time spent re-reading kallsyms and reading the image.
+	KallsymsMillis int64    `json:"kallsyms_ms"`
+	KcoreMillis    int64    `json:"kcore_ms"`
+	Errors         []string `json:"errors,omitempty"`
 }
 
 // Done ends a Run.

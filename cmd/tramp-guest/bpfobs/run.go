@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,14 @@ const (
 	modRetTriggerTarget = "bpf_modify_return_test"
 )
 
+// CaptureKallsyms makes every capture re-read the [bpf] symbols of
+// /proc/kallsyms (about 1 s per capture under TCG). When false, kallsyms
+// is only read when the traced function's call site does not lead
+// straight to the trampoline (e.g. arm64 through ftrace_caller); the
+// image read is then bounded by the addresses of the programs this
+// process loaded.
+var CaptureKallsyms = false
+
 // env is the per-boot state shared by all Runs: nothing in it changes
 // while the VM lives, apart from the observation map's contents.
 type env struct {
@@ -33,6 +42,7 @@ type env struct {
 	obs              *obsMap
 	triggers         map[string]int    // trigger target → fd
 	triggerErr       map[string]string // trigger target → errno
+	triggerAddrs     map[string]uint64 // trigger target → bpf_func
 	fsessProbe       string
 	fsessProbeLog    string
 	syms             map[string]uint64
@@ -54,7 +64,7 @@ func getEnv() (*env, error) {
 
 func newEnv() (*env, error) {
 	t0 := time.Now()
-	e := &env{btfIDs: map[string]uint32{}, triggers: map[string]int{}, triggerErr: map[string]string{}}
+	e := &env{btfIDs: map[string]uint32{}, triggers: map[string]int{}, triggerErr: map[string]string{}, triggerAddrs: map[string]uint64{}}
 	var u unix.Utsname
 	if err := unix.Uname(&u); err == nil {
 		e.release = unix.ByteSliceToString(u.Release[:])
@@ -81,6 +91,9 @@ func newEnv() (*env, error) {
 		e.triggerErr[t.target] = ErrnoName(err)
 		if err == nil {
 			e.triggers[t.target] = fd
+			if info, err := getProgInfo(fd); err == nil {
+				e.triggerAddrs[t.target] = info.JitedKsyms
+			}
 		}
 	}
 	fd, log, err := e.loadTrivial("probe_fsession", attachFsession, fentryTriggerTarget)
@@ -324,7 +337,7 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 			}
 		}
 		if captureAfter {
-			c := e.capture(i, job, targetID, order)
+			c := e.capture(i, job, targetID, order, progs)
 			if err := emit(KindCapture, c); err != nil {
 				return err
 			}
@@ -396,7 +409,7 @@ func (e *env) drain(step int, job Job) Observations {
 	return Observations{Step: step, Count: count, Lost: lost, Records: recs, Errors: errs}
 }
 
-func (e *env) capture(step int, job Job, targetID uint32, order []*progState) Capture {
+func (e *env) capture(step int, job Job, targetID uint32, order []*progState, all map[string]*progState) Capture {
 	t0 := time.Now()
 	key := vmlinuxTrampKeyBase + uint64(targetID)
 	c := Capture{Step: step, Target: job.Target, Name: fmt.Sprintf("bpf_trampoline_%d", key)}
@@ -416,48 +429,15 @@ func (e *env) capture(step int, job Job, targetID uint32, order []*progState) Ca
 			c.CallSite = decodeCallSiteARM64(c.TargetAddr, head)
 		}
 	}
-	f, err := os.Open("/proc/kallsyms")
-	if err == nil {
-		c.BPFSyms, err = readBPFSyms(f)
-		f.Close()
-	}
-	if err != nil {
-		c.Errors = append(c.Errors, err.Error())
-	}
-	for _, s := range c.BPFSyms {
-		if s.Name == c.Name {
-			c.Candidates = append(c.Candidates, s.Addr)
+	direct := c.CallSite.Target != 0 && c.CallSite.Target != e.syms["ftrace_caller"]
+
+	// Addresses of every program this process loaded bound the read
+	// when kallsyms is not consulted.
+	var known []Sym
+	for _, ps := range all {
+		if ps.fd < 0 {
+			continue
 		}
-	}
-	for _, a := range c.Candidates {
-		if a == c.CallSite.Target {
-			c.Addr, c.AddrFrom = a, "kallsyms"
-		}
-	}
-	if c.Addr == 0 && len(c.Candidates) > 0 {
-		c.Addr, c.AddrFrom = c.Candidates[len(c.Candidates)-1], "kallsyms"
-		if c.CallSite.Target != 0 && c.CallSite.Target != e.syms["ftrace_caller"] {
-			c.Errors = append(c.Errors, fmt.Sprintf("call site goes to %#x, not to a %s", c.CallSite.Target, c.Name))
-		}
-	}
-	if c.Addr == 0 && c.CallSite.Target != 0 && c.CallSite.Target != e.syms["ftrace_caller"] {
-		c.Addr, c.AddrFrom = c.CallSite.Target, "call_site"
-	}
-	if c.Addr != 0 && e.kc != nil {
-		n := maxCapture
-		if next, ok := nextAfter(c.BPFSyms, c.Addr); ok && next.Addr-c.Addr < maxCapture {
-			n = int(next.Addr - c.Addr)
-			c.NextSym, c.NextAddr = next.Name, next.Addr
-		}
-		b, err := e.kc.read(c.Addr, n)
-		if err != nil {
-			c.Errors = append(c.Errors, err.Error())
-		}
-		c.Len, c.Bytes = len(b), hex.EncodeToString(b)
-	} else if c.Addr == 0 {
-		c.Errors = append(c.Errors, "trampoline not found")
-	}
-	for _, ps := range order {
 		pi := ProgImage{Name: ps.p.Name, Index: ps.index, LinkCookie: ps.p.LinkCookie}
 		info, err := getProgInfo(ps.fd)
 		if err != nil {
@@ -465,9 +445,77 @@ func (e *env) capture(step int, job Job, targetID uint32, order []*progState) Ca
 		} else {
 			pi.ID, pi.Tag = info.ID, hex.EncodeToString(info.Tag[:])
 			pi.JitedKsym, pi.JitedLen, pi.XlatedLen = info.JitedKsyms, info.JitedProgLen, info.XlatedProgLen
+			known = append(known, Sym{Addr: info.JitedKsyms, Type: "t", Name: "prog:" + ps.p.Name, Module: "bpf"})
 		}
-		c.Progs = append(c.Progs, pi)
+		for _, o := range order {
+			if o == ps {
+				c.Progs = append(c.Progs, pi)
+			}
+		}
+	}
+	for name, a := range e.triggerAddrs {
+		known = append(known, Sym{Addr: a, Type: "t", Name: "prog:" + name, Module: "bpf"})
+	}
+	sort.Slice(c.Progs, func(i, j int) bool { return attachRank(order, c.Progs[i].Name) < attachRank(order, c.Progs[j].Name) })
+
+	if !direct || CaptureKallsyms {
+		t1 := time.Now()
+		f, err := os.Open("/proc/kallsyms")
+		if err == nil {
+			c.BPFSyms, err = readBPFSyms(f)
+			f.Close()
+		}
+		if err != nil {
+			c.Errors = append(c.Errors, err.Error())
+		}
+		c.KallsymsMillis = time.Since(t1).Milliseconds()
+		for _, s := range c.BPFSyms {
+			if s.Name == c.Name {
+				c.Candidates = append(c.Candidates, s.Addr)
+			}
+		}
+		for _, a := range c.Candidates {
+			if a == c.CallSite.Target {
+				c.Addr, c.AddrFrom = a, "kallsyms"
+			}
+		}
+		if c.Addr == 0 && len(c.Candidates) > 0 {
+			c.Addr, c.AddrFrom = c.Candidates[len(c.Candidates)-1], "kallsyms"
+			if direct {
+				c.Errors = append(c.Errors, fmt.Sprintf("call site goes to %#x, not to a %s", c.CallSite.Target, c.Name))
+			}
+		}
+		known = append(known, c.BPFSyms...)
+	}
+	if c.Addr == 0 && direct {
+		c.Addr, c.AddrFrom = c.CallSite.Target, "call_site"
+	}
+	sort.SliceStable(known, func(i, j int) bool { return known[i].Addr < known[j].Addr })
+	if c.Addr != 0 && e.kc != nil {
+		n := maxCapture
+		if next, ok := nextAfter(known, c.Addr); ok && next.Addr-c.Addr < maxCapture {
+			n = int(next.Addr - c.Addr)
+			c.NextSym, c.NextAddr = next.Name, next.Addr
+		}
+		t2 := time.Now()
+		b, err := e.kc.read(c.Addr, n)
+		if err != nil {
+			c.Errors = append(c.Errors, err.Error())
+		}
+		c.KcoreMillis = time.Since(t2).Milliseconds()
+		c.Len, c.Bytes = len(b), hex.EncodeToString(b)
+	} else if c.Addr == 0 {
+		c.Errors = append(c.Errors, "trampoline not found")
 	}
 	c.Millis = time.Since(t0).Milliseconds()
 	return c
+}
+
+func attachRank(order []*progState, name string) int {
+	for i, o := range order {
+		if o.p.Name == name {
+			return i
+		}
+	}
+	return len(order)
 }
