@@ -84,8 +84,9 @@ type Fetcher struct {
 	Offline  bool      // use the cache only
 	Log      io.Writer // progress messages; nil for none
 
-	mu   sync.Mutex
-	sess *aptSession
+	mu    sync.Mutex // guards sess
+	sess  *aptSession
+	getMu sync.Mutex // one download at a time per Fetcher
 }
 
 func (f *Fetcher) logf(format string, args ...any) {
@@ -219,6 +220,8 @@ func (f *Fetcher) get(ctx context.Context, p Profile, arch Arch) (*Kernel, error
 	if f.Offline {
 		return nil, fmt.Errorf("kernel %s/%s is not in the cache and fetching is off (run: tramp vm fetch --kernel %s --arch %s)", profile, arch, profile, arch)
 	}
+	f.getMu.Lock()
+	defer f.getMu.Unlock()
 	dir, err := f.Dir(profile, arch)
 	if err != nil {
 		return nil, err
