@@ -49,3 +49,111 @@ func TestLiveCodeLengths(t *testing.T) {
 		}
 	}
 }
+
+// Every image generated for the corpus, on every x86 profile, passes the
+// structural checker.
+func TestCorpusImagesPassChecker(t *testing.T) {
+	corpus, err := cases.Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := trampoline.LookupArch("x86_64")
+	n := 0
+	for _, c := range corpus {
+		for _, p := range c.Profiles() {
+			res, err := cases.Replay(c, p, a, nil)
+			if err != nil || !res.Final.HasImage() {
+				continue
+			}
+			plan := res.Final.Plan()
+			addrs := arch.PlaceholderAddrs(plan)
+			im, err := Generate(plan, Debian, addrs)
+			if err != nil {
+				t.Errorf("%s/%s: %v", c.Name, p.Name, err)
+				continue
+			}
+			if err := Check(im, addrs.Image, RetSLS); err != nil {
+				t.Errorf("%s/%s: %v", c.Name, p.Name, err)
+			}
+			n++
+		}
+	}
+	if n < 40 {
+		t.Fatalf("only %d images checked", n)
+	}
+	t.Logf("%d images pass", n)
+}
+
+func TestCheckerCatchesBrokenImages(t *testing.T) {
+	p := planOf(t, "debian-7.2.13", "target bpf_modify_return_test\nprog s fsession cookie\nprog m fmod_ret\nattach m\nattach s\n")
+	addrs := arch.PlaceholderAddrs(p)
+	good, err := Generate(p, Debian, addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mutate := func(f func(im *arch.Image)) *arch.Image {
+		c := *good
+		c.Code = append([]byte(nil), good.Code...)
+		c.Relocs = append([]arch.Reloc(nil), good.Relocs...)
+		f(&c)
+		return &c
+	}
+	je := -1
+	for i := 0; i+1 < len(good.Code); i++ {
+		if good.Code[i] == 0x74 && good.Code[i-3] == 0x48 && good.Code[i-2] == 0x85 && good.Code[i-1] == 0xc0 {
+			je = i
+			break
+		}
+	}
+	if je < 0 {
+		t.Fatal("no je in image")
+	}
+	broken := map[string]*arch.Image{
+		"truncated":           mutate(func(im *arch.Image) { im.Code = im.Code[:len(im.Code)-1] }),
+		"je into instruction": mutate(func(im *arch.Image) { im.Code[je+1]++ }),
+		"call without reloc": mutate(func(im *arch.Image) {
+			for i, r := range im.Relocs {
+				if r.Kind == arch.RelCall32 {
+					im.Relocs = append(im.Relocs[:i:i], im.Relocs[i+1:]...)
+					return
+				}
+			}
+		}),
+		"no int3": mutate(func(im *arch.Image) { im.Code[len(im.Code)-1] = 0x90 }),
+	}
+	if err := Check(good, addrs.Image, RetSLS); err != nil {
+		t.Fatalf("good image: %v", err)
+	}
+	for name, im := range broken {
+		if err := Check(im, addrs.Image, RetSLS); err == nil {
+			t.Errorf("%s: checker passed it", name)
+		}
+	}
+}
+
+func TestDecodeEndbr(t *testing.T) {
+	insns, err := Decode([]byte{0xf3, 0x0f, 0x1e, 0xfa, 0x0f, 0x1f, 0x40, 0xd6, 0xe9, 0, 0, 0, 0}, 0x1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(insns) != 3 || insns[0].Op != "ENDBR64" || insns[1].Op != "ENDBR_POISON" || !insns[2].Branch || insns[2].Target != 0x100d {
+		t.Fatalf("%+v", insns)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte{0x55, 0x48, 0x89, 0xe5, 0xc3, 0xcc})
+	f.Add([]byte{0xf3, 0x0f, 0x1e, 0xfa, 0xe8, 1, 2, 3, 4})
+	f.Add([]byte{0x0f, 0x85, 0xff, 0xff, 0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		insns, _ := Decode(b, 0xffffffffa0000000)
+		total := 0
+		for _, in := range insns {
+			if in.Off != total || in.Len <= 0 {
+				t.Fatalf("bad tiling at %d: %+v", total, in)
+			}
+			total += in.Len
+		}
+		_ = Check(&arch.Image{Code: b}, 0xffffffffa0000000, RetSLS)
+	})
+}

@@ -1,0 +1,162 @@
+package x86
+
+import (
+	"bytes"
+	"fmt"
+
+	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/bpftramp/tramp/arch"
+)
+
+// Insn is one decoded instruction of an image.
+type Insn struct {
+	Off   int
+	Len   int
+	Bytes []byte
+	// Text is the instruction in Intel syntax (targets as image offsets
+	// or absolute addresses).
+	Text string
+	// Op is the mnemonic ("ENDBR64" and "ENDBR_POISON" for the two forms
+	// x86asm does not name).
+	Op string
+	// Branch: a relative jmp, jcc or call; Target is its absolute
+	// destination (image base + offset for internal ones).
+	Branch bool
+	Target uint64
+	inst   x86asm.Inst
+}
+
+var (
+	endbr64     = []byte{0xf3, 0x0f, 0x1e, 0xfa}
+	endbrPoison = []byte{0x0f, 0x1f, 0x40, 0xd6}
+)
+
+// Decode splits code into instructions with golang.org/x/arch. It closes
+// the decoder's gap for ENDBR64 (f3 0f 1e fa, which x86asm reads as a
+// one-byte rep prefix) and names the kernel's sealed-ENDBR poison. An
+// undecodable byte stops it with an error naming the offset.
+func Decode(code []byte, base uint64) ([]Insn, error) {
+	var out []Insn
+	for off := 0; off < len(code); {
+		rest := code[off:]
+		switch {
+		case bytes.HasPrefix(rest, endbr64):
+			out = append(out, Insn{Off: off, Len: 4, Bytes: rest[:4], Text: "endbr64", Op: "ENDBR64"})
+			off += 4
+			continue
+		case bytes.HasPrefix(rest, endbrPoison):
+			out = append(out, Insn{Off: off, Len: 4, Bytes: rest[:4], Text: "nop dword ptr [rax-0x2a] (endbr poison)", Op: "ENDBR_POISON"})
+			off += 4
+			continue
+		}
+		inst, err := x86asm.Decode(rest, 64)
+		if err != nil {
+			return out, fmt.Errorf("offset %#x: cannot decode % x: %v", off, rest[:min(len(rest), 8)], err)
+		}
+		in := Insn{Off: off, Len: inst.Len, Bytes: rest[:inst.Len], Op: inst.Op.String(), inst: inst}
+		pc := base + uint64(off)
+		if inst.PCRel > 0 {
+			switch inst.Op {
+			case x86asm.CALL, x86asm.JMP, x86asm.JA, x86asm.JAE, x86asm.JB, x86asm.JBE, x86asm.JE, x86asm.JNE,
+				x86asm.JG, x86asm.JGE, x86asm.JL, x86asm.JLE, x86asm.JO, x86asm.JNO, x86asm.JP, x86asm.JNP, x86asm.JS, x86asm.JNS:
+				if rel, ok := inst.Args[0].(x86asm.Rel); ok {
+					in.Branch = true
+					in.Target = pc + uint64(inst.Len) + uint64(int64(rel))
+				}
+			}
+		}
+		in.Text = x86asm.IntelSyntax(inst, pc, nil)
+		out = append(out, in)
+		off += inst.Len
+	}
+	return out, nil
+}
+
+// ReturnSequence is what the profile's return looks like.
+type ReturnSequence int
+
+// Return sequences.
+const (
+	RetPlain ReturnSequence = iota // c3
+	RetSLS                         // c3 cc
+	RetThunk                       // e9 rel32 (to x86_return_thunk)
+)
+
+// ReturnOf gives the return sequence the features produce.
+func ReturnOf(f Features) ReturnSequence {
+	switch {
+	case f.Rethunk:
+		return RetThunk
+	case f.SLS:
+		return RetSLS
+	}
+	return RetPlain
+}
+
+// Check verifies an image's structure: instructions tile the code exactly,
+// every internal branch lands on an instruction start, every branch that
+// leaves the image goes through a relocation at its rel32 field, and the
+// code ends with the expected return sequence.
+func Check(im *arch.Image, base uint64, ret ReturnSequence) error {
+	insns, err := Decode(im.Code, base)
+	if err != nil {
+		return err
+	}
+	starts := map[int]bool{}
+	end := 0
+	for _, in := range insns {
+		starts[in.Off] = true
+		end = in.Off + in.Len
+	}
+	if end != len(im.Code) {
+		return fmt.Errorf("instructions end at %#x, code is %#x bytes", end, len(im.Code))
+	}
+	for _, in := range insns {
+		if !in.Branch {
+			continue
+		}
+		if in.Target >= base && in.Target < base+uint64(len(im.Code)) {
+			if !starts[int(in.Target-base)] {
+				return fmt.Errorf("offset %#x: %s lands at %#x, inside an instruction", in.Off, in.Text, in.Target-base)
+			}
+			continue
+		}
+		field := in.Off + in.inst.PCRelOff
+		r, ok := im.RelocAt(field)
+		if !ok || r.Off != field || r.Len != 4 {
+			return fmt.Errorf("offset %#x: %s leaves the image without a relocation", in.Off, in.Text)
+		}
+		want := r.Value
+		if got := in.Target; got != want {
+			return fmt.Errorf("offset %#x: %s goes to %#x, its relocation %s says %#x", in.Off, in.Text, got, r.Sym, want)
+		}
+	}
+	n := len(insns)
+	bad := func() error {
+		last := insns[n-1]
+		return fmt.Errorf("code ends with %q at %#x, not the expected return sequence", last.Text, last.Off)
+	}
+	if n == 0 {
+		return fmt.Errorf("empty image")
+	}
+	switch ret {
+	case RetPlain:
+		if insns[n-1].Op != "RET" {
+			return bad()
+		}
+	case RetSLS:
+		if n < 2 || insns[n-2].Op != "RET" || insns[n-1].Op != "INT" || insns[n-1].Bytes[0] != 0xcc {
+			return bad()
+		}
+	case RetThunk:
+		last := insns[n-1]
+		if last.Op != "JMP" || last.Len != 5 {
+			return bad()
+		}
+		if r, ok := im.RelocAt(last.Off + 1); !ok || r.Sym != "x86_return_thunk" {
+			return fmt.Errorf("final jmp at %#x is not to x86_return_thunk", last.Off)
+		}
+	}
+	return nil
+}
