@@ -95,7 +95,7 @@ type Step struct {
 type Observations struct {
 	Step    int      `json:"step"`
 	Count   uint64   `json:"count"` // invocations counted
-	Lost    int      `json:"lost"`  // invocations without a readable record
+	Lost    uint64   `json:"lost"`  // invocations without a readable record
 	Records []Obs    `json:"records"`
 	Errors  []string `json:"errors,omitempty"`
 }

@@ -30,7 +30,7 @@ func parseKallsymsLine(line []byte) (Sym, bool) {
 	s.Addr = a
 	s.Type = string(line[sp+1 : sp+2])
 	rest := line[sp+3:]
-	if tab := bytes.IndexByte(rest, '\t'); tab >= 0 {
+	if tab := bytes.LastIndexByte(rest, '\t'); tab >= 0 {
 		mod := rest[tab+1:]
 		rest = rest[:tab]
 		if len(mod) >= 2 && mod[0] == '[' && mod[len(mod)-1] == ']' {

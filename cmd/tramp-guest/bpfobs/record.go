@@ -152,20 +152,20 @@ func DecodeRecord(b []byte) (Obs, error) {
 // slots 1..min(counter, entries-1) are records. It returns the records
 // sorted by slot (= global order), how many invocations happened, and the
 // number lost because the map was full or a slot was unreadable.
-func DecodeRecords(mem []byte, valueSize, entries int) (obs []Obs, count uint64, lost int, errs []string) {
-	if len(mem) < valueSize || valueSize < 8 {
+func DecodeRecords(mem []byte, valueSize, entries int) (obs []Obs, count, lost uint64, errs []string) {
+	if len(mem) < valueSize || valueSize < 8 || entries < 1 {
 		return nil, 0, 0, []string{"map image too short"}
 	}
 	count = binary.LittleEndian.Uint64(mem)
 	n := count
 	if max := uint64(entries - 1); n > max {
-		lost += int(n - max)
+		lost += n - max
 		n = max
 	}
 	for i := uint64(0); i < n; i++ {
 		off := int(i+1) * valueSize
 		if off+valueSize > len(mem) {
-			lost += int(n - i)
+			lost += n - i
 			errs = append(errs, "map image shorter than counter says")
 			break
 		}

@@ -1,0 +1,64 @@
+package bpfobs
+
+import (
+	"encoding/hex"
+	"strings"
+	"testing"
+)
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func TestCallSiteX86(t *testing.T) {
+	fn := uint64(0xffffffff81fffd90)  // bpf_fentry_test1, 7.2.13 amd64 nokaslr
+	mrt := uint64(0xffffffff82002060) // bpf_modify_return_test
+	for _, c := range []struct {
+		head string
+		want CallSite
+	}{
+		// Live 7.2.13: endbr64; jmp tramp (fexit present).
+		{"f30f1efae9a70e003e8d4701c3cccccc", CallSite{"jmp", 4, 0xffffffffc0000c40}},
+		{"f30f1efae82715003e8d4701c3cccccc", CallSite{"call", 4, 0xffffffffc00012c0}},
+		// Sealed ENDBR poison nop (bpf_modify_return_test).
+		{"0f1f40d6e99706003e8b0683c0018906", CallSite{"jmp", 4, 0xffffffffc0002700}},
+		{"f30f1efa0f1f4400003e8d4701c3cccc", CallSite{"nop", 4, 0}},
+		{"e8fbffffff", CallSite{"call", 0, fn}},
+		{"5548", CallSite{"unknown", 0, 0}},
+		{"", CallSite{"unknown", 0, 0}},
+	} {
+		f := fn
+		if strings.HasPrefix(c.head, "0f1f40d6") {
+			f = mrt
+		}
+		if got := decodeCallSiteX86(f, mustHex(c.head)); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.head, got, c.want)
+		}
+	}
+}
+
+func TestCallSiteARM64(t *testing.T) {
+	fn := uint64(0xffff800080e94c88) // bpf_fentry_test1, 7.2.13 arm64 nokaslr
+	for _, c := range []struct {
+		head string
+		want CallSite
+	}{
+		// mov x9, x30; bl tramp (live 7.2.13 arm64, nokaslr).
+		{"e9031eaacd84609400040011c0035fd6", CallSite{"bl", 4, 0xffff8000826b5fc0}},
+		// bl backwards.
+		{"e9031eaaffffff97", CallSite{"bl", 4, fn}},
+		// bti c first.
+		{"5f2403d5e9031eaa01000094", CallSite{"bl", 8, fn + 12}},
+		{"e9031eaa1f2003d5", CallSite{"nop", 4, 0}},
+		{"1f2003d51f2003d5", CallSite{"unknown", 0, 0}},
+		{"e9031eaa", CallSite{"unknown", 0, 0}},
+	} {
+		if got := decodeCallSiteARM64(fn, mustHex(c.head)); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.head, got, c.want)
+		}
+	}
+}
