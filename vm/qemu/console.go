@@ -83,3 +83,11 @@ func splatKind(msg string) string {
 	}
 	return ""
 }
+
+var ansiRe = regexp.MustCompile(`\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_c])`)
+
+// CleanLine removes terminal escape sequences (firmware clears the screen)
+// and the trailing carriage return from a console line.
+func CleanLine(s string) string {
+	return ansiRe.ReplaceAllString(strings.TrimRight(s, "\r\n"), "")
+}

@@ -364,7 +364,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			line, err := r.ReadString('\n')
 			if line != "" {
 				if len(res.Console) < 200000 {
-					res.Console = append(res.Console, strings.TrimRight(line, "\r\n"))
+					res.Console = append(res.Console, CleanLine(line))
 				}
 			}
 			if err != nil {
