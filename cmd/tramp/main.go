@@ -28,6 +28,8 @@ func commands() []command {
 		{"check", "replay the case corpus on every kernel profile and arch; fail on any disagreement", runCheck},
 		{"link", "replay a case's attach/detach steps and show the trampoline's lists and flags", runLink},
 		{"plan", "print the generator input (Plan) after a case's last step, as JSON", runPlan},
+		{"gen", "generate the trampoline image after a case's last step (asm, hex or json)", runGen},
+		{"explain", "annotated listing and frame diagram of the image after a case's last step", runExplain},
 	}
 }
 

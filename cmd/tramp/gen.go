@@ -1,0 +1,170 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/bpftramp/tramp/arch"
+	"github.com/bpftramp/tramp/arch/x86"
+	"github.com/bpftramp/tramp/cases"
+	"github.com/bpftramp/tramp/trampoline"
+)
+
+// generator renders a plan for one architecture.
+type generator struct {
+	generate func(*trampoline.Plan, arch.Addrs) (*arch.Image, error)
+	explain  func(*arch.Image, uint64) ([]arch.Line, error)
+	check    func(*arch.Image, uint64) error
+	frameReg string
+}
+
+func generatorFor(name string) (*generator, error) {
+	switch name {
+	case "x86_64":
+		return &generator{
+			generate: func(p *trampoline.Plan, a arch.Addrs) (*arch.Image, error) { return x86.Generate(p, x86.Debian, a) },
+			explain:  x86.Explain,
+			check:    func(im *arch.Image, base uint64) error { return x86.Check(im, base, x86.ReturnOf(x86.Debian)) },
+			frameReg: "rbp",
+		}, nil
+	case "arm64":
+		return nil, fmt.Errorf("the arm64 generator is not written yet")
+	}
+	return nil, fmt.Errorf("no generator for %s (tramp generates x86_64 and arm64)", name)
+}
+
+// sizeFunc is the model's image sizer for an arch (nil when tramp has no
+// generator for it): the size pass renders with placeholder addresses.
+func sizeFunc(archName string) func(*trampoline.Plan) (int, error) {
+	g, err := generatorFor(archName)
+	if err != nil {
+		return nil
+	}
+	return func(p *trampoline.Plan) (int, error) {
+		im, err := g.generate(p, arch.PlaceholderAddrs(p))
+		if err != nil {
+			return 0, err
+		}
+		return im.AllocSize, nil
+	}
+}
+
+// imageOf replays a case and renders its final image.
+func imageOf(name string, args []string, stderr io.Writer) (img *arch.Image, g *generator, addrs arch.Addrs, plan *trampoline.Plan, rest map[string]string, code int) {
+	fs := newFlags(name, "[--kernel PROFILE] [--arch ARCH] [--addrs FILE] CASE", stderr)
+	kernel := fs.String("kernel", "", "kernel profile (default: as for link)")
+	archName := fs.String("arch", "", "x86_64 or arm64 (default: the case's first)")
+	addrsFile := fs.String("addrs", "", "JSON file of real addresses (image, im, func, symbols, progs); default: placeholders")
+	format := fs.String("format", "asm", "output: asm, hex or json")
+	pos, c, done := parseFlags(fs, args)
+	if done {
+		return nil, nil, addrs, nil, nil, c
+	}
+	fail := func(format string, a ...any) (*arch.Image, *generator, arch.Addrs, *trampoline.Plan, map[string]string, int) {
+		fmt.Fprintf(stderr, "tramp %s: %s\n", name, fmt.Sprintf(format, a...))
+		return nil, nil, addrs, nil, nil, exitUsage
+	}
+	if len(pos) != 1 {
+		return fail("want exactly one CASE file")
+	}
+	switch *format {
+	case "asm", "hex", "json":
+	default:
+		return fail("--format %q: want asm, hex or json", *format)
+	}
+	cs, err := cases.ParseFile(pos[0])
+	if err != nil {
+		return fail("%v", err)
+	}
+	sel, err := choose(cs, *kernel, *archName, stderr)
+	if err != nil {
+		return fail("%v", err)
+	}
+	g, err = generatorFor(sel.arch.Name)
+	if err != nil {
+		return fail("%v", err)
+	}
+	res, err := cases.Replay(cs, sel.profile, sel.arch, sizeFunc(sel.arch.Name))
+	if err != nil {
+		return fail("%v", err)
+	}
+	if !res.Final.HasImage() {
+		fmt.Fprintf(stderr, "tramp %s: after the last step of %s no program is attached, so there is no image\n", name, cs.File)
+		return nil, nil, addrs, nil, nil, exitCheck
+	}
+	plan = res.Final.Plan()
+	if *addrsFile == "" {
+		addrs = arch.PlaceholderAddrs(plan)
+		fmt.Fprintf(stderr, "note: no --addrs given; placeholder addresses are used (immediates and call targets are not a real kernel's)\n")
+	} else if addrs, err = arch.LoadAddrs(*addrsFile); err != nil {
+		return fail("--addrs: %v", err)
+	}
+	img, err = g.generate(plan, addrs)
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp %s: %v\n", name, err)
+		return nil, nil, addrs, nil, nil, exitCheck
+	}
+	return img, g, addrs, plan, map[string]string{"format": *format}, exitOK
+}
+
+func runGen(args []string, stdout, stderr io.Writer) int {
+	img, g, addrs, plan, opts, code := imageOf("gen", args, stderr)
+	if img == nil {
+		return code
+	}
+	switch opts["format"] {
+	case "hex":
+		fmt.Fprintln(stdout, arch.HexBytes(img.Code))
+	case "json":
+		out := struct {
+			Plan  *trampoline.Plan `json:"plan"`
+			Addrs arch.Addrs       `json:"addrs"`
+			Code  string           `json:"code"`
+			*arch.Image
+		}{plan, addrs, strings.ReplaceAll(arch.HexBytes(img.Code), " ", ""), img}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(out); err != nil {
+			fmt.Fprintf(stderr, "tramp gen: %v\n", err)
+			return exitUsage
+		}
+	default:
+		lines, err := g.explain(img, addrs.Image)
+		if err != nil {
+			fmt.Fprintf(stderr, "tramp gen: %v\n", err)
+			return exitCheck
+		}
+		arch.WriteListing(stdout, lines)
+	}
+	if err := g.check(img, addrs.Image); err != nil {
+		fmt.Fprintf(stderr, "tramp gen: the generated image fails the checker: %v\n", err)
+		return exitCheck
+	}
+	return exitOK
+}
+
+func runExplain(args []string, stdout, stderr io.Writer) int {
+	img, g, addrs, plan, _, code := imageOf("explain", args, stderr)
+	if img == nil {
+		return code
+	}
+	lines, err := g.explain(img, addrs.Image)
+	fmt.Fprintf(stdout, "%s trampoline for %s on %s: %d bytes of code (%d allocated), flags %s (%s)\n",
+		plan.Arch, plan.Target, plan.Profile, len(img.Code), img.AllocSize, plan.Flags.Hex(), plan.Flags)
+	fmt.Fprintf(stdout, "arg slots %d, fsession %d, cookies %d\n\n", plan.ArgSlots, plan.FsessionCount, plan.CookieCount)
+	arch.WriteFrame(stdout, img, g.frameReg)
+	fmt.Fprintln(stdout)
+	arch.WriteListing(stdout, lines)
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp explain: %v\n", err)
+		return exitCheck
+	}
+	if err := g.check(img, addrs.Image); err != nil {
+		fmt.Fprintf(stderr, "tramp explain: the image fails the checker: %v\n", err)
+		return exitCheck
+	}
+	return exitOK
+}
