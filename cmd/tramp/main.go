@@ -29,6 +29,7 @@ func commands() []command {
 		{"link", "replay a case's attach/detach steps and show the trampoline's lists and flags", runLink},
 		{"plan", "print the generator input (Plan) after a case's last step, as JSON", runPlan},
 		{"gen", "generate the trampoline image after a case's last step (asm, hex or json)", runGen},
+		{"diff", "instruction-level diff of a case's image between two kernel profiles", runDiff},
 		{"explain", "annotated listing and frame diagram of the image after a case's last step", runExplain},
 	}
 }
