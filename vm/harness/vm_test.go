@@ -22,6 +22,8 @@ import (
 
 var fetcher = &kernels.Fetcher{}
 
+func testingNoVM() bool { return os.Getenv("TRAMP_VM") != "1" }
+
 func needVM(t *testing.T) {
 	t.Helper()
 	if os.Getenv("TRAMP_VM") != "1" {

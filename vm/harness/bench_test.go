@@ -1,0 +1,76 @@
+package harness_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bpftramp/tramp/vm/guestapi"
+	"github.com/bpftramp/tramp/vm/harness"
+	"github.com/bpftramp/tramp/vm/kernels"
+	"github.com/bpftramp/tramp/vm/qemu"
+)
+
+// BenchmarkBootHello boots the hello job and reports QEMU start→hello and
+// start→exit per boot. Sub-benchmarks: each arch alone, and both at once
+// (the 2-core budget: one vCPU each).
+func BenchmarkBootHello(b *testing.B) {
+	if testingNoVM() {
+		b.Skip("set TRAMP_VM=1 to boot kernels under QEMU")
+	}
+	ctx := context.Background()
+	prepared := map[kernels.Arch]qemu.Config{}
+	for _, a := range kernels.Arches {
+		cfg, _, err := harness.Prepare(ctx, harness.Boot{Kernel: profile(), Arch: a, Job: guestapi.Job{Kind: guestapi.JobHello}, Fetcher: fetcher,
+			QEMU: qemu.Config{Timeout: 2 * time.Minute}}, b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		prepared[a] = cfg
+	}
+	report := func(b *testing.B, name string, hello, exit time.Duration) {
+		b.ReportMetric(float64(hello.Milliseconds())/float64(b.N), name+"-hello-ms/op")
+		b.ReportMetric(float64(exit.Milliseconds())/float64(b.N), name+"-exit-ms/op")
+	}
+	for _, a := range kernels.Arches {
+		b.Run(string(a), func(b *testing.B) {
+			var hello, exit time.Duration
+			for i := 0; i < b.N; i++ {
+				res, err := qemu.Run(ctx, prepared[a])
+				if err != nil {
+					b.Fatal(err)
+				}
+				hello += res.HelloAfter
+				exit += res.Elapsed
+			}
+			report(b, string(a), hello, exit)
+		})
+	}
+	b.Run("both", func(b *testing.B) {
+		sums := map[kernels.Arch][2]time.Duration{}
+		var mu sync.Mutex
+		for i := 0; i < b.N; i++ {
+			var wg sync.WaitGroup
+			for _, a := range kernels.Arches {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					res, err := qemu.Run(ctx, prepared[a])
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					mu.Lock()
+					s := sums[a]
+					sums[a] = [2]time.Duration{s[0] + res.HelloAfter, s[1] + res.Elapsed}
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+		}
+		for a, s := range sums {
+			report(b, string(a), s[0], s[1])
+		}
+	})
+}
