@@ -205,6 +205,13 @@ func hello(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "tramp vm hello: %v\n", err)
 			return ExitUsage
 		}
+		// A kernel image of the user's: it must suit every requested arch.
+		for _, a := range arches {
+			if _, err := kernels.FromFile(*kflag, a); err != nil {
+				fmt.Fprintf(stderr, "tramp vm hello: %v\n", err)
+				return ExitUsage
+			}
+		}
 	}
 	var words []string
 	for _, a := range appendArgs {
