@@ -47,9 +47,16 @@ var jobs = map[string]jobFunc{
 	// here once it exists, for example:
 	//
 	//	guestapi.JobBPF: func(g *guest, job guestapi.Job) error {
-	//		return bpfobs.Run(job.Params, g.enc.Emit)
+	//		var bj bpfobs.Job
+	//		if err := json.Unmarshal(job.Params, &bj); err != nil {
+	//			return fmt.Errorf("bpf job params: %w", err)
+	//		}
+	//		return bpfobs.Run(bj, g.enc.Emit)
 	//	},
 	//
+	// The host sends the bpfobs.Job as guestapi.Job.Params. run() sends
+	// the final "done" record itself after the job returns nil, so the job
+	// should not emit a record of kind "done" too.
 	// Until then a "bpf" job ends with an error record saying so.
 	// ------------------------------------------------------------------
 }
