@@ -247,3 +247,26 @@ func Check(im *arch.Image, base uint64, want ReturnSequence) error {
 	}
 	return nil
 }
+
+// Diff compares generated code with code read from a kernel, instruction
+// by instruction, and describes the first difference (nil when equal).
+// Compare only the real code: a kernel image continues with brk #0x100
+// words up to its size-pass length.
+func Diff(got, want []byte, base uint64) error {
+	gi, gerr := Decode(got, base)
+	wi, werr := Decode(want, base)
+	for i := 0; i < min(len(gi), len(wi)); i++ {
+		if gi[i].Word != wi[i].Word {
+			return fmt.Errorf("offset %#x: generated %08x %q, kernel %08x %q", gi[i].Off, gi[i].Word, gi[i].Text, wi[i].Word, wi[i].Text)
+		}
+	}
+	switch {
+	case gerr != nil:
+		return fmt.Errorf("generated code: %w", gerr)
+	case werr != nil:
+		return fmt.Errorf("kernel code: %w", werr)
+	case len(got) != len(want):
+		return fmt.Errorf("generated %d bytes, kernel %d", len(got), len(want))
+	}
+	return nil
+}
