@@ -434,6 +434,24 @@ func TestExplain(t *testing.T) {
 	if t.Failed() {
 		t.Log("\n" + all.String())
 	}
+	far := PlaceholderAddrsFar(p)
+	fim, err := Generate(p, Debian, far)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err = Explain(fim, far.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range lines {
+		if l.Text == "blr x10" && strings.HasPrefix(l.Comment, "call __bpf_") {
+			n++
+		}
+	}
+	if n != 6 {
+		t.Errorf("%d annotated indirect helper calls in the far image, want 6", n)
+	}
 }
 
 func TestFill(t *testing.T) {
@@ -505,4 +523,35 @@ func FuzzDecode(f *testing.F) {
 		_, _ = Explain(im, 0xffff800082c00000)
 		_ = Diff(b, b, 0)
 	})
+}
+
+// The size pass by hand, from prepare_trampoline as read: with no
+// ro_image every block is skip NOP (7.2.10+), cookie store, 3-insn prog
+// load, 2 argument moves, 4-insn call, mov x20, cbz, add, 4-insn call, 3
+// argument moves and a 4-insn call: 25 words; an fmod_ret block adds the
+// return store, ldr x10 and the cbnz. The fixed part of a CALL_ORIG
+// trampoline with fmod_ret on a one-argument function is 40 words
+// (7.2.13: prologue 5, arg count 2, arg 1, x19/x20 2, im 4 + call 4,
+// str xzr 1, original call 5, im 4 + call 4, restores 4, return 4). 13 fentry,
+// 13 fexit and 12 fmod_ret links (38, the slot limit) then need 4104
+// bytes, more than a page: on arm64 7.2.10+ the 38th of these links is
+// refused with E2BIG before the slot limit is reached (a prediction of
+// the model, to be confirmed on a live kernel).
+func TestSizePassByHand(t *testing.T) {
+	p := planOf(t, "debian-7.2.13", fsessionCookie)
+	q := *p
+	q.Fentry, q.Fexit, q.ModReturn = nil, nil, nil
+	q.FsessionCount, q.CookieCount = 0, 0
+	node := trampoline.Node{Prog: "p", Enter: trampoline.HelperProgEnterRecur, Exit: trampoline.HelperProgExitRecur}
+	for range 13 {
+		q.Fentry = append(q.Fentry, node)
+		q.Fexit = append(q.Fexit, node)
+	}
+	for range 12 {
+		q.ModReturn = append(q.ModReturn, node)
+	}
+	want := 4 * (40 + 25*38 + 3*12)
+	if n, err := Size(&q); err != nil || n != want || n <= trampoline.PageSize {
+		t.Errorf("Size = %d, %v; by hand %d (page %d)", n, err, want, trampoline.PageSize)
+	}
 }

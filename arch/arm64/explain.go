@@ -29,6 +29,13 @@ func Explain(im *arch.Image, base uint64) ([]arch.Line, error) {
 				notes = append(notes, "... "+r.Sym)
 			}
 		}
+		if in.inst.Op == arm64asm.BLR {
+			for _, r := range im.Relocs {
+				if r.Kind == arch.A64MovWide && r.Off+r.Len == in.Off {
+					notes = append(notes, "call "+r.Sym)
+				}
+			}
+		}
 		if in.PCRel && in.Target >= base && in.Target < base+uint64(len(im.Code)) {
 			off := int(in.Target - base)
 			name := fmt.Sprintf("+%#x", off)
