@@ -2,6 +2,8 @@ package cases
 
 import (
 	"testing"
+
+	"github.com/bpftramp/tramp/arch/generators"
 )
 
 // Every corpus case parses and, on every profile and arch it applies to,
@@ -18,7 +20,7 @@ func TestCorpusAgreesWithModel(t *testing.T) {
 	for _, c := range corpus {
 		for _, p := range c.Profiles() {
 			for _, a := range c.ArchList() {
-				res, err := Replay(c, p, a, nil)
+				res, err := Replay(c, p, a, generators.SizeFunc(a.Name))
 				if err != nil {
 					t.Errorf("%s on %s/%s: %v", c.Name, p.Name, a.Name, err)
 					continue

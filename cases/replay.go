@@ -151,7 +151,7 @@ func Replay(c *Case, p *trampoline.Profile, a *trampoline.Arch, sizeFunc func(*t
 			o.Freplace = e.Name
 		}
 		o.Flags = tr.Flags()
-		o.Slots, o.MaxSlots = tr.SlotsUsed(), a.MaxLinks
+		o.Slots, o.MaxSlots = tr.SlotsUsed(), p.SlotLimit(a)
 		if tr.HasImage() {
 			o.Plan = tr.Plan()
 		}

@@ -181,8 +181,8 @@ func (t *Trampoline) Attach(p *Prog) (*Link, error) {
 	if p.Kind == KindFsession {
 		cnt++
 	}
-	if cnt >= t.Arch.MaxLinks {
-		return nil, attachErr(E2BIG, "%d of %d trampoline slots in use, %s needs %d", t.slotsUsed(), t.Arch.MaxLinks, p.Kind, slotCost(p.Kind))
+	if max := t.Profile.SlotLimit(t.Arch); cnt >= max {
+		return nil, attachErr(E2BIG, "%d of %d trampoline slots in use, %s needs %d", t.slotsUsed(), max, p.Kind, slotCost(p.Kind))
 	}
 	for _, n := range t.lists[list] {
 		if n.link.Prog == p {

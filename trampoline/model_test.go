@@ -169,10 +169,11 @@ func fill(t *testing.T, tr *Trampoline, kind Kind, n int, prefix string) []*Link
 	return links
 }
 
-// The acceptance: 19 fsession attaches fill the 38 slots.
+// With the 38 slots of BPF_MAX_TRAMP_LINKS (the 7.2.8 source), 19 fsession
+// attaches fill the trampoline.
 func TestNineteenFsessionsFillTheTrampoline(t *testing.T) {
 	for _, arch := range []string{"x86_64", "arm64"} {
-		tr := newTr(t, "debian-7.2.13", arch, "bpf_fentry_test1")
+		tr := newTr(t, "linux-7.2.8", arch, "bpf_fentry_test1")
 		fill(t, tr, KindFsession, 19, "s")
 		if tr.SlotsUsed() != 38 {
 			t.Fatalf("%s: slots %d, want 38", arch, tr.SlotsUsed())
@@ -187,7 +188,7 @@ func TestNineteenFsessionsFillTheTrampoline(t *testing.T) {
 // 18 fsession + 1 fentry = 37 slots: an fsession needs two (E2BIG), an
 // fentry still fits.
 func TestFsessionNeedsTwoSlots(t *testing.T) {
-	tr := newTr(t, "debian-7.2.13", "x86_64", "bpf_fentry_test1")
+	tr := newTr(t, "linux-7.2.8", "x86_64", "bpf_fentry_test1")
 	fill(t, tr, KindFsession, 18, "s")
 	fill(t, tr, KindFentry, 1, "e")
 	_, err := tr.Attach(&Prog{Name: "s18", Kind: KindFsession})
@@ -348,7 +349,7 @@ func TestRandomSequencesKeepInvariants(t *testing.T) {
 					if after := snapshot(tr); !reflect.DeepEqual(before, after) {
 						t.Fatalf("seed %d step %d: refused attach of %s changed state:\n%s", seed, step, p.Name, cmp.Diff(before, after))
 					}
-					if _, dup := links[p]; !dup && tr.SlotsUsed()+slotCost(p.Kind) <= tr.Arch.MaxLinks {
+					if _, dup := links[p]; !dup && tr.SlotsUsed()+slotCost(p.Kind) <= tr.Profile.SlotLimit(tr.Arch) {
 						t.Fatalf("seed %d step %d: attach %s refused with room left: %v", seed, step, p.Name, err)
 					}
 				} else {
@@ -379,8 +380,8 @@ func checkInvariants(t *testing.T, tr *Trampoline, links map[*Prog]*Link, where 
 	if tr.SlotsUsed() != want {
 		t.Fatalf("%s: %d slots used, links account for %d", where, tr.SlotsUsed(), want)
 	}
-	if tr.SlotsUsed() > tr.Arch.MaxLinks {
-		t.Fatalf("%s: %d slots used, limit %d", where, tr.SlotsUsed(), tr.Arch.MaxLinks)
+	if tr.SlotsUsed() > tr.Profile.SlotLimit(tr.Arch) {
+		t.Fatalf("%s: %d slots used, limit %d", where, tr.SlotsUsed(), tr.Profile.SlotLimit(tr.Arch))
 	}
 	var entrySessions, exitSessions []string
 	for _, p := range tr.ListProgs(ListFentry) {
@@ -425,5 +426,27 @@ func checkInvariants(t *testing.T, tr *Trampoline, links map[*Prog]*Link, where 
 				t.Fatalf("%s: %s has cookie index %d at entry, %d at exit", where, n.Prog, idx[n.Prog], n.CookieIndex)
 			}
 		}
+	}
+}
+
+// The slot limits Debian 7.2.13 and 7.3.4 were measured to enforce: 36 on
+// x86_64, 37 on arm64, an fsession taking two.
+func TestMeasuredSlotLimits(t *testing.T) {
+	for _, tc := range []struct {
+		profile, arch string
+		fentries      int
+	}{{"debian-7.2.13", "x86_64", 36}, {"debian-7.3.4", "x86_64", 36}, {"debian-7.2.13", "arm64", 37}, {"debian-6.18.15", "x86_64", 38}} {
+		tr := newTr(t, tc.profile, tc.arch, "bpf_fentry_test1")
+		fill(t, tr, KindFentry, tc.fentries, "e")
+		_, err := tr.Attach(&Prog{Name: "x", Kind: KindFexit})
+		if got := errnoOf(t, err); got != "E2BIG@attach" {
+			t.Errorf("%s/%s: link %d: %s, want E2BIG", tc.profile, tc.arch, tc.fentries+1, got)
+		}
+	}
+	tr := newTr(t, "debian-7.2.13", "x86_64", "bpf_fentry_test1")
+	fill(t, tr, KindFsession, 18, "s")
+	_, err := tr.Attach(&Prog{Name: "e", Kind: KindFentry})
+	if got := errnoOf(t, err); got != "E2BIG@attach" {
+		t.Errorf("fentry after 18 fsession on 7.2.13 x86_64: %s, want E2BIG", got)
 	}
 }

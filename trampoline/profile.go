@@ -33,16 +33,28 @@ type Profile struct {
 	// X86WideArgSlots: on x86_64 every argument wider than 8 bytes takes
 	// more than one slot (7.2.8+); before, only struct arguments did.
 	X86WideArgSlots bool
+	// MaxLinks, when set for an arch, is the number of trampoline slots
+	// this kernel allows instead of the arch's BPF_MAX_TRAMP_LINKS.
+	// Measured on Debian 7.2.13 and 7.3.4: amd64 refuses the 37th slot
+	// with E2BIG whatever the kinds and the image size (36 fentry, 36
+	// fmod_ret, 18 fsession), arm64 the 38th (37 fentry or fexit, 18
+	// fsession; fmod_ret and cookie-using fsession hit the page size
+	// first). 6.18.15 allows 38 on both. The 7.2.8 source says 38; the
+	// 7.2.10+ source that changed it was not available to read.
+	MaxLinks map[string]int
 	// Live says the profile's behaviour was checked against a real kernel
 	// of that build; a source-only profile models a tree that was read.
 	Live bool
 }
 
+// measured72x are the slot limits seen on Debian 7.2.13 and 7.3.4.
+var measured72x = map[string]int{"x86_64": 36, "arm64": 37}
+
 var profiles = []*Profile{
 	{Name: "debian-7.2.13", Version: "7.2.13", Fsession: true, FuncMeta: true, SkipNOP: true,
-		X86JmpMode: true, X86WideArgSlots: true, Live: true},
+		X86JmpMode: true, X86WideArgSlots: true, MaxLinks: measured72x, Live: true},
 	{Name: "debian-7.3.4", Version: "7.3.4", Fsession: true, FuncMeta: true, SkipNOP: true,
-		X86JmpMode: true, X86WideArgSlots: true, Live: true},
+		X86JmpMode: true, X86WideArgSlots: true, MaxLinks: measured72x, Live: true},
 	{Name: "linux-7.2.8", Version: "7.2.8", Fsession: true, FuncMeta: true, IPAfterCallNOP: true,
 		X86JmpMode: true, X86WideArgSlots: true},
 	{Name: "debian-6.18.15", Version: "6.18.15", IPAfterCallNOP: true, Live: true},
@@ -137,4 +149,13 @@ func LookupArch(name string) (*Arch, error) {
 	n := ArchNames()
 	sort.Strings(n)
 	return nil, fmt.Errorf("unknown arch %q (known: %s)", name, strings.Join(n, ", "))
+}
+
+// SlotLimit is how many slots one trampoline has on this kernel and arch
+// (BPF_MAX_TRAMP_LINKS, or what the kernel was measured to allow).
+func (p *Profile) SlotLimit(a *Arch) int {
+	if n, ok := p.MaxLinks[a.Name]; ok {
+		return n
+	}
+	return a.MaxLinks
 }

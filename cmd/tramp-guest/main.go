@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/vm/channel"
 	"github.com/bpftramp/tramp/vm/guestapi"
 )
@@ -41,24 +42,14 @@ var jobs = map[string]jobFunc{
 	guestapi.JobSleep: runSleep,
 	guestapi.JobPanic: runPanic,
 	guestapi.JobHang:  runHang,
-	// ------------------------------------------------------------------
-	// DISPATCH POINT for guestapi.JobBPF ("bpf"): the BPF observation code
-	// lives in package cmd/tramp-guest/bpfobs (another engineer's). Wire it
-	// here once it exists, for example:
-	//
-	//	guestapi.JobBPF: func(g *guest, job guestapi.Job) error {
-	//		var bj bpfobs.Job
-	//		if err := json.Unmarshal(job.Params, &bj); err != nil {
-	//			return fmt.Errorf("bpf job params: %w", err)
-	//		}
-	//		return bpfobs.Run(bj, g.enc.Emit)
-	//	},
-	//
-	// The host sends the bpfobs.Job as guestapi.Job.Params. run() sends
-	// the final "done" record itself after the job returns nil, so the job
-	// should not emit a record of kind "done" too.
-	// Until then a "bpf" job ends with an error record saying so.
-	// ------------------------------------------------------------------
+	// The host sends a bpfobs.Batch as the job's params.
+	guestapi.JobBPF: func(g *guest, job guestapi.Job) error {
+		var b bpfobs.Batch
+		if err := json.Unmarshal(job.Params, &b); err != nil {
+			return fmt.Errorf("bpf job params: %w", err)
+		}
+		return bpfobs.RunBatch(b, g.enc.Emit)
+	},
 }
 
 type guest struct {
@@ -131,9 +122,6 @@ func (g *guest) run() (err error) {
 	}
 	fn, ok := jobs[job.Kind]
 	if !ok {
-		if job.Kind == guestapi.JobBPF {
-			return g.fail("job", errors.New(`job kind "bpf" is not wired into this guest yet (see the dispatch point in cmd/tramp-guest/main.go)`))
-		}
 		return g.fail("job", fmt.Errorf("unknown job kind %q", job.Kind))
 	}
 	if err := fn(g, job); err != nil {

@@ -46,7 +46,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 					continue
 				}
 				n++
-				res, err := cases.Replay(c, p, a, nil)
+				res, err := cases.Replay(c, p, a, sizeFunc(a.Name))
 				if err != nil {
 					bad = append(bad, fmt.Sprintf("%s/%s: %v", p.Name, a.Name, err))
 					continue

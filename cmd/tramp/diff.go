@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/bpftramp/tramp/arch"
+	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
 )
@@ -39,7 +40,7 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return nil, err
 		}
-		g, err := generatorFor(sel.arch.Name)
+		g, err := generators.For(sel.arch.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -51,12 +52,12 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 			return nil, fmt.Errorf("on %s no program is attached after the last step", profile)
 		}
 		plan := res.Final.Plan()
-		addrs := arch.PlaceholderAddrs(plan)
-		img, err := g.generate(plan, addrs)
+		addrs := g.Placeholder(plan)
+		img, err := g.Generate(plan, addrs)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", profile, err)
 		}
-		lines, err := g.explain(img, addrs.Image)
+		lines, err := g.Explain(img, addrs.Image)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", profile, err)
 		}

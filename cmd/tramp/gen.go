@@ -7,52 +7,19 @@ import (
 	"strings"
 
 	"github.com/bpftramp/tramp/arch"
-	"github.com/bpftramp/tramp/arch/x86"
+	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
 )
 
-// generator renders a plan for one architecture.
-type generator struct {
-	generate func(*trampoline.Plan, arch.Addrs) (*arch.Image, error)
-	explain  func(*arch.Image, uint64) ([]arch.Line, error)
-	check    func(*arch.Image, uint64) error
-	frameReg string
-}
-
-func generatorFor(name string) (*generator, error) {
-	switch name {
-	case "x86_64":
-		return &generator{
-			generate: func(p *trampoline.Plan, a arch.Addrs) (*arch.Image, error) { return x86.Generate(p, x86.Debian, a) },
-			explain:  x86.Explain,
-			check:    func(im *arch.Image, base uint64) error { return x86.Check(im, base, x86.ReturnOf(x86.Debian)) },
-			frameReg: "rbp",
-		}, nil
-	case "arm64":
-		return nil, fmt.Errorf("the arm64 generator is not written yet")
-	}
-	return nil, fmt.Errorf("no generator for %s (tramp generates x86_64 and arm64)", name)
-}
-
 // sizeFunc is the model's image sizer for an arch (nil when tramp has no
-// generator for it): the size pass renders with placeholder addresses.
+// generator for it).
 func sizeFunc(archName string) func(*trampoline.Plan) (int, error) {
-	g, err := generatorFor(archName)
-	if err != nil {
-		return nil
-	}
-	return func(p *trampoline.Plan) (int, error) {
-		im, err := g.generate(p, arch.PlaceholderAddrs(p))
-		if err != nil {
-			return 0, err
-		}
-		return im.AllocSize, nil
-	}
+	return generators.SizeFunc(archName)
 }
 
 // imageOf replays a case and renders its final image.
-func imageOf(name string, args []string, stderr io.Writer) (img *arch.Image, g *generator, addrs arch.Addrs, plan *trampoline.Plan, rest map[string]string, code int) {
+func imageOf(name string, args []string, stderr io.Writer) (img *arch.Image, g *generators.Generator, addrs arch.Addrs, plan *trampoline.Plan, rest map[string]string, code int) {
 	fs := newFlags(name, "[--kernel PROFILE] [--arch ARCH] [--addrs FILE] CASE", stderr)
 	kernel := fs.String("kernel", "", "kernel profile (default: as for link)")
 	archName := fs.String("arch", "", "x86_64 or arm64 (default: the case's first)")
@@ -62,7 +29,7 @@ func imageOf(name string, args []string, stderr io.Writer) (img *arch.Image, g *
 	if done {
 		return nil, nil, addrs, nil, nil, c
 	}
-	fail := func(format string, a ...any) (*arch.Image, *generator, arch.Addrs, *trampoline.Plan, map[string]string, int) {
+	fail := func(format string, a ...any) (*arch.Image, *generators.Generator, arch.Addrs, *trampoline.Plan, map[string]string, int) {
 		fmt.Fprintf(stderr, "tramp %s: %s\n", name, fmt.Sprintf(format, a...))
 		return nil, nil, addrs, nil, nil, exitUsage
 	}
@@ -82,7 +49,7 @@ func imageOf(name string, args []string, stderr io.Writer) (img *arch.Image, g *
 	if err != nil {
 		return fail("%v", err)
 	}
-	g, err = generatorFor(sel.arch.Name)
+	g, err = generators.For(sel.arch.Name)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -96,12 +63,12 @@ func imageOf(name string, args []string, stderr io.Writer) (img *arch.Image, g *
 	}
 	plan = res.Final.Plan()
 	if *addrsFile == "" {
-		addrs = arch.PlaceholderAddrs(plan)
+		addrs = g.Placeholder(plan)
 		fmt.Fprintf(stderr, "note: no --addrs given; placeholder addresses are used (immediates and call targets are not a real kernel's)\n")
 	} else if addrs, err = arch.LoadAddrs(*addrsFile); err != nil {
 		return fail("--addrs: %v", err)
 	}
-	img, err = g.generate(plan, addrs)
+	img, err = g.Generate(plan, addrs)
 	if err != nil {
 		fmt.Fprintf(stderr, "tramp %s: %v\n", name, err)
 		return nil, nil, addrs, nil, nil, exitCheck
@@ -132,14 +99,14 @@ func runGen(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	default:
-		lines, err := g.explain(img, addrs.Image)
+		lines, err := g.Explain(img, addrs.Image)
 		if err != nil {
 			fmt.Fprintf(stderr, "tramp gen: %v\n", err)
 			return exitCheck
 		}
 		arch.WriteListing(stdout, lines)
 	}
-	if err := g.check(img, addrs.Image); err != nil {
+	if err := g.Check(img, addrs.Image, plan); err != nil {
 		fmt.Fprintf(stderr, "tramp gen: the generated image fails the checker: %v\n", err)
 		return exitCheck
 	}
@@ -151,18 +118,18 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	if img == nil {
 		return code
 	}
-	lines, err := g.explain(img, addrs.Image)
+	lines, err := g.Explain(img, addrs.Image)
 	fmt.Fprintf(stdout, "%s trampoline for %s on %s: %d bytes of code (%d allocated), flags %s (%s)\n",
 		plan.Arch, plan.Target, plan.Profile, len(img.Code), img.AllocSize, plan.Flags.Hex(), plan.Flags)
 	fmt.Fprintf(stdout, "arg slots %d, fsession %d, cookies %d\n\n", plan.ArgSlots, plan.FsessionCount, plan.CookieCount)
-	arch.WriteFrame(stdout, img, g.frameReg)
+	arch.WriteFrame(stdout, img, g.FrameReg)
 	fmt.Fprintln(stdout)
 	arch.WriteListing(stdout, lines)
 	if err != nil {
 		fmt.Fprintf(stderr, "tramp explain: %v\n", err)
 		return exitCheck
 	}
-	if err := g.check(img, addrs.Image); err != nil {
+	if err := g.Check(img, addrs.Image, plan); err != nil {
 		fmt.Fprintf(stderr, "tramp explain: the image fails the checker: %v\n", err)
 		return exitCheck
 	}

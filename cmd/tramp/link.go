@@ -95,7 +95,7 @@ func runLink(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tramp link: %v\n", err)
 		return exitUsage
 	}
-	res, err := cases.Replay(c, sel.profile, sel.arch, nil)
+	res, err := cases.Replay(c, sel.profile, sel.arch, sizeFunc(sel.arch.Name))
 	if err != nil {
 		fmt.Fprintf(stderr, "tramp link: %v\n", err)
 		return exitUsage
@@ -182,7 +182,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tramp plan: %v\n", err)
 		return exitUsage
 	}
-	res, err := cases.Replay(c, sel.profile, sel.arch, nil)
+	res, err := cases.Replay(c, sel.profile, sel.arch, sizeFunc(sel.arch.Name))
 	if err != nil {
 		fmt.Fprintf(stderr, "tramp plan: %v\n", err)
 		return exitUsage

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/bpftramp/tramp/vm/cli"
 )
 
 // Exit codes.
@@ -29,6 +31,7 @@ func commands() []command {
 		{"link", "replay a case's attach/detach steps and show the trampoline's lists and flags", runLink},
 		{"plan", "print the generator input (Plan) after a case's last step, as JSON", runPlan},
 		{"gen", "generate the trampoline image after a case's last step (asm, hex or json)", runGen},
+		{"vm", "boot real kernels under QEMU: fetch, hello, check, record ('tramp vm' lists them)", func(args []string, stdout, stderr io.Writer) int { return cli.Main(args, stdout, stderr) }},
 		{"diff", "instruction-level diff of a case's image between two kernel profiles", runDiff},
 		{"explain", "annotated listing and frame diagram of the image after a case's last step", runExplain},
 	}

@@ -34,8 +34,8 @@ func TestUsageAndExitCodes(t *testing.T) {
 		t.Errorf("unknown command: code %d", code)
 	}
 	for _, c := range commands() {
-		if code, _, e := runTramp(c.name, "--help"); code != exitOK || !strings.Contains(e, "usage: tramp "+c.name) {
-			t.Errorf("%s --help: code %d, stderr %q", c.name, code, e)
+		if code, o, e := runTramp(c.name, "--help"); code != exitOK || !strings.Contains(o+e, "usage: tramp "+c.name) {
+			t.Errorf("%s --help: code %d, output %q", c.name, code, o+e)
 		}
 	}
 	if code, _, _ := runTramp("link", "--nosuchflag", "x"); code != exitUsage {

@@ -2,6 +2,8 @@
 //
 //	tramp vm fetch [--kernel debian-7.2.13,...|all] [--arch x86_64,arm64]
 //	tramp vm hello [--kernel K] [--arch x86_64,arm64] [--timeout D] ...
+//	tramp vm check [--kernel K,..] [--arch x86_64,arm64] [CASE ...]
+//	tramp vm record [--kernel K,..] [--arch x86_64,arm64] [CASE ...]
 //
 // The tramp command hands everything after "vm" to Main.
 package cli
@@ -37,6 +39,8 @@ const usage = `usage: tramp vm <command> [flags]
 commands:
   fetch   download kernels into the cache and print where they are
   hello   boot kernels under QEMU and print what the guest reports
+  check   run the case corpus in real kernels and compare every outcome and observation with the model
+  record  like check, and write the recordings to cases/testdata/<kernel>/<arch>/<case>.json
 
 Run "tramp vm <command> --help" for the flags of a command.
 `
@@ -58,6 +62,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return fetch(ctx, args[1:], stdout, stderr)
 	case "hello":
 		return hello(ctx, args[1:], stdout, stderr)
+	case "check":
+		return suite(ctx, "check", args[1:], stdout, stderr, false)
+	case "record":
+		return suite(ctx, "record", args[1:], stdout, stderr, true)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return ExitOK

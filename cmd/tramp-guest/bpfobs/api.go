@@ -37,7 +37,7 @@ const (
 	KindStep         = "step"         // Step, one per Op
 	KindObservations = "observations" // Observations, after each run step
 	KindCapture      = "capture"      // Capture, after attach/detach steps with links in place (Job.Capture)
-	KindDone         = "done"         // Done, at the end of Run
+	KindDone         = "job_done"     // Done, at the end of Run (not the guest's own "done")
 )
 
 // Start describes the kernel and the ids the job uses.

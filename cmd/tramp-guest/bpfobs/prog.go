@@ -13,7 +13,7 @@ import (
 type observerSpec struct {
 	Index       int    // program index, stored in each record
 	Kind        string // fentry | fexit | fmod_ret | fsession | freplace
-	Cookie      bool   // fsession: use bpf_session_cookie
+	Cookie      bool   // call bpf_session_cookie (fsession: read, write and record it)
 	IP          bool   // call bpf_get_func_ip
 	Returns     int64  // value in R0 at exit
 	MapFD       int    // observation map
@@ -69,7 +69,7 @@ func buildObserver(s observerSpec) (asm.Instructions, error) {
 	if s.Kind == "fsession" && s.IsReturnID == 0 {
 		return nil, fmt.Errorf("fsession needs the BTF id of bpf_session_is_return")
 	}
-	if s.Kind == "fsession" && s.Cookie && s.CookieID == 0 {
+	if s.Cookie && s.CookieID == 0 {
 		return nil, fmt.Errorf("cookie needs the BTF id of bpf_session_cookie")
 	}
 	const (
@@ -196,6 +196,15 @@ func buildObserver(s observerSpec) (asm.Instructions, error) {
 			asm.StoreMem(tmp, 0, asm.R1, asm.DWord),
 			asm.StoreMem(rec, offCookieWritten, asm.R1, asm.DWord),
 			asm.Mov.Imm(asm.R0, 0).WithSymbol("cookiedone"),
+		)
+	}
+	if s.Cookie && s.Kind != "fsession" {
+		// A non-session program that calls bpf_session_cookie: the case
+		// asks what the verifier says (its kfunc filter refuses it for
+		// everything but session programs).
+		in = append(in,
+			asm.Mov.Reg(asm.R1, ctx),
+			kfuncCall(s.CookieID),
 		)
 	}
 	if s.Frame {

@@ -1,0 +1,253 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bpftramp/tramp/arch/generators"
+	"github.com/bpftramp/tramp/cases"
+	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/kernels"
+	"github.com/bpftramp/tramp/vm/record"
+)
+
+// DefaultTestdata is where "tramp vm record" files recordings.
+const DefaultTestdata = "cases/testdata"
+
+// suiteRun is one (kernel, arch) boot of a suite and what came of it.
+type suiteRun struct {
+	profile *trampoline.Profile
+	kernel  string // profile name or image path
+	arch    kernels.Arch
+	cases   []*cases.Case
+	res     *record.Result
+	err     error
+	cmps    []record.Comparison
+}
+
+// suite runs cases on every (kernel, arch), all arches of one kernel in
+// parallel, compares every recording with the model, and prints a table.
+// It returns the exit code.
+func suite(ctx context.Context, name string, args []string, stdout, stderr io.Writer, write bool) int {
+	fs := newFlags(name, name+" [--kernel PROFILES|PATH] [--arch x86_64,arm64] [CASE.tramp ...]", stderr)
+	kernelFlag := fs.String("kernel", kernels.DefaultProfile, "comma-separated profiles ("+strings.Join(kernels.ProfileNames(), ", ")+"), or a kernel image path")
+	profileFlag := fs.String("profile", "", "model profile for a kernel image path (default: "+trampoline.DefaultProfile+")")
+	archFlag := fs.String("arch", "x86_64,arm64", "comma-separated architectures")
+	testdata := fs.String("testdata", DefaultTestdata, "where recordings are written (record) or kept (check --out)")
+	out := fs.String("out", "", "check: also write the recordings under this directory")
+	cache := fs.String("cache", "", "cache directory (default: $TRAMP_CACHE_DIR or the user cache dir)")
+	kaslr := fs.Bool("kaslr", false, "boot with KASLR (default: nokaslr)")
+	var files []string
+	// Flags may follow the case files.
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			if err.Error() == "flag: help requested" {
+				return ExitOK
+			}
+			return ExitUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files = append(files, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	arches, err := parseArches(*archFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp vm %s: --arch: %v\n", name, err)
+		return ExitUsage
+	}
+	var corpus []*cases.Case
+	if len(files) == 0 {
+		if corpus, err = cases.Corpus(); err != nil {
+			fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
+			return ExitUsage
+		}
+	}
+	for _, f := range files {
+		c, err := cases.ParseFile(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
+			return ExitUsage
+		}
+		corpus = append(corpus, c)
+	}
+	var runs []*suiteRun
+	for _, k := range strings.Split(*kernelFlag, ",") {
+		k = strings.TrimSpace(k)
+		if k == "" {
+			continue
+		}
+		pname := k
+		if _, err := kernels.LookupProfile(k); err != nil {
+			if _, serr := os.Stat(k); serr != nil {
+				fmt.Fprintf(stderr, "tramp vm %s: --kernel %q is neither a profile (%s) nor a file\n", name, k, strings.Join(kernels.ProfileNames(), ", "))
+				return ExitUsage
+			}
+			pname = *profileFlag
+			if pname == "" {
+				pname = trampoline.DefaultProfile
+			}
+		}
+		prof, err := trampoline.LookupProfile(pname)
+		if err != nil {
+			fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
+			return ExitUsage
+		}
+		for _, a := range arches {
+			r := &suiteRun{profile: prof, kernel: k, arch: a}
+			for _, c := range corpus {
+				if applies(c, prof, string(a)) {
+					r.cases = append(r.cases, c)
+				}
+			}
+			runs = append(runs, r)
+		}
+	}
+	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
+	defer f.Close()
+	var mu sync.Mutex
+	progress := func(r *suiteRun, rec *record.Recording, done int) {
+		mu.Lock()
+		defer mu.Unlock()
+		status := "recorded"
+		if !rec.Complete {
+			status = "incomplete"
+		}
+		fmt.Fprintf(stderr, "[%s %s] %d/%d %s: %s\n", r.profile.Name, r.arch, done, len(r.cases), rec.Case, status)
+	}
+	// Boot the arches of one kernel side by side (one vCPU each).
+	for i := 0; i < len(runs); {
+		j := i
+		var wg sync.WaitGroup
+		for ; j < len(runs) && runs[j].kernel == runs[i].kernel; j++ {
+			r := runs[j]
+			if len(r.cases) == 0 {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n := 0
+				r.res, r.err = record.Run(ctx, record.Boot{
+					Kernel: r.kernel, Profile: r.profile.Name, Arch: r.arch, Cases: r.cases,
+					Fetcher: f, KASLR: *kaslr,
+					OnRecording: func(rec *record.Recording) {
+						n++
+						progress(r, rec, n)
+						if write {
+							if _, err := record.Write(*testdata, rec); err != nil {
+								fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
+							}
+						} else if *out != "" {
+							record.Write(*out, rec)
+						}
+					},
+				})
+			}()
+		}
+		wg.Wait()
+		i = j
+	}
+	return report(runs, stdout, stderr, write, *testdata, *out)
+}
+
+func applies(c *cases.Case, p *trampoline.Profile, arch string) bool {
+	ok := false
+	for _, cp := range c.Profiles() {
+		if cp == p {
+			ok = true
+		}
+	}
+	if !ok {
+		return false
+	}
+	for _, a := range c.ArchList() {
+		if a.Name == arch {
+			return true
+		}
+	}
+	return false
+}
+
+func report(runs []*suiteRun, stdout, stderr io.Writer, write bool, testdata, out string) int {
+	failed := false
+	counts := map[record.Verdict]int{}
+	fmt.Fprintf(stdout, "%-15s %-7s %-36s %5s %4s %5s  %s\n", "kernel", "arch", "case", "steps", "runs", "calls", "result")
+	for _, r := range runs {
+		if len(r.cases) == 0 {
+			continue
+		}
+		byName := map[string]*record.Recording{}
+		if r.res != nil {
+			for _, rec := range r.res.Recordings {
+				byName[rec.Case] = rec
+				if write {
+					record.Write(testdata, rec) // again, now with the accelerator known
+				} else if out != "" {
+					record.Write(out, rec)
+				}
+			}
+		}
+		a, _ := trampoline.LookupArch(string(r.arch))
+		for _, c := range r.cases {
+			rec := byName[c.Name]
+			if rec == nil {
+				failed = true
+				counts["no result"]++
+				fmt.Fprintf(stdout, "%-15s %-7s %-36s %5s %4s %5s  NO RESULT\n", r.profile.Name, r.arch, c.Name, "-", "-", "-")
+				continue
+			}
+			cmp := record.Compare(rec, c, r.profile, a, generators.SizeFunc(a.Name))
+			r.cmps = append(r.cmps, cmp)
+			counts[cmp.Verdict]++
+			fmt.Fprintf(stdout, "%-15s %-7s %-36s %5d %4d %5d  %s\n", r.profile.Name, r.arch, c.Name, cmp.Steps, cmp.Runs, cmp.Invocations, cmp.Verdict)
+			for _, p := range cmp.Problems {
+				fmt.Fprintf(stdout, "    %s\n", p)
+			}
+			if cmp.Verdict == record.Disagree || cmp.Verdict == record.Incomplete {
+				failed = true
+			}
+		}
+	}
+	fmt.Fprintln(stdout)
+	for _, r := range runs {
+		if len(r.cases) == 0 {
+			continue
+		}
+		line := fmt.Sprintf("%s %s: %d cases", r.profile.Name, r.arch, len(r.cases))
+		if r.res != nil {
+			line += fmt.Sprintf(", boot→hello %s, whole run %s", r.res.HelloAfter.Round(10*time.Millisecond), r.res.Elapsed.Round(10*time.Millisecond))
+		}
+		if r.err != nil {
+			failed = true
+			line += fmt.Sprintf("\n  VM error: %v", r.err)
+			if r.res != nil && len(r.res.Console) > 0 {
+				tail := r.res.Console[max(0, len(r.res.Console)-15):]
+				line += "\n  last console lines:\n    " + strings.Join(tail, "\n    ")
+			}
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	var keys []string
+	for k := range counts {
+		keys = append(keys, string(k))
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, counts[record.Verdict(k)]))
+	}
+	fmt.Fprintf(stdout, "vm: %s\n", strings.Join(parts, ", "))
+	if failed {
+		return ExitCheck
+	}
+	return ExitOK
+}

@@ -1,0 +1,236 @@
+package record
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/bpftramp/tramp/cases"
+	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
+	"github.com/bpftramp/tramp/trampoline"
+)
+
+// Verdict is how a recording compares with the model.
+type Verdict string
+
+// Verdicts.
+const (
+	Agree      Verdict = "ok"
+	Disagree   Verdict = "MISMATCH"
+	NotInBTF   Verdict = "not in kernel" // the target is not in this kernel's BTF: model only
+	Incomplete Verdict = "incomplete"    // the guest did not finish the case
+)
+
+// Comparison is the outcome of comparing one recording with the model.
+type Comparison struct {
+	Case    string
+	Verdict Verdict
+	// Problems lists every disagreement, each naming the case line.
+	Problems []string
+	// Steps, Runs and Invocations count what was compared.
+	Steps, Runs, Invocations int
+}
+
+// expectedCall is one program invocation the model predicts for a run.
+type expectedCall struct {
+	node     trampoline.Node
+	phase    trampoline.Phase
+	funcMeta uint64 // ctx[-1] while the program runs
+}
+
+// predict lists the invocations of one trigger of the target, in order,
+// with the func_meta word each program sees (models the store sequence of
+// __arch_prepare_bpf_trampoline / prepare_trampoline).
+func predict(p *trampoline.Plan) []expectedCall {
+	var out []expectedCall
+	meta := uint64(p.EntryFuncMeta)
+	for _, n := range p.Fentry {
+		if n.StoreFuncMeta {
+			meta = uint64(n.FuncMeta)
+		}
+		out = append(out, expectedCall{n, n.Phase, meta})
+	}
+	for _, n := range p.ModReturn {
+		out = append(out, expectedCall{n, trampoline.PhaseModRet, meta})
+		if n.Returns != 0 { // a non-zero fmod_ret skips the rest and the original
+			break
+		}
+	}
+	if p.FsessionCount > 0 {
+		meta = uint64(p.ExitFuncMeta)
+	}
+	for _, n := range p.Fexit {
+		if n.StoreFuncMeta {
+			meta = uint64(n.FuncMeta)
+		}
+		out = append(out, expectedCall{n, n.Phase, meta})
+	}
+	return out
+}
+
+// Compare replays the case on the model step by step next to the
+// recording (sizeFunc is the arch generator's size pass, for the
+// page-size E2BIG): every attach and detach must end the same way (errno and
+// stage), and at every run each program must have been invoked in the
+// predicted order and phase and have seen the predicted argument count,
+// func_meta, cookie slot, cookie values, attach cookie and IP.
+func Compare(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *trampoline.Arch, sizeFunc func(*trampoline.Plan) (int, error)) Comparison {
+	cmp := Comparison{Case: c.Name, Verdict: Agree}
+	bad := func(line int, format string, args ...any) {
+		cmp.Problems = append(cmp.Problems, fmt.Sprintf("%s:%d: %s", c.File, line, fmt.Sprintf(format, args...)))
+	}
+	if rec.Start != nil && rec.Start.BTFIDs[c.Target.Name] == 0 {
+		cmp.Verdict = NotInBTF
+		return cmp
+	}
+	if len(rec.Steps) != len(c.Steps) {
+		bad(0, "the kernel ran %d of the case's %d steps", len(rec.Steps), len(c.Steps))
+		for _, e := range rec.Errors {
+			bad(0, "guest: %s", e)
+		}
+	}
+	target := c.Target
+	if rec.Start != nil {
+		target.BTFID = rec.Start.BTFIDs[c.Target.Name]
+	}
+	tr := trampoline.New(prof, a, target)
+	tr.SizeFunc = sizeFunc
+	links := map[*trampoline.Prog]*trampoline.Link{}
+	obsByStep := map[int]bpfobs.Observations{}
+	for _, o := range rec.Observations {
+		obsByStep[o.Step] = o
+	}
+	for i, st := range c.Steps {
+		if i >= len(rec.Steps) {
+			break
+		}
+		ks := rec.Steps[i]
+		if ks.Line != st.Line || ks.Op != string(st.Op) {
+			bad(st.Line, "recorded step %d is %s at line %d, the case has %s", i, ks.Op, ks.Line, st.Op)
+			break
+		}
+		switch st.Op {
+		case cases.OpAttach:
+			cmp.Steps++
+			l, err := tr.Attach(st.Prog)
+			model, stage := "ok", ""
+			var kerr *trampoline.Error
+			if errors.As(err, &kerr) {
+				model, stage = kerr.Errno.String(), string(kerr.Stage)
+			} else if err != nil {
+				bad(st.Line, "model: %v", err)
+				continue
+			} else {
+				links[st.Prog] = l
+			}
+			if ks.Errno != model || (model != "ok" && ks.Stage != stage) {
+				bad(st.Line, "attach %s: kernel %s%s, model %s%s", st.Prog.Name, ks.Errno, at(ks.Stage), model, at(stage))
+			}
+			if st.Expect != "" && ks.Errno != st.Expect {
+				bad(st.Line, "attach %s: kernel %s, the case expects %s", st.Prog.Name, ks.Errno, st.Expect)
+			}
+		case cases.OpDetach:
+			cmp.Steps++
+			l := links[st.Prog]
+			if l == nil {
+				bad(st.Line, "detach %s: the model has no link", st.Prog.Name)
+				continue
+			}
+			if err := tr.Detach(l); err != nil {
+				bad(st.Line, "model: %v", err)
+			}
+			delete(links, st.Prog)
+			if ks.Errno != "ok" {
+				bad(st.Line, "detach %s: kernel %s", st.Prog.Name, ks.Errno)
+			}
+		case cases.OpRun:
+			cmp.Runs++
+			if ks.Errno != "ok" {
+				bad(st.Line, "run: BPF_PROG_TEST_RUN failed in the kernel: %s %s", ks.Errno, ks.Error)
+				continue
+			}
+			var want []expectedCall
+			if tr.HasImage() {
+				want = predict(tr.Plan())
+			}
+			cmp.Invocations += compareRun(bad, st.Line, want, obsByStep[i], tr, rec)
+		}
+	}
+	if !rec.Complete {
+		cmp.Verdict = Incomplete
+	}
+	if len(cmp.Problems) > 0 {
+		cmp.Verdict = Disagree
+	}
+	return cmp
+}
+
+func at(stage string) string {
+	if stage == "" {
+		return ""
+	}
+	return " at " + stage
+}
+
+func compareRun(bad func(int, string, ...any), line int, want []expectedCall, got bpfobs.Observations, tr *trampoline.Trampoline, rec *Recording) int {
+	if got.Lost > 0 || len(got.Errors) > 0 {
+		bad(line, "run: %d observations lost %v", got.Lost, got.Errors)
+	}
+	if len(got.Records) != len(want) {
+		var g, w []string
+		for _, o := range got.Records {
+			g = append(g, o.Prog+"/"+o.Phase)
+		}
+		for _, e := range want {
+			w = append(w, e.node.Prog+"/"+string(e.phase))
+		}
+		bad(line, "run: the kernel invoked %v, the model predicts %v", g, w)
+		return 0
+	}
+	var ip uint64
+	if rec.Start != nil {
+		ip = rec.Start.Symbols[tr.Target.Name]
+	}
+	argSlots := uint64(tr.Plan().ArgSlots)
+	for k, e := range want {
+		o := got.Records[k]
+		who := fmt.Sprintf("run: invocation %d (%s %s)", k, e.node.Prog, e.phase)
+		if o.Prog != e.node.Prog || o.Phase != string(e.phase) {
+			bad(line, "%s: the kernel ran %s %s", who, o.Prog, o.Phase)
+			continue
+		}
+		if o.ArgCnt != argSlots {
+			bad(line, "%s: arg count %d, model %d", who, o.ArgCnt, argSlots)
+		}
+		if o.FrameStatus == "ok" && len(o.Frame) > 15 && o.FrameOffset == -128 {
+			if m := o.Frame[15]; m != e.funcMeta {
+				bad(line, "%s: func_meta %#x, model %#x", who, m, e.funcMeta)
+			}
+		}
+		if o.AttachCookie != uint64(e.node.LinkCookie) {
+			bad(line, "%s: attach cookie %#x, model %#x", who, o.AttachCookie, uint64(e.node.LinkCookie))
+		}
+		if e.node.IP && o.IP != nil && ip != 0 && *o.IP != ip {
+			bad(line, "%s: func ip %#x, the function is at %#x", who, *o.IP, ip)
+		}
+		if e.node.Cookie {
+			if o.CookieSlot == nil || *o.CookieSlot != int64(e.node.CookieIndex) {
+				bad(line, "%s: cookie slot %v, model %d", who, deref(o.CookieSlot), e.node.CookieIndex)
+			}
+			if o.CookieRead == nil {
+				bad(line, "%s: no cookie value recorded", who)
+			} else if e.phase == trampoline.PhaseEntry && *o.CookieRead != 0 {
+				bad(line, "%s: cookie %#x at entry, the trampoline zeroes it", who, *o.CookieRead)
+			} else if e.phase == trampoline.PhaseExit && *o.CookieRead != bpfobs.CookieValueFor(o.ProgIndex) {
+				bad(line, "%s: cookie %#x at exit, entry wrote %#x", who, *o.CookieRead, bpfobs.CookieValueFor(o.ProgIndex))
+			}
+		}
+	}
+	return len(want)
+}
+
+func deref(p *int64) any {
+	if p == nil {
+		return "none"
+	}
+	return *p
+}

@@ -1,0 +1,173 @@
+package record
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bpftramp/tramp/cases"
+	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
+	"github.com/bpftramp/tramp/vm/channel"
+	"github.com/bpftramp/tramp/vm/guestapi"
+	"github.com/bpftramp/tramp/vm/harness"
+	"github.com/bpftramp/tramp/vm/kernels"
+	"github.com/bpftramp/tramp/vm/qemu"
+)
+
+// Boot is one VM run of several cases on one kernel and arch.
+type Boot struct {
+	// Kernel is a profile name or a kernel image path.
+	Kernel string
+	// Profile names the model profile the recordings are filed under
+	// (the profile itself when Kernel is one).
+	Profile string
+	Arch    kernels.Arch
+	Cases   []*cases.Case
+	// OnRecording is called as soon as a case's recording is complete
+	// (or cut short), before the boot ends, so that a crash later in the
+	// boot loses nothing already finished.
+	OnRecording func(*Recording)
+	// Timeout bounds the whole boot; 0 derives it from the case count.
+	Timeout time.Duration
+	KASLR   bool
+	// WorkDir keeps console.log and results.bin when set.
+	WorkDir string
+	Fetcher *kernels.Fetcher
+}
+
+// Result is what a boot produced.
+type Result struct {
+	Recordings []*Recording
+	Hello      *guestapi.Hello
+	HelloAfter time.Duration
+	Elapsed    time.Duration
+	Console    []string
+}
+
+// collector turns the record stream into per-case recordings.
+type collector struct {
+	b     *Boot
+	facts KernelFacts
+	cur   *Recording
+	out   []*Recording
+	err   error
+}
+
+func (c *collector) finish() {
+	if c.cur == nil {
+		return
+	}
+	c.out = append(c.out, c.cur)
+	if c.b.OnRecording != nil {
+		c.b.OnRecording(c.cur)
+	}
+	c.cur = nil
+}
+
+func (c *collector) onRecord(r channel.Record) {
+	decode := func(v any) bool {
+		if err := r.Decode(v); err != nil {
+			if c.err == nil {
+				c.err = fmt.Errorf("record %d (%s): %w", r.Seq, r.Kind, err)
+			}
+			return false
+		}
+		return true
+	}
+	switch r.Kind {
+	case guestapi.KindHello:
+		var h guestapi.Hello
+		if decode(&h) {
+			c.facts = KernelFacts{Release: h.Release, Cmdline: h.Cmdline, CPUModel: h.CPUModel, Vulnerabilities: h.Vulnerabilities}
+		}
+		return
+	case bpfobs.KindCase:
+		var cs bpfobs.CaseStart
+		if !decode(&cs) {
+			return
+		}
+		c.finish()
+		c.cur = &Recording{Schema: Schema, Case: cs.Name, Profile: c.b.Profile, Arch: string(c.b.Arch), Kernel: c.facts}
+		return
+	case guestapi.KindDone, guestapi.KindError, guestapi.KindLog, guestapi.KindTick:
+		c.finish()
+		return
+	}
+	if c.cur == nil {
+		return
+	}
+	switch r.Kind {
+	case bpfobs.KindStart:
+		var s bpfobs.Start
+		if decode(&s) {
+			c.cur.Start = &s
+		}
+	case bpfobs.KindStep:
+		var s bpfobs.Step
+		if decode(&s) {
+			c.cur.Steps = append(c.cur.Steps, s)
+		}
+	case bpfobs.KindObservations:
+		var o bpfobs.Observations
+		if decode(&o) {
+			c.cur.Observations = append(c.cur.Observations, o)
+		}
+	case bpfobs.KindCapture:
+		var cp bpfobs.Capture
+		if decode(&cp) {
+			trimCapture(&cp, c.cur.Arch)
+			c.cur.Captures = append(c.cur.Captures, cp)
+		}
+	case bpfobs.KindDone:
+		c.cur.Complete = true
+		c.finish()
+	case bpfobs.KindCaseError:
+		var e bpfobs.CaseError
+		if decode(&e) {
+			c.cur.Errors = append(c.cur.Errors, e.Message)
+		}
+		c.finish()
+	}
+}
+
+// Run boots the kernel once and runs every case of b in it. The returned
+// result holds every recording that was completed, also when err is set.
+func Run(ctx context.Context, b Boot) (*Result, error) {
+	job, err := BatchJob(b.Cases)
+	if err != nil {
+		return nil, err
+	}
+	if b.Profile == "" {
+		b.Profile = b.Kernel
+	}
+	timeout := b.Timeout
+	if timeout == 0 {
+		// Boot, then a generous bound per case under TCG.
+		timeout = 90*time.Second + time.Duration(len(b.Cases))*20*time.Second
+	}
+	col := &collector{b: &b}
+	res, err := harness.Run(ctx, harness.Boot{
+		Kernel:  b.Kernel,
+		Arch:    b.Arch,
+		Job:     job,
+		Fetcher: b.Fetcher,
+		QEMU: qemu.Config{
+			Timeout:  timeout,
+			KASLR:    b.KASLR,
+			WorkDir:  b.WorkDir,
+			OnRecord: col.onRecord,
+		},
+	})
+	col.finish()
+	out := &Result{Recordings: col.out}
+	if res != nil {
+		out.Hello, out.HelloAfter, out.Elapsed, out.Console = res.Hello, res.HelloAfter, res.Elapsed, res.Console
+		for _, r := range out.Recordings {
+			r.Kernel.Accel = res.Accel
+		}
+	}
+	if err == nil {
+		err = col.err
+	}
+	return out, err
+}
