@@ -379,7 +379,9 @@ func validate(p *trampoline.Plan) error {
 }
 
 // legacyArgCount says whether the profile predates func_meta: the
-// argument count is stored with the 64-bit "movz x10, #n" (6.18).
+// argument count is stored with the 64-bit "movz x10, #n", and register
+// moves are "add xd, xn, #0" (6.18; live: every mov in the 6.18.15 images
+// is an add).
 func legacyArgCount(p *trampoline.Plan) bool {
 	prof, err := trampoline.LookupProfile(p.Profile)
 	return err == nil && !prof.FuncMeta
@@ -536,10 +538,10 @@ func (g *gen) invokeProg(n trampoline.Node, saveRet bool) {
 		e.str(x10, sp, f.RunCtxOff)
 	}
 	e.addrMov(x19, pa.Prog, "prog:"+n.Prog)
-	e.emit(movReg(x0, x19))
+	g.mov(x0, x19)
 	e.addSP(x1, f.RunCtxOff)
 	e.call(g.sym(n.Enter), n.Enter)
-	e.emit(movReg(x20, x0))
+	g.mov(x20, x0)
 	branch := e.idx()
 	e.emit(insnNOP)
 	e.addSP(x0, f.BargsOff)
@@ -550,8 +552,8 @@ func (g *gen) invokeProg(n trampoline.Node, saveRet bool) {
 	if !e.sizePass {
 		e.words[branch] = cbz(x0, e.idx()-branch)
 	}
-	e.emit(movReg(x0, x19))
-	e.emit(movReg(x1, x20))
+	g.mov(x0, x19)
+	g.mov(x1, x20)
 	e.addSP(x2, f.RunCtxOff)
 	e.call(g.sym(n.Exit), n.Exit)
 }
@@ -670,12 +672,22 @@ func (g *gen) emitAll() {
 	e.label("return")
 	if p.Flags&trampoline.FlagSkipFrame != 0 {
 		// Skip the traced function: back to its parent.
-		e.emit(movReg(lr, x9))
+		g.mov(lr, x9)
 		e.emit(ret(x9))
 	} else {
 		// Back into the traced function at func+8.
-		e.emit(movReg(x10, lr))
-		e.emit(movReg(lr, x9))
+		g.mov(x10, lr)
+		g.mov(lr, x9)
 		e.emit(ret(x10))
 	}
+}
+
+// mov is A64_MOV for general registers: orr xd, xzr, xm; before 7.0 the
+// macro was an add of #0.
+func (g *gen) mov(rd, rm int) {
+	if g.legacy {
+		g.e.emitE(addSubImm(false, rd, rm, 0))
+		return
+	}
+	g.e.emit(movReg(rd, rm))
 }
