@@ -1,23 +1,43 @@
-# tramp: see README.md. Every target works on a fresh Debian machine with Go.
-GO      ?= go
-PKGS    := ./...
+# tramp: see README.md. Every target works on a fresh Debian machine with Go;
+# the VM targets install QEMU and fetch Debian's kernels (cached) first.
+GO         ?= go
+PKGS       := ./...
+# Kernels the test suite boots: the primary fsession kernel and the
+# pre-fsession control, each on x86_64 and arm64.
+VM_KERNELS ?= debian-7.2.13,debian-6.18.15
+comma      := ,
 
-.PHONY: all build check test unit lint bench fuzz clean
+.PHONY: all build check test unit vmtest setup lint bench fuzz record clean
 
 all: build
 
 build:
 	$(GO) build -o bin/tramp ./cmd/tramp
 
-# The main job on its built-in defaults.
-check:
-	$(GO) run ./cmd/tramp check
+# The main job on its built-in defaults: boot Debian 7.2.13 on x86_64 and
+# arm64, run the case corpus, compare everything with the model.
+check: setup
+	$(GO) run ./cmd/tramp vm check
 
 # Everything CI runs.
-test: lint unit
+test: lint unit vmtest
 
-unit:
-	$(GO) test -count=1 $(PKGS)
+# Unit tests, and the VM integration tests (TRAMP_VM=1: they fail, never
+# skip, when QEMU or a kernel is missing). -p 1 keeps to one package at a
+# time so that at most two VMs share the two cores.
+unit: setup
+	TRAMP_VM=1 $(GO) test -count=1 -p 1 $(PKGS)
+
+# The corpus in real kernels, compared with the model.
+vmtest: setup
+	$(GO) run ./cmd/tramp vm check --kernel $(VM_KERNELS) --arch x86_64,arm64
+
+setup:
+	scripts/setup $(subst $(comma), ,$(VM_KERNELS))
+
+# Re-record cases/testdata from real kernels (read the diff before committing).
+record: setup
+	$(GO) run ./cmd/tramp vm record --kernel debian-7.2.13,debian-7.3.4,debian-6.18.15
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -27,10 +47,14 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-# A short run of every fuzz target (go test runs one target at a time).
+# A short run of each fuzz target (go test fuzzes one target at a time).
 FUZZTIME ?= 20s
+FUZZ_TARGETS := FuzzParse:./cases/ FuzzDecode:./arch/x86/ FuzzDecode:./arch/arm64/ FuzzDecode:./vm/channel/ FuzzKallsyms:./cmd/tramp-guest/bpfobs/ FuzzKcore:./cmd/tramp-guest/bpfobs/ FuzzDecodeRecords:./cmd/tramp-guest/bpfobs/
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./cases/
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t%%:*} in $${t#*:}"; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) "$${t#*:}" || exit 1; \
+	done
 
 clean:
 	rm -rf bin
