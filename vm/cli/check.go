@@ -179,7 +179,7 @@ func applies(c *cases.Case, p *trampoline.Profile, arch string) bool {
 func report(runs []*suiteRun, stdout, stderr io.Writer, write bool, testdata, out string) int {
 	failed := false
 	counts := map[record.Verdict]int{}
-	fmt.Fprintf(stdout, "%-15s %-7s %-36s %5s %4s %5s  %s\n", "kernel", "arch", "case", "steps", "runs", "calls", "result")
+	fmt.Fprintf(stdout, "%-15s %-7s %-36s %5s %4s %5s %6s  %s\n", "kernel", "arch", "case", "steps", "runs", "calls", "images", "result")
 	for _, r := range runs {
 		if len(r.cases) == 0 {
 			continue
@@ -201,13 +201,13 @@ func report(runs []*suiteRun, stdout, stderr io.Writer, write bool, testdata, ou
 			if rec == nil {
 				failed = true
 				counts["no result"]++
-				fmt.Fprintf(stdout, "%-15s %-7s %-36s %5s %4s %5s  NO RESULT\n", r.profile.Name, r.arch, c.Name, "-", "-", "-")
+				fmt.Fprintf(stdout, "%-15s %-7s %-36s %5s %4s %5s %6s  NO RESULT\n", r.profile.Name, r.arch, c.Name, "-", "-", "-", "-")
 				continue
 			}
 			cmp := record.Compare(rec, c, r.profile, a, generators.SizeFunc(a.Name))
 			r.cmps = append(r.cmps, cmp)
 			counts[cmp.Verdict]++
-			fmt.Fprintf(stdout, "%-15s %-7s %-36s %5d %4d %5d  %s\n", r.profile.Name, r.arch, c.Name, cmp.Steps, cmp.Runs, cmp.Invocations, cmp.Verdict)
+			fmt.Fprintf(stdout, "%-15s %-7s %-36s %5d %4d %5d %6d  %s\n", r.profile.Name, r.arch, c.Name, cmp.Steps, cmp.Runs, cmp.Invocations, cmp.Images, cmp.Verdict)
 			for _, p := range cmp.Problems {
 				fmt.Fprintf(stdout, "    %s\n", p)
 			}

@@ -26,8 +26,8 @@ type Comparison struct {
 	Verdict Verdict
 	// Problems lists every disagreement, each naming the case line.
 	Problems []string
-	// Steps, Runs and Invocations count what was compared.
-	Steps, Runs, Invocations int
+	// Steps, Runs, Invocations and Images count what was compared.
+	Steps, Runs, Invocations, Images int
 }
 
 // expectedCall is one program invocation the model predicts for a run.
@@ -153,6 +153,16 @@ func Compare(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *trampol
 				want = predict(tr.Plan())
 			}
 			cmp.Invocations += compareRun(bad, st.Line, want, obsByStep[i], tr, rec)
+		}
+	}
+	if len(cmp.Problems) == 0 {
+		// Only when the model agrees on every step is its plan the one
+		// the kernel built the captured images from.
+		for _, r := range CompareImages(rec, c) {
+			cmp.Images++
+			if !r.OK {
+				bad(0, "image after step %d: %s", r.Step, r.Diff)
+			}
 		}
 	}
 	if !rec.Complete {

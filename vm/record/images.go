@@ -1,26 +1,77 @@
-package generators
+package record
 
 import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
-	"testing"
 
 	"github.com/bpftramp/tramp/arch"
+	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/arch/x86"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/trampoline"
-	"github.com/bpftramp/tramp/vm/record"
 )
 
-// testdata is the corpus's recordings from real kernels.
-var testdata = filepath.Join("..", "..", "cases", "testdata")
+// ImageResult is how one captured image compares with the generator.
+type ImageResult struct {
+	Step int
+	// Len is the generated code length; OK means the kernel's image has
+	// exactly these bytes, followed by the predicted tail.
+	Len  int
+	OK   bool
+	Diff string // instruction-level diff or the reason, when not OK
+}
+
+// CompareImages renders the model's plan for every image the recording
+// captured, with the kernel's own addresses, and compares code and tail.
+func CompareImages(rec *Recording, c *cases.Case) []ImageResult {
+	var out []ImageResult
+	for _, capt := range rec.Captures {
+		out = append(out, compareImage(rec, c, capt))
+	}
+	return out
+}
+
+func compareImage(rec *Recording, c *cases.Case, capt bpfobs.Capture) ImageResult {
+	r := ImageResult{Step: capt.Step}
+	real, err := hex.DecodeString(capt.Bytes)
+	if err != nil {
+		r.Diff = fmt.Sprintf("bad image bytes: %v", err)
+		return r
+	}
+	if rec.Start == nil {
+		r.Diff = "no start record (symbols unknown)"
+		return r
+	}
+	plan, err := planAt(c, rec, capt.Step)
+	if err != nil {
+		r.Diff = err.Error()
+		return r
+	}
+	img, err := render(rec, capt, plan, real)
+	if err != nil {
+		r.Diff = err.Error()
+		return r
+	}
+	r.Len = len(img.Code)
+	if len(real) < len(img.Code) || !bytes.Equal(img.Code, real[:len(img.Code)]) {
+		r.Diff = fmt.Sprintf("generated %d bytes differ from the kernel's image:\n%s", len(img.Code), diffImages(rec.Arch, img, real, capt.Addr))
+		return r
+	}
+	if capt.NextAddr != 0 && capt.NextAddr-capt.Addr < uint64(img.AllocSize) {
+		r.Diff = fmt.Sprintf("the next object starts %d bytes after the image, the predicted allocation is %d", capt.NextAddr-capt.Addr, img.AllocSize)
+		return r
+	}
+	if err := checkTail(rec.Arch, img, real); err != nil {
+		r.Diff = err.Error()
+		return r
+	}
+	r.OK = true
+	return r
+}
 
 // movWideValue reads the value an arm64 movz/movn/movk sequence starting
 // at off builds (the forms emit_a64_mov_i64 and emit_addr_mov_i64 use).
@@ -82,8 +133,8 @@ func extract(archName string, code []byte, r arch.Reloc) (uint64, bool) {
 // kernel does not export (struct bpf_tramp_image *im, each struct
 // bpf_prog *) are read from the real image at the fields where our image
 // puts them, and the image rendered again, until nothing changes.
-func render(t *testing.T, rec *record.Recording, c bpfobs.Capture, plan *trampoline.Plan, real []byte) (*arch.Image, error) {
-	g, err := For(rec.Arch)
+func render(rec *Recording, c bpfobs.Capture, plan *trampoline.Plan, real []byte) (*arch.Image, error) {
+	g, err := generators.For(rec.Arch)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +187,7 @@ func render(t *testing.T, rec *record.Recording, c bpfobs.Capture, plan *trampol
 }
 
 // planAt replays the case up to and including step, as the kernel did.
-func planAt(t *testing.T, c *cases.Case, rec *record.Recording, step int) (*trampoline.Plan, error) {
+func planAt(c *cases.Case, rec *Recording, step int) (*trampoline.Plan, error) {
 	prof, err := trampoline.LookupProfile(rec.Profile)
 	if err != nil {
 		return nil, err
@@ -148,7 +199,7 @@ func planAt(t *testing.T, c *cases.Case, rec *record.Recording, step int) (*tram
 	target := c.Target
 	target.BTFID = rec.Start.BTFIDs[c.Target.Name]
 	tr := trampoline.New(prof, a, target)
-	tr.SizeFunc = SizeFunc(a.Name)
+	tr.SizeFunc = generators.SizeFunc(a.Name)
 	links := map[*trampoline.Prog]*trampoline.Link{}
 	for i := 0; i <= step && i < len(c.Steps); i++ {
 		st := c.Steps[i]
@@ -170,82 +221,6 @@ func planAt(t *testing.T, c *cases.Case, rec *record.Recording, step int) (*tram
 		return nil, fmt.Errorf("the model has no image after step %d", step)
 	}
 	return tr.Plan(), nil
-}
-
-// TestRecordedImages renders the model's plan for every image captured
-// from a real kernel, with that kernel's addresses, and compares the code
-// byte for byte.
-func TestRecordedImages(t *testing.T) {
-	if _, err := os.Stat(testdata); err != nil {
-		t.Fatalf("no recordings at %s: %v", testdata, err)
-	}
-	recs, err := record.LoadAll(testdata)
-	if err != nil {
-		t.Fatal(err)
-	}
-	corpus, err := cases.Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]*cases.Case{}
-	for _, c := range corpus {
-		byName[c.Name] = c
-	}
-	matched := map[string]int{}
-	total := 0
-	for _, rec := range recs {
-		c := byName[rec.Case]
-		if c == nil {
-			t.Errorf("%s/%s/%s: no such case in the corpus", rec.Profile, rec.Arch, rec.Case)
-			continue
-		}
-		for _, capt := range rec.Captures {
-			total++
-			name := fmt.Sprintf("%s/%s/%s step %d", rec.Profile, rec.Arch, rec.Case, capt.Step)
-			real, err := hex.DecodeString(capt.Bytes)
-			if err != nil {
-				t.Errorf("%s: bad bytes: %v", name, err)
-				continue
-			}
-			plan, err := planAt(t, c, rec, capt.Step)
-			if err != nil {
-				t.Errorf("%s: %v", name, err)
-				continue
-			}
-			img, err := render(t, rec, capt, plan, real)
-			if err != nil {
-				t.Errorf("%s: %v", name, err)
-				continue
-			}
-			if len(real) < len(img.Code) || !bytes.Equal(img.Code, real[:len(img.Code)]) {
-				t.Errorf("%s: generated %d bytes differ from the kernel's image:\n%s", name, len(img.Code), diffImages(rec.Arch, img, real, capt.Addr))
-				continue
-			}
-			if capt.NextAddr != 0 && capt.NextAddr-capt.Addr < uint64(img.AllocSize) {
-				t.Errorf("%s: the next object starts %d bytes after the image, the predicted allocation is %d", name, capt.NextAddr-capt.Addr, img.AllocSize)
-				continue
-			}
-			if err := checkTail(rec.Arch, img, real); err != nil {
-				t.Errorf("%s: %v", name, err)
-				continue
-			}
-			matched[rec.Profile+"/"+rec.Arch]++
-		}
-	}
-	n := 0
-	keys := make([]string, 0, len(matched))
-	for k := range matched {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		t.Logf("%s: %d images byte-exact", k, matched[k])
-		n += matched[k]
-	}
-	t.Logf("%d of %d recorded images reproduced byte for byte", n, total)
-	if total == 0 {
-		t.Fatal("no recorded images")
-	}
 }
 
 // checkTail confirms what follows the code: on x86 the 64 bytes of
@@ -272,7 +247,7 @@ func checkTail(archName string, img *arch.Image, real []byte) error {
 }
 
 func diffImages(archName string, img *arch.Image, real []byte, base uint64) string {
-	g, _ := For(archName)
+	g, _ := generators.For(archName)
 	n := len(img.Code)
 	if len(real) < n {
 		n = len(real)

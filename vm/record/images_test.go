@@ -1,0 +1,65 @@
+package record
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/bpftramp/tramp/cases"
+)
+
+// testdata is the corpus's recordings from real kernels.
+var testdata = filepath.Join("..", "..", "cases", "testdata")
+
+// TestRecordedImages renders the model's plan for every image captured
+// from a real kernel, with that kernel's addresses, and compares the code
+// byte for byte (and the tail after it).
+func TestRecordedImages(t *testing.T) {
+	if _, err := os.Stat(testdata); err != nil {
+		t.Fatalf("no recordings at %s: %v", testdata, err)
+	}
+	recs, err := LoadAll(testdata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	corpus, err := cases.Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*cases.Case{}
+	for _, c := range corpus {
+		byName[c.Name] = c
+	}
+	matched := map[string]int{}
+	total := 0
+	for _, rec := range recs {
+		c := byName[rec.Case]
+		if c == nil {
+			t.Errorf("%s/%s/%s: no such case in the corpus", rec.Profile, rec.Arch, rec.Case)
+			continue
+		}
+		for _, r := range CompareImages(rec, c) {
+			total++
+			if !r.OK {
+				t.Errorf("%s/%s/%s step %d: %s", rec.Profile, rec.Arch, rec.Case, r.Step, r.Diff)
+				continue
+			}
+			matched[rec.Profile+"/"+rec.Arch]++
+		}
+	}
+	keys := make([]string, 0, len(matched))
+	n := 0
+	for k := range matched {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		t.Logf("%s: %d images byte-exact", k, matched[k])
+		n += matched[k]
+	}
+	t.Logf("%d of %d recorded images reproduced byte for byte", n, total)
+	if total == 0 {
+		t.Fatal("no recorded images")
+	}
+}
