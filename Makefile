@@ -28,9 +28,11 @@ test: lint unit vmtest
 unit: setup
 	TRAMP_VM=1 $(GO) test -count=1 -p 1 $(PKGS)
 
-# The corpus in real kernels, compared with the model.
+# The corpus in real kernels, compared with the model, and a bounded run of
+# random attach/detach sequences.
 vmtest: setup
 	$(GO) run ./cmd/tramp vm check --kernel $(VM_KERNELS) --arch x86_64,arm64
+	$(GO) run ./cmd/tramp vm fuzz --seed 1 --ops 150 --arch x86_64,arm64
 
 setup:
 	scripts/setup $(subst $(comma), ,$(VM_KERNELS))

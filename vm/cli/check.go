@@ -112,49 +112,15 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 	}
 	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
 	defer f.Close()
-	var mu sync.Mutex
-	progress := func(r *suiteRun, rec *record.Recording, done int) {
-		mu.Lock()
-		defer mu.Unlock()
-		status := "recorded"
-		if !rec.Complete {
-			status = "incomplete"
-		}
-		fmt.Fprintf(stderr, "[%s %s] %d/%d %s: %s\n", r.profile.Name, r.arch, done, len(r.cases), rec.Case, status)
-	}
-	// Boot the arches of one kernel side by side (one vCPU each).
-	for i := 0; i < len(runs); {
-		j := i
-		var wg sync.WaitGroup
-		for ; j < len(runs) && runs[j].kernel == runs[i].kernel; j++ {
-			r := runs[j]
-			if len(r.cases) == 0 {
-				continue
+	bootAll(ctx, runs, f, *kaslr, stderr, func(r *suiteRun, rec *record.Recording) {
+		if write {
+			if _, err := record.Write(*testdata, rec); err != nil {
+				fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				n := 0
-				r.res, r.err = record.Run(ctx, record.Boot{
-					Kernel: r.kernel, Profile: r.profile.Name, Arch: r.arch, Cases: r.cases,
-					Fetcher: f, KASLR: *kaslr,
-					OnRecording: func(rec *record.Recording) {
-						n++
-						progress(r, rec, n)
-						if write {
-							if _, err := record.Write(*testdata, rec); err != nil {
-								fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
-							}
-						} else if *out != "" {
-							record.Write(*out, rec)
-						}
-					},
-				})
-			}()
+		} else if *out != "" {
+			record.Write(*out, rec)
 		}
-		wg.Wait()
-		i = j
-	}
+	})
 	return report(runs, stdout, stderr, write, *testdata, *out)
 }
 
@@ -248,4 +214,43 @@ func report(runs []*suiteRun, stdout, stderr io.Writer, write bool, testdata, ou
 		return ExitCheck
 	}
 	return ExitOK
+}
+
+// bootAll boots every run, the arches of one kernel side by side (one vCPU
+// each), reporting progress on stderr and handing each recording to
+// onRecording as soon as it is complete.
+func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, kaslr bool, stderr io.Writer, onRecording func(*suiteRun, *record.Recording)) {
+	var mu sync.Mutex
+	for i := 0; i < len(runs); {
+		j := i
+		var wg sync.WaitGroup
+		for ; j < len(runs) && runs[j].kernel == runs[i].kernel; j++ {
+			r := runs[j]
+			if len(r.cases) == 0 {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n := 0
+				r.res, r.err = record.Run(ctx, record.Boot{
+					Kernel: r.kernel, Profile: r.profile.Name, Arch: r.arch, Cases: r.cases,
+					Fetcher: f, KASLR: kaslr,
+					OnRecording: func(rec *record.Recording) {
+						mu.Lock()
+						defer mu.Unlock()
+						n++
+						status := "recorded"
+						if !rec.Complete {
+							status = "incomplete"
+						}
+						fmt.Fprintf(stderr, "[%s %s] %d/%d %s: %s\n", r.profile.Name, r.arch, n, len(r.cases), rec.Case, status)
+						onRecording(r, rec)
+					},
+				})
+			}()
+		}
+		wg.Wait()
+		i = j
+	}
 }

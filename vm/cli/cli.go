@@ -41,6 +41,7 @@ commands:
   hello   boot kernels under QEMU and print what the guest reports
   check   run the case corpus in real kernels and compare every outcome and observation with the model
   record  like check, and write the recordings to cases/testdata/<kernel>/<arch>/<case>.json
+  fuzz    random attach/detach sequences on one target, checked step by step against the model
 
 Run "tramp vm <command> --help" for the flags of a command.
 `
@@ -66,6 +67,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return suite(ctx, "check", args[1:], stdout, stderr, false)
 	case "record":
 		return suite(ctx, "record", args[1:], stdout, stderr, true)
+	case "fuzz":
+		return fuzz(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return ExitOK
