@@ -66,11 +66,14 @@ func JobFor(c *cases.Case) bpfobs.Job {
 }
 
 // BatchJob is the guest job that runs several cases in one boot.
-func BatchJob(cs []*cases.Case) (guestapi.Job, error) {
+func BatchJob(cs []*cases.Case) (guestapi.Job, error) { return batchJob(cs, nil) }
+
+func batchJob(cs []*cases.Case, extra []bpfobs.NamedJob) (guestapi.Job, error) {
 	var b bpfobs.Batch
 	for _, c := range cs {
 		b.Jobs = append(b.Jobs, bpfobs.NamedJob{Name: c.Name, Job: JobFor(c)})
 	}
+	b.Jobs = append(b.Jobs, extra...)
 	params, err := json.Marshal(b)
 	if err != nil {
 		return guestapi.Job{}, err

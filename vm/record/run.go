@@ -23,6 +23,10 @@ type Boot struct {
 	Profile string
 	Arch    kernels.Arch
 	Cases   []*cases.Case
+	// Extra are guest jobs run after the cases (the harness's own tests).
+	Extra []bpfobs.NamedJob
+	// OnStart is called with QEMU's process id.
+	OnStart func(pid int)
 	// OnRecording is called as soon as a case's recording is complete
 	// (or cut short), before the boot ends, so that a crash later in the
 	// boot loses nothing already finished.
@@ -133,7 +137,7 @@ func (c *collector) onRecord(r channel.Record) {
 // Run boots the kernel once and runs every case of b in it. The returned
 // result holds every recording that was completed, also when err is set.
 func Run(ctx context.Context, b Boot) (*Result, error) {
-	job, err := BatchJob(b.Cases)
+	job, err := batchJob(b.Cases, b.Extra)
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +160,7 @@ func Run(ctx context.Context, b Boot) (*Result, error) {
 			KASLR:    b.KASLR,
 			WorkDir:  b.WorkDir,
 			OnRecord: col.onRecord,
+			OnStart:  b.OnStart,
 		},
 	})
 	col.finish()

@@ -305,6 +305,13 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 			}
 			s.ProgID = ps.id
 			captureAfter = job.Capture && len(order) > 0
+		case "crash":
+			// For the harness's own tests: crash the kernel here, so that
+			// a panic in the middle of a batch can be tested.
+			s.Errno = "ok"
+			if err := os.WriteFile("/proc/sysrq-trigger", []byte("c"), 0); err != nil {
+				s.Errno, s.Error = ErrnoName(err), err.Error()
+			}
 		case "run":
 			s.Trigger = trigger
 			fd, ok := e.triggers[trigger]
