@@ -92,7 +92,14 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 			}
 			pname = *profileFlag
 			if pname == "" {
-				pname = trampoline.DefaultProfile
+				rel, err := kernels.DetectRelease(k)
+				if err != nil {
+					fmt.Fprintf(stderr, "tramp vm %s: %v; say which model to use with --profile\n", name, err)
+					return ExitUsage
+				}
+				var why string
+				pname, why = profileForRelease(rel)
+				fmt.Fprintf(stderr, "tramp vm %s: %s is Linux %s: modelled as %s (%s; --profile overrides)\n", name, k, rel, pname, why)
 			}
 		}
 		prof, err := trampoline.LookupProfile(pname)
@@ -253,4 +260,27 @@ func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, kaslr bo
 		wg.Wait()
 		i = j
 	}
+}
+
+// profileForRelease picks the model profile for a kernel of a given
+// release: the Debian profile of that exact version, else by the version
+// deltas that change behaviour (7.2.10: skip NOPs and the measured slot
+// limits; 7.0: fsession and func_meta).
+func profileForRelease(rel string) (name, why string) {
+	maj, min, pat, ok := kernels.ParseRelease(rel)
+	if !ok {
+		return trampoline.DefaultProfile, "release not understood, the primary profile is used"
+	}
+	exact := fmt.Sprintf("debian-%d.%d.%d", maj, min, pat)
+	if _, err := trampoline.LookupProfile(exact); err == nil {
+		return exact, "same version"
+	}
+	v := maj*1_000_000 + min*1_000 + pat
+	switch {
+	case v >= 7_002_010:
+		return "debian-7.2.13", "7.2.10 or later: skip NOPs, no ip_after_call NOP"
+	case v >= 7_000_000:
+		return "linux-7.2.8", "7.0 to 7.2.9: fsession, ip_after_call NOP"
+	}
+	return "debian-6.18.15", "before 7.0: no fsession"
 }

@@ -42,3 +42,19 @@ func TestFuzzCase(t *testing.T) {
 		}
 	}
 }
+
+func TestProfileForRelease(t *testing.T) {
+	for rel, want := range map[string]string{
+		"7.2.13+deb14-cloud-amd64": "debian-7.2.13",
+		"7.3.4+deb13-cloud-arm64":  "debian-7.3.4",
+		"7.4.1":                    "debian-7.2.13",
+		"7.2.9-custom":             "linux-7.2.8",
+		"7.0.0":                    "linux-7.2.8",
+		"6.19.8":                   "debian-6.18.15",
+		"garbage":                  "debian-7.2.13",
+	} {
+		if got, _ := profileForRelease(rel); got != want {
+			t.Errorf("%s: %s, want %s", rel, got, want)
+		}
+	}
+}
