@@ -26,6 +26,11 @@ type DiffLine struct {
 // bytes with relocated fields replaced by the relocation's symbol, so that
 // a moved call to the same helper is the same instruction.
 func lineKey(im *Image, l Line) string {
+	// A branch inside the image is the same when it goes to the same label,
+	// wherever the two sides put it.
+	if i := strings.Index(l.Comment, "to "); i >= 0 && !strings.HasPrefix(l.Comment[i+3:], "+") {
+		return strings.Fields(l.Text)[0] + " " + l.Comment[i:]
+	}
 	var sb strings.Builder
 	for i := 0; i < len(l.Bytes); i++ {
 		if r, ok := im.RelocAt(l.Off + i); ok {
