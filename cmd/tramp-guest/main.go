@@ -50,6 +50,14 @@ var jobs = map[string]jobFunc{
 		}
 		return bpfobs.RunBatch(b, g.enc.Emit)
 	},
+	// The host sends a bpfobs.ShapeJob as the job's params.
+	guestapi.JobShapes: func(g *guest, job guestapi.Job) error {
+		var j bpfobs.ShapeJob
+		if err := json.Unmarshal(job.Params, &j); err != nil {
+			return fmt.Errorf("shapes job params: %w", err)
+		}
+		return bpfobs.RunShapes(j, g.enc.Emit)
+	},
 }
 
 type guest struct {

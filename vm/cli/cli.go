@@ -67,6 +67,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return suite(ctx, "check", args[1:], stdout, stderr, false)
 	case "record":
 		return suite(ctx, "record", args[1:], stdout, stderr, true)
+	case "shapes":
+		return shapes(ctx, args[1:], stdout, stderr)
 	case "fuzz":
 		return fuzz(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":

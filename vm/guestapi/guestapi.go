@@ -26,11 +26,12 @@ const (
 
 // Job kinds understood by the guest.
 const (
-	JobHello = "hello" // send hello, then done
-	JobSleep = "sleep" // send Ticks tick records SleepMS apart, then done
-	JobPanic = "panic" // crash the kernel through /proc/sysrq-trigger
-	JobHang  = "hang"  // send one tick record, then never finish
-	JobBPF   = "bpf"   // BPF observation; implemented by cmd/tramp-guest/bpfobs
+	JobHello  = "hello"  // send hello, then done
+	JobSleep  = "sleep"  // send Ticks tick records SleepMS apart, then done
+	JobPanic  = "panic"  // crash the kernel through /proc/sysrq-trigger
+	JobHang   = "hang"   // send one tick record, then never finish
+	JobBPF    = "bpf"    // BPF observation; implemented by cmd/tramp-guest/bpfobs
+	JobShapes = "shapes" // trampolines of real kernel functions by prototype shape; cmd/tramp-guest/bpfobs RunShapes
 )
 
 // Job is the content of JobPath.

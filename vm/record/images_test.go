@@ -9,12 +9,14 @@ import (
 	"github.com/bpftramp/tramp/cases"
 )
 
-// testdata is the corpus's recordings from real kernels.
+// testdata is the recordings from real kernels: the corpus and the shapes.
 var testdata = filepath.Join("..", "..", "cases", "testdata")
 
 // TestRecordedImages renders the model's plan for every image captured
 // from a real kernel, with that kernel's addresses, and compares the code
-// byte for byte (and the tail after it).
+// byte for byte (and the tail after it). Corpus recordings are replayed
+// from their case file, shape recordings (tramp vm shapes) from the case
+// text they carry in Source.
 func TestRecordedImages(t *testing.T) {
 	if _, err := os.Stat(testdata); err != nil {
 		t.Fatalf("no recordings at %s: %v", testdata, err)
@@ -31,10 +33,19 @@ func TestRecordedImages(t *testing.T) {
 	for _, c := range corpus {
 		byName[c.Name] = c
 	}
-	matched := map[string]int{}
+	// Per kernel/arch: byte-exact images of corpus cases and of shapes
+	// (recordings with a Source, checked from that text).
+	matched, shapes := map[string]int{}, map[string]int{}
 	total := 0
 	for _, rec := range recs {
 		c := byName[rec.Case]
+		if rec.Source != "" {
+			var err error
+			if c, err = ShapeCase(rec); err != nil {
+				t.Errorf("%s/%s/%s: %v", rec.Profile, rec.Arch, rec.Case, err)
+				continue
+			}
+		}
 		if c == nil {
 			t.Errorf("%s/%s/%s: no such case in the corpus", rec.Profile, rec.Arch, rec.Case)
 			continue
@@ -45,7 +56,11 @@ func TestRecordedImages(t *testing.T) {
 				t.Errorf("%s/%s/%s step %d: %s", rec.Profile, rec.Arch, rec.Case, r.Step, r.Diff)
 				continue
 			}
-			matched[rec.Profile+"/"+rec.Arch]++
+			if rec.Source != "" {
+				shapes[rec.Profile+"/"+rec.Arch]++
+			} else {
+				matched[rec.Profile+"/"+rec.Arch]++
+			}
 		}
 	}
 	keys := make([]string, 0, len(matched))
@@ -53,10 +68,15 @@ func TestRecordedImages(t *testing.T) {
 	for k := range matched {
 		keys = append(keys, k)
 	}
+	for k := range shapes {
+		if _, ok := matched[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		t.Logf("%s: %d images byte-exact", k, matched[k])
-		n += matched[k]
+		t.Logf("%s: %d images byte-exact (%d corpus, %d shapes)", k, matched[k]+shapes[k], matched[k], shapes[k])
+		n += matched[k] + shapes[k]
 	}
 	t.Logf("%d of %d recorded images reproduced byte for byte", n, total)
 	if total == 0 {

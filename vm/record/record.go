@@ -45,6 +45,9 @@ type Recording struct {
 	Errors []string `json:"errors,omitempty"`
 	// Complete: the guest finished the case (job_done arrived).
 	Complete bool `json:"complete"`
+	// Source is the full text of an equivalent case, for recordings that
+	// do not come from a corpus file (tramp vm shapes).
+	Source string `json:"source,omitempty"`
 }
 
 // JobFor translates a case into the guest's job: its target, programs and

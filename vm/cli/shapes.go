@@ -1,0 +1,302 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bpftramp/tramp/arch/generators"
+	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
+	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/kernels"
+	"github.com/bpftramp/tramp/vm/record"
+)
+
+// shapeRun is one (kernel, arch) boot of "tramp vm shapes".
+type shapeRun struct {
+	profile *trampoline.Profile
+	arch    kernels.Arch
+	res     *record.ShapeResult
+	err     error
+}
+
+// shapes runs "tramp vm shapes": on every (kernel, arch) it boots once,
+// records trampolines of real kernel functions picked by BTF prototype
+// shape, compares each with the model, prints a table and, with
+// --record, files the recordings as <testdata>/<kernel>/<arch>/shape-*.json.
+func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("shapes", "shapes [--kernel PROFILES] [--arch x86_64,arm64] [--per-bucket K] [--seed N] [--record]", stderr)
+	kernelFlag := fs.String("kernel", kernels.DefaultProfile, "comma-separated profiles ("+strings.Join(kernels.ProfileNames(), ", ")+")")
+	archFlag := fs.String("arch", "x86_64,arm64", "comma-separated architectures")
+	perBucket := fs.Int("per-bucket", 1, "functions per shape bucket")
+	seed := fs.Uint64("seed", 1, "seed of the per-bucket choice")
+	mixes := fs.String("mixes", strings.Join(bpfobs.DefaultShapeMixes, ","), "comma-separated program mixes ("+strings.Join(mixNames(), ", ")+")")
+	funcs := fs.String("funcs", "", "comma-separated functions to use instead of the seeded choice")
+	limit := fs.Int("limit", 0, "at most this many functions (0: all chosen)")
+	testdata := fs.String("testdata", DefaultTestdata, "where --record files the recordings")
+	write := fs.Bool("record", false, "write the recordings (and remove shape recordings of earlier runs)")
+	verbose := fs.Bool("v", false, "print every shape, not only the ones that disagree")
+	cache := fs.String("cache", "", "cache directory (default: $TRAMP_CACHE_DIR or the user cache dir)")
+	kaslr := fs.Bool("kaslr", false, "boot with KASLR (default: nokaslr)")
+	if code, ok := parse(fs, args, stdout); !ok {
+		return code
+	}
+	arches, err := parseArches(*archFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp vm shapes: --arch: %v\n", err)
+		return ExitUsage
+	}
+	job := bpfobs.ShapeJob{PerBucket: *perBucket, Seed: *seed, Mixes: splitList(*mixes), Funcs: splitList(*funcs), Limit: *limit}
+	for _, m := range job.Mixes {
+		if _, ok := bpfobs.ShapeMixes[m]; !ok {
+			fmt.Fprintf(stderr, "tramp vm shapes: unknown mix %q (known: %s)\n", m, strings.Join(mixNames(), ", "))
+			return ExitUsage
+		}
+	}
+	var runs []*shapeRun
+	for _, k := range splitList(*kernelFlag) {
+		if _, err := kernels.LookupProfile(k); err != nil {
+			fmt.Fprintf(stderr, "tramp vm shapes: %v\n", err)
+			return ExitUsage
+		}
+		prof, err := trampoline.LookupProfile(k)
+		if err != nil {
+			fmt.Fprintf(stderr, "tramp vm shapes: %v\n", err)
+			return ExitUsage
+		}
+		for _, a := range arches {
+			runs = append(runs, &shapeRun{profile: prof, arch: a})
+		}
+	}
+	if len(runs) == 0 {
+		fmt.Fprintf(stderr, "tramp vm shapes: no kernel given\n")
+		return ExitUsage
+	}
+	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
+	defer f.Close()
+	var mu sync.Mutex
+	// The arches of one kernel boot side by side (one vCPU each).
+	for i := 0; i < len(runs); {
+		j := i
+		var wg sync.WaitGroup
+		for ; j < len(runs) && runs[j].profile == runs[i].profile; j++ {
+			r := runs[j]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n := 0
+				r.res, r.err = record.RunShapes(ctx, record.ShapeBoot{
+					Kernel: r.profile.Name, Profile: r.profile.Name, Arch: r.arch, Job: job,
+					Fetcher: f, KASLR: *kaslr,
+					OnRecording: func(rec *record.Recording) {
+						mu.Lock()
+						defer mu.Unlock()
+						n++
+						if n%50 == 0 {
+							fmt.Fprintf(stderr, "[%s %s] %d shapes recorded\n", r.profile.Name, r.arch, n)
+						}
+					},
+				})
+			}()
+		}
+		wg.Wait()
+		i = j
+	}
+	full := len(job.Funcs) == 0 && job.Limit == 0
+	// Pruning keeps to nokaslr recordings: a KASLR boot files its own
+	// beside them (<case>.kaslr.json).
+	return shapeReport(runs, stdout, stderr, *verbose, *write, full && !*kaslr, *testdata)
+}
+
+func mixNames() []string {
+	var n []string
+	for k := range bpfobs.ShapeMixes {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, w := range strings.Split(s, ",") {
+		if w = strings.TrimSpace(w); w != "" {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// shapeStats counts what one boot's shapes gave.
+type shapeStats struct {
+	recorded, withImage, exact, agree int
+	classes, protos                   map[string]bool // bucket×mix and prototype×mix with a byte-exact image
+	errnos                            map[string]int  // attach outcomes by mix kind
+}
+
+func shapeReport(runs []*shapeRun, stdout, stderr io.Writer, verbose, write, full bool, testdata string) int {
+	failed := false
+	passed, bad, skipped := 0, 0, 0
+	var stats []*shapeStats
+	fmt.Fprintf(stdout, "%-15s %-7s %-26s %-15s %-34s %5s %6s  %s\n", "kernel", "arch", "bucket", "mix", "function", "steps", "images", "result")
+	for _, r := range runs {
+		st := &shapeStats{classes: map[string]bool{}, protos: map[string]bool{}, errnos: map[string]int{}}
+		stats = append(stats, st)
+		if r.res == nil {
+			failed = true
+			continue
+		}
+		a, _ := trampoline.LookupArch(string(r.arch))
+		recs := append([]*record.Recording(nil), r.res.Recordings...)
+		sort.Slice(recs, func(i, j int) bool { return recs[i].Case < recs[j].Case })
+		for _, rec := range recs {
+			sh := r.res.Shapes[rec.Case]
+			st.recorded++
+			for _, s := range rec.Steps {
+				if s.Op == "attach" {
+					st.errnos[s.Prog+":"+s.Errno+atStage(s.Stage)]++
+				}
+			}
+			c, err := record.ShapeCase(rec)
+			if err != nil {
+				bad++
+				failed = true
+				fmt.Fprintf(stdout, "%-15s %-7s %-26s %-15s %-34s %5s %6s  BAD SOURCE: %v\n", r.profile.Name, r.arch, sh.Bucket, sh.Mix, sh.Func, "-", "-", err)
+				continue
+			}
+			cmp := record.Compare(rec, c, r.profile, a, generators.SizeFunc(a.Name))
+			switch cmp.Verdict {
+			case record.Agree:
+				passed++
+			case record.NotInBTF:
+				skipped++
+			default:
+				bad++
+				failed = true
+			}
+			if len(rec.Captures) > 0 {
+				st.withImage++
+			}
+			if cmp.Verdict == record.Agree && cmp.Images > 0 {
+				st.exact += cmp.Images
+				st.classes[sh.Bucket+" "+sh.Mix] = true
+				st.protos[sh.Proto+" "+sh.Mix] = true
+			}
+			if cmp.Verdict == record.Agree {
+				st.agree++
+			}
+			if verbose || cmp.Verdict != record.Agree {
+				fmt.Fprintf(stdout, "%-15s %-7s %-26s %-15s %-34s %5d %6d  %s\n", r.profile.Name, r.arch, sh.Bucket, sh.Mix, sh.Func, cmp.Steps, cmp.Images, cmp.Verdict)
+				for _, p := range cmp.Problems {
+					fmt.Fprintf(stdout, "    %s\n", strings.ReplaceAll(p, "\n", "\n    "))
+				}
+				for _, e := range rec.Errors {
+					fmt.Fprintf(stdout, "    guest: %s\n", e)
+				}
+			}
+		}
+		if write {
+			if err := writeShapes(testdata, r, full && r.err == nil); err != nil {
+				fmt.Fprintf(stderr, "tramp vm shapes: %v\n", err)
+				failed = true
+			}
+		}
+		if r.err != nil {
+			failed = true
+		}
+	}
+	for i, r := range runs {
+		printShapeSummary(stdout, r, stats[i])
+	}
+	fmt.Fprintf(stdout, "vm: %d passed, %d failed, %d skipped\n", passed, bad, skipped)
+	if failed {
+		return ExitCheck
+	}
+	return ExitOK
+}
+
+func printShapeSummary(w io.Writer, r *shapeRun, st *shapeStats) {
+	fmt.Fprintf(w, "\n%s %s:", r.profile.Name, r.arch)
+	if r.res == nil {
+		fmt.Fprintf(w, " no result: %v\n", r.err)
+		return
+	}
+	fmt.Fprintf(w, " boot→hello %s, whole run %s\n", r.res.HelloAfter.Round(10*time.Millisecond), r.res.Elapsed.Round(10*time.Millisecond))
+	if s := r.res.Scan; s != nil {
+		fmt.Fprintf(w, "  scan: %d BTF functions, %d traceable (%s%s), %d denied, %d ambiguous, %d refused, %d out of range, %d candidates in %d buckets, %d error-injectable; %d chosen, mixes %s (%d ms)\n",
+			s.BTFFuncs, s.Traceable, s.FuncSource, note(s.FuncSourceNote), s.Denied, s.Ambiguous, s.Refused, s.OutOfRange, s.Candidates, len(s.Buckets), s.ErrorInject,
+			len(s.Chosen), strings.Join(s.Mixes, ","), s.Millis)
+		fmt.Fprintf(w, "  scan time: %d ms reading the traceable functions, %d ms walking BTF\n", s.ReadMillis, s.BTFMillis)
+		if s.ErrorInjectNote != "" {
+			fmt.Fprintf(w, "  error injection list: %s\n", s.ErrorInjectNote)
+		}
+	}
+	fmt.Fprintf(w, "  %d shapes recorded, %d agree with the model, %d with an image, %d images byte-exact; distinct byte-exact shapes: %d bucket×mix, %d prototype×mix\n",
+		st.recorded, st.agree, st.withImage, st.exact, len(st.classes), len(st.protos))
+	var keys []string
+	for k := range st.errnos {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, st.errnos[k]))
+	}
+	fmt.Fprintf(w, "  attach outcomes (prog:errno): %s\n", strings.Join(parts, ", "))
+	if r.err != nil {
+		fmt.Fprintf(w, "  VM error: %v\n", r.err)
+		if len(r.res.Console) > 0 {
+			tail := r.res.Console[max(0, len(r.res.Console)-15):]
+			fmt.Fprintf(w, "  last console lines:\n    %s\n", strings.Join(tail, "\n    "))
+		}
+	}
+}
+
+func note(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}
+
+func atStage(stage string) string {
+	if stage == "" {
+		return ""
+	}
+	return "@" + stage
+}
+
+// writeShapes files a boot's shape recordings; when prune is set (a full,
+// clean run) shape recordings of earlier runs that this one did not make
+// are removed.
+func writeShapes(root string, r *shapeRun, prune bool) error {
+	written := map[string]bool{}
+	for _, rec := range r.res.Recordings {
+		p, err := record.Write(root, rec)
+		if err != nil {
+			return err
+		}
+		written[p] = true
+	}
+	if !prune {
+		return nil
+	}
+	old, err := filepath.Glob(filepath.Join(root, r.profile.Name, string(r.arch), "shape-*.json"))
+	if err != nil {
+		return err
+	}
+	for _, p := range old {
+		if !written[p] && !strings.HasSuffix(p, ".kaslr.json") {
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

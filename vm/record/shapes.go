@@ -1,0 +1,211 @@
+package record
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bpftramp/tramp/cases"
+	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
+	"github.com/bpftramp/tramp/vm/channel"
+	"github.com/bpftramp/tramp/vm/guestapi"
+	"github.com/bpftramp/tramp/vm/harness"
+	"github.com/bpftramp/tramp/vm/kernels"
+	"github.com/bpftramp/tramp/vm/qemu"
+)
+
+// ShapeBoot is one VM run of a shapes job (bpfobs.RunShapes) on one
+// kernel and arch: trampolines of real kernel functions chosen by their
+// BTF prototype.
+type ShapeBoot struct {
+	// Kernel is a profile name or a kernel image path; Profile names the
+	// model profile the recordings are filed under (Kernel when empty).
+	Kernel  string
+	Profile string
+	Arch    kernels.Arch
+	Job     bpfobs.ShapeJob
+	// OnRecording is called with each completed shape recording (Source
+	// filled in), as soon as the guest finished it.
+	OnRecording func(*Recording)
+	// Timeout bounds the whole boot (0: 20 minutes).
+	Timeout time.Duration
+	KASLR   bool
+	WorkDir string
+	Fetcher *kernels.Fetcher
+}
+
+// ShapeResult is what a shapes boot produced.
+type ShapeResult struct {
+	Result
+	// Scan is the guest's account of the BTF walk (nil if it never came).
+	Scan *bpfobs.ShapeScan
+	// Shapes describes every recording by case name.
+	Shapes map[string]bpfobs.Shape
+}
+
+// ShapeJobFor is the guest job of a shapes run.
+func ShapeJobFor(j bpfobs.ShapeJob) (guestapi.Job, error) {
+	params, err := json.Marshal(j)
+	if err != nil {
+		return guestapi.Job{}, err
+	}
+	return guestapi.Job{Kind: guestapi.JobShapes, Params: params}, nil
+}
+
+// RunShapes boots the kernel once and runs the shapes job in it. Every
+// recording it returns has its Source; the result holds what was
+// completed also when err is set.
+func RunShapes(ctx context.Context, b ShapeBoot) (*ShapeResult, error) {
+	job, err := ShapeJobFor(b.Job)
+	if err != nil {
+		return nil, err
+	}
+	if b.Profile == "" {
+		b.Profile = b.Kernel
+	}
+	timeout := b.Timeout
+	if timeout == 0 {
+		timeout = 20 * time.Minute
+	}
+	out := &ShapeResult{Shapes: map[string]bpfobs.Shape{}}
+	var convErr error
+	col := &collector{b: &Boot{Profile: b.Profile, Arch: b.Arch, KASLR: b.KASLR, OnRecording: func(r *Recording) {
+		sh, ok := out.Shapes[r.Case]
+		if !ok {
+			r.Errors = append(r.Errors, "no shape record for this case")
+		} else if err := ShapeRecording(r, sh); err != nil && convErr == nil {
+			convErr = fmt.Errorf("%s: %w", r.Case, err)
+		}
+		if b.OnRecording != nil {
+			b.OnRecording(r)
+		}
+	}}}
+	onRecord := func(r channel.Record) {
+		switch r.Kind {
+		case bpfobs.KindShapeScan:
+			var s bpfobs.ShapeScan
+			if err := r.Decode(&s); err == nil {
+				out.Scan = &s
+			} else if col.err == nil {
+				col.err = fmt.Errorf("record %d (%s): %w", r.Seq, r.Kind, err)
+			}
+			return
+		case bpfobs.KindShape:
+			var s bpfobs.Shape
+			if err := r.Decode(&s); err == nil {
+				out.Shapes[s.Name] = s
+			} else if col.err == nil {
+				col.err = fmt.Errorf("record %d (%s): %w", r.Seq, r.Kind, err)
+			}
+			return
+		}
+		col.onRecord(r)
+	}
+	res, err := harness.Run(ctx, harness.Boot{
+		Kernel:  b.Kernel,
+		Arch:    b.Arch,
+		Job:     job,
+		Fetcher: b.Fetcher,
+		QEMU: qemu.Config{
+			Timeout:  timeout,
+			KASLR:    b.KASLR,
+			WorkDir:  b.WorkDir,
+			OnRecord: onRecord,
+		},
+	})
+	col.finish()
+	out.Recordings = col.out
+	if res != nil {
+		out.Hello, out.HelloAfter, out.Elapsed, out.Console = res.Hello, res.HelloAfter, res.Elapsed, res.Console
+		for _, r := range out.Recordings {
+			r.Kernel.Accel = res.Accel
+		}
+	}
+	if err == nil {
+		err = col.err
+	}
+	if err == nil {
+		err = convErr
+	}
+	return out, err
+}
+
+// ShapeRecording completes the recording of one shape: it writes the
+// equivalent case text into Source (its steps are the ones the kernel
+// ran, in order), points every step's Line at its line in that text, and
+// drops what a shape does not need (the vulnerability list, the same in
+// every recording of a boot).
+func ShapeRecording(rec *Recording, sh bpfobs.Shape) error {
+	src, first, err := ShapeSource(rec.Profile, rec.Arch, sh, rec.Steps)
+	if err != nil {
+		return err
+	}
+	for i := range rec.Steps {
+		rec.Steps[i].Line = first + i
+	}
+	rec.Source = src
+	rec.Kernel.Vulnerabilities = nil
+	_, err = ShapeCase(rec)
+	return err
+}
+
+// ShapeSource writes the case text of a shape: a comment naming the
+// bucket and mix, the kernel and arch, the target with its prototype and
+// BTF id (and error-inject when the function is on the kernel's error
+// injection list), one prog line per program of the mix, and one
+// attach or detach line per step. It returns the text and the line
+// number of the first step.
+func ShapeSource(profile, arch string, sh bpfobs.Shape, steps []bpfobs.Step) (string, int, error) {
+	if sh.Func == "" || sh.Proto == "" {
+		return "", 0, fmt.Errorf("shape %q has no function or prototype", sh.Name)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# shape %s, mix %s (tramp vm shapes)\n", sh.Bucket, sh.Mix)
+	fmt.Fprintf(&b, "kernel %s\narch %s\n", profile, arch)
+	fmt.Fprintf(&b, "target %s%s", sh.Func, sh.Proto)
+	if sh.BTFID != 0 {
+		fmt.Fprintf(&b, " btf-id=%d", sh.BTFID)
+	}
+	if sh.ErrorInject {
+		b.WriteString(" error-inject")
+	}
+	b.WriteString("\n")
+	for _, p := range sh.Progs {
+		fmt.Fprintf(&b, "prog %s %s", p.Name, p.Kind)
+		if p.Cookie {
+			b.WriteString(" cookie")
+		}
+		if p.IP {
+			b.WriteString(" ip")
+		}
+		if p.Sleepable {
+			b.WriteString(" sleepable")
+		}
+		if p.LinkCookie != 0 {
+			fmt.Fprintf(&b, " link-cookie=%#x", p.LinkCookie)
+		}
+		if p.Returns != 0 {
+			fmt.Fprintf(&b, " returns=%d", p.Returns)
+		}
+		b.WriteString("\n")
+	}
+	first := 4 + len(sh.Progs) + 1
+	for _, s := range steps {
+		if s.Op != "attach" && s.Op != "detach" {
+			return "", 0, fmt.Errorf("shape %s: step %d is %q, shapes only attach and detach", sh.Name, s.Step, s.Op)
+		}
+		fmt.Fprintf(&b, "%s %s\n", s.Op, s.Prog)
+	}
+	return b.String(), first, nil
+}
+
+// ShapeCase parses a recording's Source into its case (named after the
+// recording).
+func ShapeCase(rec *Recording) (*cases.Case, error) {
+	if rec.Source == "" {
+		return nil, fmt.Errorf("%s: no source", rec.Case)
+	}
+	return cases.Parse(rec.Case+".tramp", []byte(rec.Source))
+}
