@@ -32,10 +32,13 @@ type KernelFacts struct {
 // outcome, what the observer programs saw at each run, and the trampoline
 // image after every step that left one in place.
 type Recording struct {
-	Schema       int                   `json:"schema"`
-	Case         string                `json:"case"`
-	Profile      string                `json:"kernel"`
-	Arch         string                `json:"arch"`
+	Schema  int    `json:"schema"`
+	Case    string `json:"case"`
+	Profile string `json:"kernel"`
+	Arch    string `json:"arch"`
+	// KASLR: the kernel booted with address-space randomisation (on arm64
+	// it decides between bl and indirect calls).
+	KASLR        bool                  `json:"kaslr,omitempty"`
 	Kernel       KernelFacts           `json:"kernel_facts"`
 	Start        *bpfobs.Start         `json:"start"`
 	Steps        []bpfobs.Step         `json:"steps"`
@@ -130,9 +133,19 @@ func Path(root, profile, arch, name string) string {
 	return filepath.Join(root, profile, arch, name+".json")
 }
 
+// PathOf is where r lives under root; a KASLR boot's recording is
+// <case>.kaslr.json beside the nokaslr one.
+func PathOf(root string, r *Recording) string {
+	name := r.Case
+	if r.KASLR {
+		name += ".kaslr"
+	}
+	return Path(root, r.Profile, r.Arch, name)
+}
+
 // Write stores a recording under root, atomically.
 func Write(root string, r *Recording) (string, error) {
-	p := Path(root, r.Profile, r.Arch, r.Case)
+	p := PathOf(root, r)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return "", err
 	}

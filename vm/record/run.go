@@ -91,7 +91,7 @@ func (c *collector) onRecord(r channel.Record) {
 			return
 		}
 		c.finish()
-		c.cur = &Recording{Schema: Schema, Case: cs.Name, Profile: c.b.Profile, Arch: string(c.b.Arch), Kernel: c.facts}
+		c.cur = &Recording{Schema: Schema, Case: cs.Name, Profile: c.b.Profile, Arch: string(c.b.Arch), KASLR: c.b.KASLR, Kernel: c.facts}
 		return
 	case guestapi.KindDone, guestapi.KindError, guestapi.KindLog, guestapi.KindTick:
 		c.finish()
