@@ -40,7 +40,11 @@ var hintNames = map[int]string{
 // Decode splits code into 4-byte instructions with golang.org/x/arch. A
 // trailing partial word or an undecodable word stops it with an error
 // naming the offset; the instructions before it are returned.
-func Decode(code []byte, base uint64) ([]Insn, error) {
+func Decode(code []byte, base uint64) ([]Insn, error) { return decode(code, base, true) }
+
+// decode is Decode; without withText the (costly) GNU syntax is left out,
+// and Check formats it only for the instruction it complains about.
+func decode(code []byte, base uint64, withText bool) ([]Insn, error) {
 	var out []Insn
 	for off := 0; off+4 <= len(code); off += 4 {
 		w := binary.LittleEndian.Uint32(code[off:])
@@ -50,11 +54,19 @@ func Decode(code []byte, base uint64) ([]Insn, error) {
 		}
 		in := Insn{Off: off, Word: w, Bytes: code[off : off+4], Op: inst.Op.String(), inst: inst}
 		pc := base + uint64(off)
-		text := arm64asm.GNUSyntax(inst)
 		for _, a := range inst.Args {
 			if r, ok := a.(arm64asm.PCRel); ok {
 				in.PCRel = true
 				in.Target = pc + uint64(int64(r))
+			}
+		}
+		if !withText {
+			out = append(out, in)
+			continue
+		}
+		text := arm64asm.GNUSyntax(inst)
+		for _, a := range inst.Args {
+			if r, ok := a.(arm64asm.PCRel); ok {
 				text = strings.Replace(text, r.String(), fmt.Sprintf("%#x", in.Target), 1)
 			}
 		}
@@ -156,7 +168,7 @@ func Check(im *arch.Image, base uint64, want ReturnSequence) error {
 	if len(im.Code) == 0 {
 		return fmt.Errorf("empty image")
 	}
-	insns, err := Decode(im.Code, base)
+	insns, err := decode(im.Code, base, false)
 	if err != nil {
 		return err
 	}
@@ -167,13 +179,13 @@ func Check(im *arch.Image, base uint64, want ReturnSequence) error {
 		}
 		if in.Target >= base && in.Target < end {
 			if (in.Target-base)%4 != 0 {
-				return fmt.Errorf("offset %#x: %s lands at %#x, inside an instruction", in.Off, in.Text, in.Target-base)
+				return fmt.Errorf("offset %#x: %s lands at %#x, inside an instruction", in.Off, textAt(im.Code, base, in.Off), in.Target-base)
 			}
 			continue
 		}
 		r, ok := im.RelocAt(in.Off)
 		if !ok || r.Off != in.Off || r.Len != 4 || r.Kind != arch.A64Branch26 || in.inst.Op != arm64asm.BL {
-			return fmt.Errorf("offset %#x: %s leaves the image without a relocation", in.Off, in.Text)
+			return fmt.Errorf("offset %#x: %s leaves the image without a relocation", in.Off, textAt(im.Code, base, in.Off))
 		}
 	}
 	for _, r := range im.Relocs {
@@ -184,10 +196,10 @@ func Check(im *arch.Image, base uint64, want ReturnSequence) error {
 		case arch.A64Branch26:
 			in := insns[r.Off/4]
 			if r.Len != 4 || in.inst.Op != arm64asm.BL {
-				return fmt.Errorf("offset %#x: relocation %s is on %q, not a bl", r.Off, r.Sym, in.Text)
+				return fmt.Errorf("offset %#x: relocation %s is on %q, not a bl", r.Off, r.Sym, textAt(im.Code, base, in.Off))
 			}
 			if in.Target != r.Value {
-				return fmt.Errorf("offset %#x: %s goes to %#x, its relocation %s says %#x", r.Off, in.Text, in.Target, r.Sym, r.Value)
+				return fmt.Errorf("offset %#x: %s goes to %#x, its relocation %s says %#x", r.Off, textAt(im.Code, base, in.Off), in.Target, r.Sym, r.Value)
 			}
 		case arch.A64MovWide:
 			var words []uint32
@@ -219,7 +231,7 @@ func Check(im *arch.Image, base uint64, want ReturnSequence) error {
 			}
 		}
 		if !found {
-			return fmt.Errorf("offset %#x: %s calls through x%d, which no relocated load sets just before", in.Off, in.Text, reg)
+			return fmt.Errorf("offset %#x: %s calls through x%d, which no relocated load sets just before", in.Off, textAt(im.Code, base, in.Off), reg)
 		}
 	}
 	var tail []uint32
@@ -238,7 +250,7 @@ func Check(im *arch.Image, base uint64, want ReturnSequence) error {
 	for i, w := range tail {
 		in := insns[n-len(tail)+i]
 		if in.Word != w && in.Word != legacyMov(w) {
-			return fmt.Errorf("code ends with %q at %#x, not the expected return sequence", in.Text, in.Off)
+			return fmt.Errorf("code ends with %q at %#x, not the expected return sequence", textAt(im.Code, base, in.Off), in.Off)
 		}
 	}
 	// Both sequences follow the two frame pops.
@@ -280,4 +292,13 @@ func legacyMov(w uint32) uint32 {
 	rd, rm := int(w&31), int(w>>16&31)
 	a, _ := addSubImm(false, rd, rm, 0)
 	return a
+}
+
+// textAt formats the instruction at off (for error messages).
+func textAt(code []byte, base uint64, off int) string {
+	in, err := decode(code[off:off+4], base+uint64(off), true)
+	if err != nil || len(in) == 0 {
+		return fmt.Sprintf("%x", code[off:off+4])
+	}
+	return in[0].Text
 }

@@ -24,7 +24,10 @@ type Insn struct {
 	// destination (image base + offset for internal ones).
 	Branch bool
 	Target uint64
-	inst   x86asm.Inst
+	// pcRelOff is where the rel field starts within the instruction.
+	pcRelOff int
+	// inst is the decoded instruction (kept only with text).
+	inst *x86asm.Inst
 }
 
 var (
@@ -36,8 +39,12 @@ var (
 // the decoder's gap for ENDBR64 (f3 0f 1e fa, which x86asm reads as a
 // one-byte rep prefix) and names the kernel's sealed-ENDBR poison. An
 // undecodable byte stops it with an error naming the offset.
-func Decode(code []byte, base uint64) ([]Insn, error) {
-	var out []Insn
+func Decode(code []byte, base uint64) ([]Insn, error) { return decode(code, base, true) }
+
+// decode is Decode; without withText the (costly) Intel syntax is left
+// out, and Check formats it only for the instruction it complains about.
+func decode(code []byte, base uint64, withText bool) ([]Insn, error) {
+	out := make([]Insn, 0, len(code)/4)
 	for off := 0; off < len(code); {
 		rest := code[off:]
 		switch {
@@ -54,7 +61,7 @@ func Decode(code []byte, base uint64) ([]Insn, error) {
 		if err != nil {
 			return out, fmt.Errorf("offset %#x: cannot decode % x: %v", off, rest[:min(len(rest), 8)], err)
 		}
-		in := Insn{Off: off, Len: inst.Len, Bytes: rest[:inst.Len], Op: inst.Op.String(), inst: inst}
+		in := Insn{Off: off, Len: inst.Len, Bytes: rest[:inst.Len], Op: inst.Op.String(), pcRelOff: inst.PCRelOff}
 		pc := base + uint64(off)
 		if inst.PCRel > 0 {
 			switch inst.Op {
@@ -66,7 +73,11 @@ func Decode(code []byte, base uint64) ([]Insn, error) {
 				}
 			}
 		}
-		in.Text = x86asm.IntelSyntax(inst, pc, nil)
+		if withText {
+			in.Text = x86asm.IntelSyntax(inst, pc, nil)
+			kept := inst
+			in.inst = &kept
+		}
 		out = append(out, in)
 		off += inst.Len
 	}
@@ -99,11 +110,21 @@ func ReturnOf(f Features) ReturnSequence {
 // leaves the image goes through a relocation at its rel32 field, and the
 // code ends with the expected return sequence.
 func Check(im *arch.Image, base uint64, ret ReturnSequence) error {
-	insns, err := Decode(im.Code, base)
+	insns, err := decode(im.Code, base, false)
 	if err != nil {
 		return err
 	}
-	starts := map[int]bool{}
+	text := func(in Insn) string {
+		if in.Text != "" {
+			return in.Text
+		}
+		full, err := decode(in.Bytes, base+uint64(in.Off), true)
+		if err != nil || len(full) == 0 {
+			return fmt.Sprintf("% x", in.Bytes)
+		}
+		return full[0].Text
+	}
+	starts := make([]bool, len(im.Code))
 	end := 0
 	for _, in := range insns {
 		starts[in.Off] = true
@@ -112,30 +133,34 @@ func Check(im *arch.Image, base uint64, ret ReturnSequence) error {
 	if end != len(im.Code) {
 		return fmt.Errorf("instructions end at %#x, code is %#x bytes", end, len(im.Code))
 	}
+	relocs := make(map[int]arch.Reloc, len(im.Relocs))
+	for _, r := range im.Relocs {
+		relocs[r.Off] = r
+	}
 	for _, in := range insns {
 		if !in.Branch {
 			continue
 		}
 		if in.Target >= base && in.Target < base+uint64(len(im.Code)) {
 			if !starts[int(in.Target-base)] {
-				return fmt.Errorf("offset %#x: %s lands at %#x, inside an instruction", in.Off, in.Text, in.Target-base)
+				return fmt.Errorf("offset %#x: %s lands at %#x, inside an instruction", in.Off, text(in), in.Target-base)
 			}
 			continue
 		}
-		field := in.Off + in.inst.PCRelOff
-		r, ok := im.RelocAt(field)
-		if !ok || r.Off != field || r.Len != 4 {
-			return fmt.Errorf("offset %#x: %s leaves the image without a relocation", in.Off, in.Text)
+		field := in.Off + in.pcRelOff
+		r, ok := relocs[field]
+		if !ok || r.Len != 4 {
+			return fmt.Errorf("offset %#x: %s leaves the image without a relocation", in.Off, text(in))
 		}
 		want := r.Value
 		if got := in.Target; got != want {
-			return fmt.Errorf("offset %#x: %s goes to %#x, its relocation %s says %#x", in.Off, in.Text, got, r.Sym, want)
+			return fmt.Errorf("offset %#x: %s goes to %#x, its relocation %s says %#x", in.Off, text(in), got, r.Sym, want)
 		}
 	}
 	n := len(insns)
 	bad := func() error {
 		last := insns[n-1]
-		return fmt.Errorf("code ends with %q at %#x, not the expected return sequence", last.Text, last.Off)
+		return fmt.Errorf("code ends with %q at %#x, not the expected return sequence", text(last), last.Off)
 	}
 	if n == 0 {
 		return fmt.Errorf("empty image")
