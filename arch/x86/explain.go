@@ -43,12 +43,6 @@ func Explain(im *arch.Image, base uint64) ([]arch.Line, error) {
 		if in.inst.Op == x86asm.MOV || in.inst.Op == x86asm.XOR {
 			if reg, ok := in.inst.Args[0].(x86asm.Reg); ok && (reg == x86asm.RAX || reg == x86asm.EAX) {
 				var v uint64
-				if in.inst == nil { // ENDBR forms: nothing more to say
-					lastImm = nil
-					l.Comment = strings.Join(notes, "; ")
-					lines = append(lines, l)
-					continue
-				}
 				if in.inst.Op == x86asm.MOV {
 					if i, ok := in.inst.Args[1].(x86asm.Imm); ok {
 						v = uint64(i)
