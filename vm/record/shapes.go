@@ -1,7 +1,9 @@
 package record
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -147,8 +149,47 @@ func ShapeRecording(rec *Recording, sh bpfobs.Shape) error {
 	}
 	rec.Source = src
 	rec.Kernel.Vulnerabilities = nil
-	_, err = ShapeCase(rec)
-	return err
+	c, err := ShapeCase(rec)
+	if err != nil {
+		return err
+	}
+	trimShapeCaptures(rec, c)
+	return nil
+}
+
+// shapeTailKeep is how many bytes of an arm64 shape capture are kept
+// after the end of the image's allocation.
+const shapeTailKeep = 64
+
+// trimShapeCaptures cuts arm64 captures that the generator reproduces
+// byte for byte to the allocation the size pass predicts plus
+// shapeTailKeep bytes. An arm64 image is followed by brk words up to the
+// end of its allocation and free pack memory is brk-filled too, so
+// trimCapture cannot see where the image ends and keeps the whole 4096
+// byte read; most of a shape recording would be that fill. A capture the
+// model does not reproduce keeps every byte, for diagnosis.
+func trimShapeCaptures(rec *Recording, c *cases.Case) {
+	if rec.Arch != "arm64" || rec.Start == nil {
+		return
+	}
+	for i := range rec.Captures {
+		capt := &rec.Captures[i]
+		real, err := hex.DecodeString(capt.Bytes)
+		if err != nil {
+			continue
+		}
+		plan, err := planAt(c, rec, capt.Step)
+		if err != nil {
+			continue
+		}
+		img, err := render(rec, *capt, plan, real)
+		if err != nil || len(real) < len(img.Code) || !bytes.Equal(img.Code, real[:len(img.Code)]) || checkTail(rec.Arch, img, real) != nil {
+			continue
+		}
+		if end := img.AllocSize + shapeTailKeep; end < len(real) {
+			capt.Bytes = hex.EncodeToString(real[:end])
+		}
+	}
 }
 
 // ShapeSource writes the case text of a shape: a comment naming the

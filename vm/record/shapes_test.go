@@ -160,3 +160,43 @@ func TestShapeJobFor(t *testing.T) {
 		t.Errorf("params %s: %v", j.Params, err)
 	}
 }
+
+// TestTrimShapeCaptures pads recorded arm64 shape images with brk fill to
+// a whole read, as the guest captures them, and checks that the trim
+// gives back an image the generator still reproduces, cut shapeTailKeep
+// bytes after the allocation.
+func TestTrimShapeCaptures(t *testing.T) {
+	paths, _ := filepath.Glob(filepath.Join(testdata, "*", "arm64", "shape-*-all.json"))
+	if len(paths) == 0 {
+		t.Skip("no arm64 shape recordings")
+	}
+	brk := strings.Repeat("002020d4", 1024) // brk #0x100, little-endian
+	n := 0
+	for _, p := range paths[:min(len(paths), 12)] {
+		rec, err := Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ShapeCase(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range rec.Captures {
+			stored := rec.Captures[i].Bytes
+			full := stored + brk
+			rec.Captures[i].Bytes = full[:min(len(full), 2*4096)]
+			trimShapeCaptures(rec, c)
+			got := rec.Captures[i].Bytes
+			if len(got) >= 2*4096 || len(got) > len(stored) {
+				t.Errorf("%s: capture %d not trimmed (%d hex digits, stored %d)", p, i, len(got), len(stored))
+			}
+			n++
+		}
+		for _, r := range CompareImages(rec, c) {
+			if !r.OK {
+				t.Errorf("%s step %d after trimming: %s", p, r.Step, r.Diff)
+			}
+		}
+	}
+	t.Logf("%d captures trimmed", n)
+}
