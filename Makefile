@@ -28,11 +28,12 @@ test: lint unit vmtest
 unit: setup
 	TRAMP_VM=1 $(GO) test -count=1 -p 1 $(PKGS)
 
-# The corpus in real kernels, compared with the model, and a bounded run of
-# random attach/detach sequences.
+# The corpus in real kernels, compared with the model; a bounded run of
+# random attach/detach sequences; the shapes of real kernel functions.
 vmtest: setup
 	$(GO) run ./cmd/tramp vm check --kernel $(VM_KERNELS) --arch x86_64,arm64
 	$(GO) run ./cmd/tramp vm fuzz --seed 1 --ops 150 --arch x86_64,arm64
+	$(GO) run ./cmd/tramp vm shapes --kernel debian-7.2.13 --arch x86_64,arm64
 
 setup:
 	scripts/setup $(subst $(comma), ,$(VM_KERNELS))
@@ -40,6 +41,8 @@ setup:
 # Re-record cases/testdata from real kernels (read the diff before committing).
 record: setup
 	$(GO) run ./cmd/tramp vm record --kernel debian-7.2.13,debian-7.3.4,debian-6.18.15
+	$(GO) run ./cmd/tramp vm record --kaslr --kernel debian-7.2.13,debian-7.3.4
+	$(GO) run ./cmd/tramp vm shapes --record --kernel debian-7.2.13,debian-7.3.4
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -51,7 +54,7 @@ bench:
 
 # A short run of each fuzz target (go test fuzzes one target at a time).
 FUZZTIME ?= 20s
-FUZZ_TARGETS := FuzzParse:./cases/ FuzzDecode:./arch/x86/ FuzzDecode:./arch/arm64/ FuzzDecode:./vm/channel/ FuzzKallsyms:./cmd/tramp-guest/bpfobs/ FuzzKcore:./cmd/tramp-guest/bpfobs/ FuzzDecodeRecords:./cmd/tramp-guest/bpfobs/
+FUZZ_TARGETS := FuzzParse:./cases/ FuzzDecode:./arch/x86/ FuzzDecode:./arch/arm64/ FuzzDecode:./vm/channel/ FuzzKallsyms:./cmd/tramp-guest/bpfobs/ FuzzKcore:./cmd/tramp-guest/bpfobs/ FuzzDecodeRecords:./cmd/tramp-guest/bpfobs/ FuzzFilterFunctions:./cmd/tramp-guest/bpfobs/
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t%%:*} in $${t#*:}"; \

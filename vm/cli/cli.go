@@ -4,6 +4,8 @@
 //	tramp vm hello [--kernel K] [--arch x86_64,arm64] [--timeout D] ...
 //	tramp vm check [--kernel K,..] [--arch x86_64,arm64] [CASE ...]
 //	tramp vm record [--kernel K,..] [--arch x86_64,arm64] [CASE ...]
+//	tramp vm fuzz [--kernel K] [--arch ..] [--seed N] [--ops K]
+//	tramp vm shapes [--kernel K,..] [--arch ..] [--per-bucket K] [--seed N] [--record]
 //
 // The tramp command hands everything after "vm" to Main.
 package cli
@@ -42,6 +44,7 @@ commands:
   check   run the case corpus in real kernels and compare every outcome and observation with the model
   record  like check, and write the recordings to cases/testdata/<kernel>/<arch>/<case>.json
   fuzz    random attach/detach sequences on one target, checked step by step against the model
+  shapes  trampolines of real kernel functions chosen by BTF prototype shape, checked against model and generators
 
 Run "tramp vm <command> --help" for the flags of a command.
 `
