@@ -6,37 +6,54 @@ import (
 	"github.com/bpftramp/tramp/trampoline"
 )
 
-// Placeholder addresses, shaped like a nokaslr boot: kernel text for the
-// traced function and the helpers, the BPF area for the image and the
-// programs' code, the direct map for im, vmalloc for struct bpf_prog.
-// Their lengths under every value-dependent encoding equal real ones.
-const (
-	PlaceholderImage    = 0xffffffffa0000000
-	PlaceholderIm       = 0xffff888100100000
-	PlaceholderFunc     = 0xffffffff81a00000
-	placeholderSymBase  = 0xffffffff81200000
-	placeholderProgBase = 0xffffc90000100000
-	placeholderFuncBase = 0xffffffffa0010000
-)
+// Layout places invented addresses: where the image, im and the traced
+// function are, and where helper symbols, struct bpf_prog objects and the
+// programs' code start. Each architecture has one shaped like a nokaslr
+// boot, so that every value-dependent encoding (and arm64's bl reach)
+// comes out as on a real kernel.
+type Layout struct {
+	Image, Im, Func            uint64
+	SymBase, ProgBase, JITBase uint64
+	// Symbols are the helper symbols placed SymBase + i*0x100.
+	Symbols []string
+}
 
-// PlaceholderSymbols are the helper symbols a trampoline may call.
-var PlaceholderSymbols = []string{
+// HelperSymbols are the symbols a trampoline may call.
+var HelperSymbols = []string{
 	trampoline.HelperTrampEnter, trampoline.HelperTrampExit,
 	trampoline.HelperProgEnterRecur, trampoline.HelperProgExitRecur,
 	trampoline.HelperProgEnterSleepableRec, trampoline.HelperProgExitSleepableRec,
 	trampoline.HelperProgEnter, trampoline.HelperProgExit,
 	trampoline.HelperProgEnterSleepable, trampoline.HelperProgExitSleepable,
-	"x86_return_thunk",
 }
 
-// PlaceholderAddrs invents addresses for every program of a plan, for
-// rendering without a recording (and for the size pass).
-func PlaceholderAddrs(p *trampoline.Plan) Addrs {
-	a := Addrs{Image: PlaceholderImage, Im: PlaceholderIm, Func: PlaceholderFunc,
-		Symbols: map[string]uint64{}, Progs: map[string]ProgAddrs{}}
-	for i, s := range PlaceholderSymbols {
-		a.Symbols[s] = placeholderSymBase + uint64(i)*0x100
+// X86Layout is shaped like an x86_64 nokaslr boot: kernel text for the
+// traced function and the helpers, the BPF area for the image and the
+// programs' code, the direct map for im, vmalloc for struct bpf_prog.
+var X86Layout = Layout{
+	Image: 0xffffffffa0000000, Im: 0xffff888100100000, Func: 0xffffffff81a00000,
+	SymBase: 0xffffffff81200000, ProgBase: 0xffffc90000100000, JITBase: 0xffffffffa0010000,
+	Symbols: append(append([]string(nil), HelperSymbols...), "x86_return_thunk"),
+}
+
+// Addrs invents addresses for every program of a plan, in name order.
+func (l Layout) Addrs(p *trampoline.Plan) Addrs {
+	a := Addrs{Image: l.Image, Im: l.Im, Func: l.Func, Symbols: map[string]uint64{}, Progs: map[string]ProgAddrs{}}
+	for i, s := range l.Symbols {
+		a.Symbols[s] = l.SymBase + uint64(i)*0x100
 	}
+	for i, n := range ProgNames(p) {
+		a.Progs[n] = ProgAddrs{Prog: l.ProgBase + uint64(i)*0x1000, BPFFunc: l.JITBase + uint64(i)*0x800}
+	}
+	return a
+}
+
+// PlaceholderAddrs is X86Layout.Addrs: x86_64-shaped placeholder
+// addresses (for rendering without a recording, and the x86 size pass).
+func PlaceholderAddrs(p *trampoline.Plan) Addrs { return X86Layout.Addrs(p) }
+
+// ProgNames lists the plan's programs once each, sorted.
+func ProgNames(p *trampoline.Plan) []string {
 	var names []string
 	seen := map[string]bool{}
 	for _, l := range [][]trampoline.Node{p.Fentry, p.Fexit, p.ModReturn} {
@@ -48,8 +65,5 @@ func PlaceholderAddrs(p *trampoline.Plan) Addrs {
 		}
 	}
 	sort.Strings(names)
-	for i, n := range names {
-		a.Progs[n] = ProgAddrs{Prog: placeholderProgBase + uint64(i)*0x1000, BPFFunc: placeholderFuncBase + uint64(i)*0x800}
-	}
-	return a
+	return names
 }
