@@ -1,0 +1,218 @@
+package emu
+
+import (
+	"fmt"
+
+	"github.com/bpftramp/tramp/trampoline"
+)
+
+// argLoc is where one argument word lives at the traced function's
+// entry: a register, or the k-th stack word above the return address.
+type argLoc struct {
+	arg, word int
+	reg       int // -1: on the stack
+	stack     int
+	mask      uint64 // the bytes of the word the argument uses
+}
+
+// Argument registers.
+var (
+	x86ArgRegs = []int{7, 6, 2, 1, 8, 9} // rdi rsi rdx rcx r8 r9
+	a64ArgRegs = []int{0, 1, 2, 3, 4, 5, 6, 7}
+)
+
+// placeArgs lays the arguments out by the calling convention: x86_64
+// SysV (an argument that does not fit the remaining registers goes whole
+// to the stack, later ones may still use registers) and AAPCS64 (from the
+// first argument that does not fit, every argument goes to the stack).
+// Every word takes an 8-byte stack slot.
+func placeArgs(archName string, m trampoline.FuncModel) ([]argLoc, int) {
+	regs := x86ArgRegs
+	if archName == "arm64" {
+		regs = a64ArgRegs
+	}
+	var out []argLoc
+	nreg, nstack := 0, 0
+	allStack := false
+	for i := 0; i < m.NrArgs; i++ {
+		size := 8
+		if i < len(m.ArgSize) {
+			size = m.ArgSize[i]
+		}
+		words := (size + 7) / 8
+		if words == 0 {
+			words = 1
+		}
+		onStack := allStack || nreg+words > len(regs)
+		if onStack && archName == "arm64" {
+			allStack = true
+		}
+		for j := 0; j < words; j++ {
+			n := size - 8*j
+			if n > 8 {
+				n = 8
+			}
+			mask := ^uint64(0)
+			if n < 8 {
+				mask = 1<<(8*n) - 1
+			}
+			l := argLoc{arg: i, word: j, reg: -1, mask: mask}
+			if onStack {
+				l.stack = nstack
+				nstack++
+			} else {
+				l.reg = regs[nreg]
+				nreg++
+			}
+			out = append(out, l)
+		}
+	}
+	return out, nstack
+}
+
+// argWord is the value of one argument word as the caller passes it.
+func argWord(a Arg, l argLoc) uint64 {
+	v := a.Lo
+	if l.word == 1 {
+		v = a.Hi
+	}
+	return v & l.mask
+}
+
+// ArgWords gives the argument words in order, as a trampoline saves them
+// into its argument slots (each masked to the argument's bytes).
+func ArgWords(archName string, m trampoline.FuncModel, args []Arg) []uint64 {
+	locs, _ := placeArgs(archName, m)
+	var out []uint64
+	for _, l := range locs {
+		if l.arg < len(args) {
+			out = append(out, argWord(args[l.arg], l))
+		}
+	}
+	return out
+}
+
+// ArgsOf turns plain argument values into Args of the model's sizes.
+func ArgsOf(m trampoline.FuncModel, vals []uint64) []Arg {
+	out := make([]Arg, m.NrArgs)
+	for i := range out {
+		out[i].Size = 8
+		if i < len(m.ArgSize) {
+			out[i].Size = m.ArgSize[i]
+		}
+		if i < len(m.ArgFlags) {
+			out[i].Struct = m.ArgFlags[i]&trampoline.FmodelStructArg != 0
+		}
+		if i < len(vals) {
+			out[i].Lo = vals[i]
+		}
+	}
+	return out
+}
+
+// stackArgBase is the address of the first stack argument word as seen
+// at the traced function's entry (sp there is the return address slot
+// on x86).
+func (m *machine) stackArgBase(entrySP uint64) uint64 {
+	if m.e.s.Arch == "x86_64" {
+		return entrySP + 8
+	}
+	return entrySP
+}
+
+// enter sets up the registers and the caller's frame and points pc at
+// the image, as the traced function's patched entry does.
+func (m *machine) enter() {
+	s := &m.e.s
+	for i := range m.regs {
+		m.regs[i] = poisonReg | uint64(i)
+	}
+	// The function's entry stack pointer: the caller called it with a
+	// 16-byte aligned stack (x86: the return address is then at an
+	// address that is 8 mod 16).
+	fnSP := uint64(entryTop) - 8*uint64(m.e.stackArgWords+2)
+	fnSP &^= 15
+	if s.Arch == "x86_64" {
+		fnSP -= 8
+	}
+	base := m.stackArgBase(fnSP)
+	for _, l := range m.e.abi {
+		v := argWord(m.run.Args[l.arg], l)
+		if l.reg >= 0 {
+			m.regs[l.reg] = v
+		} else {
+			m.poke(base+8*uint64(l.stack), 8, v)
+		}
+	}
+	m.pc = s.Base
+	switch s.Arch {
+	case "x86_64":
+		m.poke(fnSP, 8, parentRet)
+		m.parentSlot = fnSP
+		sp := fnSP
+		if s.CallMode {
+			sp -= 8
+			// The ftrace call site ends where the body starts.
+			m.poke(sp, 8, s.OrigEntry)
+		}
+		m.regs[4] = sp
+		m.entrySP = sp
+	case "arm64":
+		m.regs[31] = fnSP
+		m.entrySP = fnSP
+		m.regs[9] = parentRet
+		m.regs[30] = s.Func + 8
+	}
+	m.saved = m.regs
+}
+
+// calleeSaved lists the registers a function must preserve.
+func (m *machine) calleeSaved() []int {
+	if m.e.s.Arch == "x86_64" {
+		return []int{3, 5, 12, 13, 14, 15} // rbx rbp r12-r15
+	}
+	return []int{18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29}
+}
+
+func (m *machine) regName(r int) string {
+	if m.e.s.Arch == "x86_64" {
+		return x86RegNames[r]
+	}
+	if r == 31 {
+		return "sp"
+	}
+	return fmt.Sprintf("x%d", r)
+}
+
+var x86RegNames = [16]string{"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"}
+
+// finish runs when control is back at the caller.
+func (m *machine) finish() {
+	s := &m.e.s
+	m.res.Completed = true
+	wantSP := m.entrySP
+	if s.Arch == "x86_64" {
+		wantSP = m.parentSlot + 8
+		m.res.Retval = m.regs[0]
+	} else {
+		m.res.Retval = m.regs[0]
+	}
+	if sp := m.sp(); sp != wantSP {
+		m.violate(CheckSP, "back in the caller with sp %s, want %s", m.where(sp), m.where(wantSP))
+	}
+	for _, r := range m.calleeSaved() {
+		if m.regs[r] != m.saved[r] {
+			m.violate(CheckCalleeSaved, "%s is %#x on return, it was %#x", m.regName(r), m.regs[r], m.saved[r])
+		}
+	}
+	if m.trampIn != m.trampOut {
+		m.violate(CheckHelpers, "__bpf_tramp_enter ran %d times, __bpf_tramp_exit %d", m.trampIn, m.trampOut)
+	}
+	if m.pending.active {
+		m.violate(CheckHelpers, "a program's enter helper (%s) has no exit helper", m.pending.helper)
+	}
+	if m.res.OrigRuns > 1 {
+		m.violate(CheckControl, "the traced function's body ran %d times", m.res.OrigRuns)
+	}
+	m.stop = true
+}

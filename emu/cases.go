@@ -1,0 +1,100 @@
+package emu
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/bpftramp/tramp/arch"
+	"github.com/bpftramp/tramp/arch/generators"
+	"github.com/bpftramp/tramp/cases"
+	"github.com/bpftramp/tramp/trampoline"
+)
+
+// CaseRun is one run step of a case with the model's trampoline at that
+// point.
+type CaseRun struct {
+	// Step is the index in the case's steps, Line its line.
+	Step, Line int
+	// Plan is the model's image at the run (nil: no program attached).
+	Plan *trampoline.Plan
+	Run  Run
+}
+
+// RunSteps replays a case's attach and detach steps on the model and
+// returns every run step with the plan in force and the run's arguments
+// (RunFor).
+func RunSteps(c *cases.Case, prof *trampoline.Profile, a *trampoline.Arch) ([]CaseRun, error) {
+	tr := trampoline.New(prof, a, c.Target)
+	tr.SizeFunc = generators.SizeFunc(a.Name)
+	links := map[*trampoline.Prog]*trampoline.Link{}
+	var out []CaseRun
+	m := trampoline.ModelOf(c.Target.Proto)
+	for i, st := range c.Steps {
+		switch st.Op {
+		case cases.OpAttach:
+			l, err := tr.Attach(st.Prog)
+			var kerr *trampoline.Error
+			switch {
+			case err == nil:
+				links[st.Prog] = l
+			case !errors.As(err, &kerr):
+				return nil, fmt.Errorf("%s:%d: %w", c.File, st.Line, err)
+			}
+		case cases.OpDetach:
+			if l := links[st.Prog]; l != nil {
+				if err := tr.Detach(l); err != nil {
+					return nil, fmt.Errorf("%s:%d: %w", c.File, st.Line, err)
+				}
+				delete(links, st.Prog)
+			}
+		case cases.OpRun:
+			cr := CaseRun{Step: i, Line: st.Line, Run: RunFor(c.Target.Name, m, st.Args)}
+			if tr.HasImage() {
+				cr.Plan = tr.Plan()
+			}
+			out = append(out, cr)
+		}
+	}
+	return out, nil
+}
+
+// Generated is an image tramp generated for a plan, ready to run.
+type Generated struct {
+	Plan  *trampoline.Plan
+	Image *arch.Image
+	Addrs arch.Addrs
+	Setup Setup
+}
+
+// Generate renders a plan with addrs (nil: placeholder addresses) and
+// describes it for the emulator.
+func Generate(p *trampoline.Plan, addrs *arch.Addrs, progs []*trampoline.Prog) (*Generated, error) {
+	g, err := generators.For(p.Arch)
+	if err != nil {
+		return nil, err
+	}
+	a := g.Placeholder(p)
+	if addrs != nil {
+		a = *addrs
+	}
+	img, err := g.Generate(p, a)
+	if err != nil {
+		return nil, err
+	}
+	s, err := FromImage(p, img, a, progs)
+	if err != nil {
+		return nil, err
+	}
+	return &Generated{Plan: p, Image: img, Addrs: a, Setup: s}, nil
+}
+
+// Check runs a setup once and verifies the run against the plan.
+func Check(s Setup, p *trampoline.Plan, r Run) (*Result, error) {
+	e, err := New(s)
+	if err != nil {
+		return nil, err
+	}
+	res := e.Run(r)
+	Verify(res, p, &s, &r)
+	return res, nil
+}
