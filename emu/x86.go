@@ -21,9 +21,9 @@ const (
 	xStore
 	xStoreImm
 	xLea
-	xAluRR  // alu dst, src (register forms)
-	xAluRI  // alu dst, imm
-	xAluMI  // alu [mem], imm
+	xAluRR // alu dst, src (register forms)
+	xAluRI // alu dst, imm
+	xAluMI // alu [mem], imm
 	xJcc
 	xJmp
 	xCall
