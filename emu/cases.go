@@ -98,3 +98,16 @@ func Check(s Setup, p *trampoline.Plan, r Run) (*Result, error) {
 	Verify(res, p, &s, &r)
 	return res, nil
 }
+
+// PlanAt replays a case's attach and detach steps up to and including
+// step and returns the model's image then (nil: no program attached).
+func PlanAt(c *cases.Case, prof *trampoline.Profile, a *trampoline.Arch, step int) (*trampoline.Plan, error) {
+	short := *c
+	short.Steps = append([]cases.Step(nil), c.Steps[:min(step+1, len(c.Steps))]...)
+	short.Steps = append(short.Steps, cases.Step{Op: cases.OpRun, Line: -1})
+	runs, err := RunSteps(&short, prof, a)
+	if err != nil {
+		return nil, err
+	}
+	return runs[len(runs)-1].Plan, nil
+}

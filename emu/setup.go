@@ -104,8 +104,9 @@ func FromCapture(archName string, c bpfobs.Capture, symbols map[string]uint64, m
 
 // RunFor gives the run of a case's run step: its explicit arguments, or
 // the kernel's own for a known test_run target; the body returns the
-// target's known value (0 for unknown targets, whose arguments are
-// 1, 2, 3, ... when the step gives none).
+// target's known value (0x7e57 for other targets, whose arguments are
+// 1, 2, 3, ... when the step gives none, with 0x101, 0x102, ... in the
+// upper words of 16-byte arguments).
 func RunFor(target string, m trampoline.FuncModel, explicit []int64) Run {
 	var vals []uint64
 	var ret uint64
@@ -123,5 +124,14 @@ func RunFor(target string, m trampoline.FuncModel, explicit []int64) Run {
 			vals = append(vals, v)
 		}
 	}
-	return Run{Args: ArgsOf(m, vals), OrigRet: ret}
+	args := ArgsOf(m, vals)
+	if !known {
+		for i := range args {
+			if args[i].Size > 8 {
+				args[i].Hi = 0x100 + uint64(i+1)
+			}
+		}
+		ret = 0x7e57
+	}
+	return Run{Args: args, OrigRet: ret}
 }

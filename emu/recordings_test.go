@@ -1,0 +1,312 @@
+package emu
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/bpftramp/tramp/arch"
+	"github.com/bpftramp/tramp/arch/generators"
+	"github.com/bpftramp/tramp/cases"
+	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
+	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/record"
+)
+
+const testdata = "../cases/testdata"
+
+// caseOf finds the case a recording ran: its Source, or the corpus file.
+func caseOf(t *testing.T, rec *record.Recording) *cases.Case {
+	t.Helper()
+	var c *cases.Case
+	var err error
+	if rec.Source != "" {
+		c, err = cases.Parse(rec.Case+".tramp", []byte(rec.Source))
+	} else {
+		c, err = cases.ParseFile(filepath.Join("..", "cases", rec.Case+".tramp"))
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", rec.Case, err)
+	}
+	return c
+}
+
+// captureBefore is the image in place at step: the last capture of an
+// earlier step.
+func captureBefore(rec *record.Recording, step int) (bpfobs.Capture, bool) {
+	var out bpfobs.Capture
+	found := false
+	for _, c := range rec.Captures {
+		if c.Step < step && (!found || c.Step > out.Step) {
+			out, found = c, true
+		}
+	}
+	return out, found
+}
+
+// addrsOf renders our image at the kernel's addresses: the image, the
+// traced function, the helpers and each program's bpf_func; im and the
+// struct bpf_prog pointers keep placeholder values.
+func addrsOf(p *trampoline.Plan, rec *record.Recording, capt bpfobs.Capture) arch.Addrs {
+	g, _ := generators.For(p.Arch)
+	a := g.Placeholder(p)
+	a.Image, a.Func = capt.Addr, capt.TargetAddr
+	a.Symbols = rec.Start.Symbols
+	for _, pi := range capt.Progs {
+		pa := a.Progs[pi.Name]
+		pa.BPFFunc = pi.JitedKsym
+		a.Progs[pi.Name] = pa
+	}
+	return a
+}
+
+type tally struct {
+	recordings, runs, invocations, fields, frameWords, unknownArgs, retvals int
+}
+
+// TestKernelRecordings runs, for every recorded run step, tramp's image
+// (rendered at the kernel's addresses) and the kernel's own captured
+// image in the emulator, and compares what the emulated programs saw
+// with what the observer programs recorded in the real kernel; both runs
+// must also pass every machine check and agree with the model.
+func TestKernelRecordings(t *testing.T) {
+	recs, err := record.LoadAll(testdata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := map[string]*tally{}
+	negative := false
+	for _, rec := range recs {
+		hasRun := false
+		for _, st := range rec.Steps {
+			if st.Op == "run" {
+				hasRun = true
+			}
+		}
+		if !hasRun || rec.Start == nil {
+			continue
+		}
+		key := rec.Profile + "/" + rec.Arch
+		tl := byKey[key]
+		if tl == nil {
+			tl = &tally{}
+			byKey[key] = tl
+		}
+		tl.recordings++
+		name := rec.Case
+		if rec.KASLR {
+			name += ".kaslr"
+		}
+		c := caseOf(t, rec)
+		prof, err := trampoline.LookupProfile(rec.Profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := trampoline.LookupArch(rec.Arch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps, err := RunSteps(c, prof, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obsByStep := map[int]bpfobs.Observations{}
+		for _, o := range rec.Observations {
+			obsByStep[o.Step] = o
+		}
+		for _, cr := range steps {
+			where := fmt.Sprintf("%s %s %s line %d", key, name, c.Target.Name, cr.Line)
+			if cr.Step >= len(rec.Steps) || rec.Steps[cr.Step].Errno != "ok" {
+				t.Errorf("%s: the kernel's run step did not succeed", where)
+				continue
+			}
+			obs := obsByStep[cr.Step].Records
+			if cr.Plan == nil {
+				if len(obs) != 0 {
+					t.Errorf("%s: no image in the model, the kernel ran %d programs", where, len(obs))
+				}
+				continue
+			}
+			capt, ok := captureBefore(rec, cr.Step)
+			if !ok {
+				t.Errorf("%s: no captured image before the run", where)
+				continue
+			}
+			tl.runs++
+			tt := TestTargets[c.Target.Name]
+			unknown := tt.UnknownArg
+			// tramp's image at the kernel's addresses.
+			addrs := addrsOf(cr.Plan, rec, capt)
+			g, err := Generate(cr.Plan, &addrs, c.Progs)
+			if err != nil {
+				t.Errorf("%s: generate: %v", where, err)
+				continue
+			}
+			ours, err := Check(g.Setup, cr.Plan, cr.Run)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ours.Err(); err != nil {
+				t.Errorf("%s: tramp's image: %v", where, err)
+			}
+			kc := CompareKernel(ours.Calls, obs, cr.Plan, &g.Setup, unknown)
+			for _, p := range kc.Problems {
+				t.Errorf("%s: tramp's image against the kernel: %s", where, p)
+			}
+			tl.invocations += kc.Invocations
+			tl.fields += kc.Fields
+			tl.frameWords += kc.FrameWords
+			tl.unknownArgs += kc.UnknownArgs
+			// The kernel's own image.
+			rs, err := FromCapture(rec.Arch, capt, rec.Start.Symbols, cr.Plan.Func, c.Progs)
+			if err != nil {
+				t.Errorf("%s: %v", where, err)
+				continue
+			}
+			real, err := Check(rs, cr.Plan, cr.Run)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := real.Err(); err != nil {
+				t.Errorf("%s: the kernel's image: %v", where, err)
+			}
+			kr := CompareKernel(real.Calls, obs, cr.Plan, &rs, unknown)
+			for _, p := range kr.Problems {
+				t.Errorf("%s: the kernel's image emulated against the kernel: %s", where, p)
+			}
+			for _, p := range sameCalls(ours.Calls, real.Calls) {
+				t.Errorf("%s: tramp's image and the kernel's differ: %s", where, p)
+			}
+			// (Instruction counts may differ on arm64: tramp's image loads a
+			// placeholder im, whose length differs from the kernel's.)
+			if real.Retval != ours.Retval {
+				t.Errorf("%s: retval %#x (tramp) against %#x (kernel image)", where, ours.Retval, real.Retval)
+			}
+			if !negative && len(obs) > 0 && len(obs[0].Args) > 0 && !unknown(0) {
+				// A negative control: a changed kernel value must be seen.
+				mut := append([]bpfobs.Obs(nil), obs...)
+				mut[0].Args = append([]uint64(nil), obs[0].Args...)
+				mut[0].Args[0] ^= 0x100
+				if len(CompareKernel(real.Calls, mut, cr.Plan, &rs, unknown).Problems) == 0 {
+					t.Errorf("%s: a changed argument in the kernel's record went unnoticed", where)
+				}
+				negative = true
+			}
+			st := rec.Steps[cr.Step]
+			if st.Retval != nil {
+				if p, ok := KernelRetval(c.Target.Name, st.Trigger, *st.Retval, real); ok {
+					tl.retvals++
+					if p != "" {
+						t.Errorf("%s: %s", where, p)
+					}
+				}
+			}
+		}
+	}
+	var keys []string
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		tl := byKey[k]
+		t.Logf("%-22s %3d recordings, %3d runs, %4d invocations (%d fields, %d frame words) equal in tramp's image, the kernel's image and the kernel; %d stack-address arguments left out; %d test-run return values checked",
+			k, tl.recordings, tl.runs, tl.invocations, tl.fields, tl.frameWords, tl.unknownArgs, tl.retvals)
+	}
+	for _, k := range []string{"debian-7.2.13/x86_64", "debian-7.2.13/arm64"} {
+		if tl := byKey[k]; tl == nil || tl.runs == 0 || tl.invocations == 0 {
+			t.Errorf("no recorded runs compared for %s", k)
+		}
+	}
+	if !negative {
+		t.Error("the negative control never ran")
+	}
+}
+
+// TestKernelImages executes every image captured from a real kernel (the
+// corpus cases and the BTF prototype shapes) with the model's plan at
+// that step: every machine check must pass, the programs must see what
+// the model predicts, and tramp's own image must behave the same.
+func TestKernelImages(t *testing.T) {
+	recs, err := record.LoadAll(testdata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type count struct{ images, invocations, insns int }
+	byKey := map[string]*count{}
+	total := 0
+	for _, rec := range recs {
+		if rec.Start == nil || len(rec.Captures) == 0 {
+			continue
+		}
+		c := caseOf(t, rec)
+		prof, err := trampoline.LookupProfile(rec.Profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := trampoline.LookupArch(rec.Arch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := rec.Profile + "/" + rec.Arch
+		if byKey[key] == nil {
+			byKey[key] = &count{}
+		}
+		for _, capt := range rec.Captures {
+			where := fmt.Sprintf("%s %s (kaslr %v) after step %d", key, rec.Case, rec.KASLR, capt.Step)
+			p, err := PlanAt(c, prof, a, capt.Step)
+			if err != nil || p == nil {
+				t.Errorf("%s: no model image: %v", where, err)
+				continue
+			}
+			run := RunFor(c.Target.Name, p.Func, nil)
+			rs, err := FromCapture(rec.Arch, capt, rec.Start.Symbols, p.Func, c.Progs)
+			if err != nil {
+				t.Errorf("%s: %v", where, err)
+				continue
+			}
+			real, err := Check(rs, p, run)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := real.Err(); err != nil {
+				t.Errorf("%s: %v", where, err)
+				continue
+			}
+			addrs := addrsOf(p, rec, capt)
+			g, err := Generate(p, &addrs, c.Progs)
+			if err != nil {
+				t.Errorf("%s: generate: %v", where, err)
+				continue
+			}
+			ours, err := Check(g.Setup, p, run)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ours.Err(); err != nil {
+				t.Errorf("%s: tramp's image: %v", where, err)
+			}
+			for _, d := range sameCalls(ours.Calls, real.Calls) {
+				t.Errorf("%s: tramp's image and the kernel's differ: %s", where, d)
+			}
+			total++
+			byKey[key].images++
+			byKey[key].invocations += len(real.Calls)
+			byKey[key].insns += real.Insns
+		}
+	}
+	var keys []string
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		n := byKey[k]
+		t.Logf("%-22s %3d real images executed (%d instructions, %d program invocations) agree with the model and with tramp's image", k, n.images, n.insns, n.invocations)
+	}
+	t.Logf("%d real images in all", total)
+	if byKey["debian-7.2.13/x86_64"] == nil || byKey["debian-7.2.13/arm64"] == nil {
+		t.Error("no debian-7.2.13 images found")
+	}
+}
