@@ -188,8 +188,8 @@ type Call struct {
 	// Frame holds the words from ctx-128 to ctx+64 after the program ran
 	// (as the observer's frame dump); FrameInit says which were
 	// initialised.
-	Frame     []uint64 `json:"-"`
-	FrameInit []bool   `json:"-"`
+	Frame     [frameWords]uint64 `json:"-"`
+	FrameInit [frameWords]bool   `json:"-"`
 	// Returned is the program's return value.
 	Returned int64 `json:"returned"`
 	// Enter and Exit are the helpers the image called around it.

@@ -1,6 +1,7 @@
 package emu
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -62,11 +63,14 @@ type Emulator struct {
 	abi []argLoc
 	// stackArgWords is the number of stack-passed argument words.
 	stackArgWords int
+	// exitOf pairs each enter helper with its exit helper.
+	exitOf map[string]string
+	m      *machine
 }
 
 // New prepares an emulator for an image.
 func New(s Setup) (*Emulator, error) {
-	e := &Emulator{s: s, stubs: map[uint64]stub{}, ptrProg: map[uint64]int{}}
+	e := &Emulator{s: s, stubs: map[uint64]stub{}, ptrProg: map[uint64]int{}, exitOf: map[string]string{}}
 	switch s.Arch {
 	case "x86_64":
 		e.x86 = make([]*xop, len(s.Code))
@@ -103,6 +107,9 @@ func New(s Setup) (*Emulator, error) {
 		}
 		if err := add(addr, stub{kind: k, name: name}); err != nil {
 			return nil, err
+		}
+		if k == stubProgEnter {
+			e.exitOf[name] = strings.Replace(name, "enter", "exit", 1)
 		}
 	}
 	for i, p := range s.Progs {
@@ -146,9 +153,10 @@ type machine struct {
 	// x86 flags.
 	zf, sf, cf, of bool
 
-	stack [stackSize]byte
-	init  [stackSize]bool
+	stack *[stackSize]byte
+	init  *[stackSize]bool
 	// low is the lowest stack address written (for the reset).
+	low        uint64
 	entrySP    uint64
 	parentSlot uint64 // x86: where the caller's return address is
 	saved      [32]uint64
@@ -186,11 +194,32 @@ func (m *machine) sp() uint64 {
 	return m.regs[31]
 }
 
+// desc names what a stub reads, formatted only when a check fails.
+type desc struct {
+	who, what string
+	k         int
+}
+
+func (d desc) String() string {
+	w := d.what
+	if strings.Contains(w, "%d") {
+		w = fmt.Sprintf(w, d.k)
+	}
+	if d.who == "" {
+		return w
+	}
+	return d.who + ": " + w
+}
+
 // read reads n bytes little-endian; it reports uninitialised bytes and
 // accesses outside the stack.
 func (m *machine) read(addr uint64, n int, what string) uint64 {
+	return m.readD(addr, n, desc{what: what})
+}
+
+func (m *machine) readD(addr uint64, n int, d desc) uint64 {
 	if !inStack(addr, n) {
-		m.fatal(CheckFrame, "%s: read of %d bytes at %#x, outside the stack", what, n, addr)
+		m.fatal(CheckFrame, "%s: read of %d bytes at %#x, outside the stack", d, n, addr)
 		return 0
 	}
 	o := addr - stackLow
@@ -203,7 +232,7 @@ func (m *machine) read(addr uint64, n int, what string) uint64 {
 		v = v<<8 | uint64(m.stack[o+uint64(i)])
 	}
 	if bad {
-		m.violate(CheckUninit, "%s: read of %d bytes at %s includes uninitialised bytes", what, n, m.where(addr))
+		m.violate(CheckUninit, "%s: read of %d bytes at %s includes uninitialised bytes", d, n, m.where(addr))
 	}
 	return v
 }
@@ -214,18 +243,18 @@ func (m *machine) peek(addr uint64) (uint64, bool) {
 		return 0, false
 	}
 	o := addr - stackLow
-	var v uint64
-	ok := true
-	for i := 7; i >= 0; i-- {
-		ok = ok && m.init[o+uint64(i)]
-		v = v<<8 | uint64(m.stack[o+uint64(i)])
-	}
-	return v, ok
+	in := m.init[o : o+8]
+	ok := in[0] && in[1] && in[2] && in[3] && in[4] && in[5] && in[6] && in[7]
+	return binary.LittleEndian.Uint64(m.stack[o : o+8]), ok
 }
 
 // write stores n bytes; it must land in the trampoline's frame: at or
 // above sp and below the entry stack pointer.
 func (m *machine) write(addr uint64, n int, v uint64, what string) {
+	m.writeD(addr, n, v, desc{what: what})
+}
+
+func (m *machine) writeD(addr uint64, n int, v uint64, what desc) {
 	if !inStack(addr, n) {
 		m.fatal(CheckFrame, "%s: write of %d bytes at %#x, outside the stack", what, n, addr)
 		return
@@ -237,6 +266,7 @@ func (m *machine) write(addr uint64, n int, v uint64, what string) {
 }
 
 func (m *machine) poke(addr uint64, n int, v uint64) {
+	m.touch(addr)
 	o := addr - stackLow
 	for i := 0; i < n; i++ {
 		m.stack[o+uint64(i)] = byte(v >> (8 * i))
@@ -253,19 +283,60 @@ func (m *machine) where(addr uint64) string {
 // scribbleBelow leaves a callee's garbage below sp.
 func (m *machine) scribbleBelow() {
 	sp := m.sp()
+	if sp > stackTop {
+		return
+	}
 	lo := sp - scribble
-	if lo < stackLow {
+	if lo < stackLow || lo > sp {
 		lo = stackLow
 	}
-	for a := lo; a < sp && a < stackTop; a++ {
-		m.stack[a-stackLow] = poisonByte
-		m.init[a-stackLow] = false
+	if sp <= lo {
+		return
+	}
+	a, b := lo-stackLow, sp-stackLow
+	copy(m.stack[a:b], poisonBytes[:b-a])
+	clear(m.init[a:b])
+	m.touch(lo)
+}
+
+var poisonBytes = func() (b [scribble]byte) {
+	for i := range b {
+		b[i] = poisonByte
+	}
+	return
+}()
+
+// touch records the lowest stack address a run changed.
+func (m *machine) touch(addr uint64) {
+	if addr < m.low {
+		m.low = addr
 	}
 }
 
+// reset prepares the machine for another run: only the part of the
+// stack the last run changed is cleared.
+func (m *machine) reset(r *Run) {
+	if m.low < stackTop {
+		clear(m.stack[m.low-stackLow:])
+		clear(m.init[m.low-stackLow:])
+	}
+	*m = machine{e: m.e, stack: m.stack, init: m.init, low: stackTop}
+	m.run = r
+	m.res = &Result{}
+	m.curOff = -1
+}
+
 // Run executes the image once.
+//
+// An Emulator runs one image at a time: it is not safe for concurrent
+// use.
 func (e *Emulator) Run(r Run) *Result {
-	m := &machine{e: e, run: &r, res: &Result{}, curOff: -1}
+	m := e.m
+	if m == nil {
+		m = &machine{e: e, stack: new([stackSize]byte), init: new([stackSize]bool), low: stackTop}
+		e.m = m
+	}
+	m.reset(&r)
 	if r.MaxInsns == 0 {
 		r.MaxInsns = 100000
 	}

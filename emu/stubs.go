@@ -2,7 +2,6 @@ package emu
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/trampoline"
@@ -24,6 +23,8 @@ func (m *machine) arg(i int) uint64 {
 	return m.regs[a64ArgRegs[i]]
 }
 
+var x86CallerSaved = [...]int{0, 1, 2, 6, 7, 8, 9, 10, 11}
+
 // returnAddr is where the current stub returns to.
 func (m *machine) returnAddr() uint64 {
 	if m.isX86() {
@@ -37,7 +38,7 @@ func (m *machine) returnAddr() uint64 {
 // and returns to the caller.
 func (m *machine) stubReturn(ret uint64, hasRet bool) {
 	if m.isX86() {
-		for _, r := range []int{0, 1, 2, 6, 7, 8, 9, 10, 11} {
+		for _, r := range x86CallerSaved {
 			m.regs[r] = poisonCall | uint64(r)
 		}
 		if hasRet {
@@ -159,7 +160,7 @@ func (m *machine) progEnter(helper string) {
 		m.fatal(CheckHelpers, "%s: run_ctx %#x is not inside the trampoline's frame", helper, runCtx)
 		return
 	}
-	m.write(runCtx+8, 8, m.runCtx, helper+": run_ctx->saved_run_ctx")
+	m.writeD(runCtx+8, 8, m.runCtx, desc{helper, "run_ctx->saved_run_ctx", 0})
 	m.runCtx = runCtx
 	start := uint64(0)
 	if prog < 0 || !m.run.Skip[m.e.s.Progs[prog].Name] {
@@ -179,7 +180,7 @@ func (m *machine) progExit(helper string) {
 	case !p.active:
 		m.violate(CheckHelpers, "%s without an enter helper", helper)
 	default:
-		if want := strings.Replace(p.helper, "enter", "exit", 1); helper != want {
+		if helper != m.e.exitOf[p.helper] {
 			m.violate(CheckHelpers, "%s closes %s", helper, p.helper)
 		}
 		if ptr != p.ptr || start != p.start || runCtx != p.runCtx {
@@ -192,7 +193,7 @@ func (m *machine) progExit(helper string) {
 			m.res.Calls[p.callIdx].Exit = helper
 		}
 		if inStack(p.runCtx, 16) {
-			m.runCtx = m.read(p.runCtx+8, 8, helper+": run_ctx->saved_run_ctx")
+			m.runCtx = m.readD(p.runCtx+8, 8, desc{helper, "run_ctx->saved_run_ctx", 0})
 		}
 	}
 	m.pending = pendingProg{}
@@ -229,8 +230,8 @@ func (m *machine) bpfFunc(i int) {
 		m.learned[p.ptr] = i
 	}
 	c := Call{Order: len(m.res.Calls), Prog: pr.Name, Ctx: ctx, Returned: pr.Returns, Enter: p.helper}
-	what := func(s string) string { return pr.Name + ": " + s }
-	c.FuncMeta = m.read(ctx-8, 8, what("ctx[-1] (func_meta)"))
+	what := func(s string, k int) desc { return desc{pr.Name, s, k} }
+	c.FuncMeta = m.readD(ctx-8, 8, what("ctx[-1] (func_meta)", 0))
 	c.ArgCnt = c.FuncMeta & 0xff
 	c.IsReturn = int(c.FuncMeta >> trampoline.IsReturnShift & 1)
 	c.CookieIndex = int(c.FuncMeta >> trampoline.CookieIndexShift & 0xff)
@@ -249,33 +250,31 @@ func (m *machine) bpfFunc(i int) {
 	}
 	c.Args = []uint64{}
 	for k := uint64(0); k < c.ArgCnt && k < trampoline.MaxFuncArgs; k++ {
-		c.Args = append(c.Args, m.read(ctx+8*k, 8, what(fmt.Sprintf("ctx[%d] (argument)", k))))
+		c.Args = append(c.Args, m.readD(ctx+8*k, 8, what("ctx[%d] (argument)", int(k))))
 	}
 	if pr.Kind == trampoline.KindFexit || pr.Kind == trampoline.KindFmodRet || pr.Kind == trampoline.KindFsession {
-		v := m.read(ctx+8*c.ArgCnt, 8, what(fmt.Sprintf("ctx[%d] (return value)", c.ArgCnt)))
+		v := m.readD(ctx+8*c.ArgCnt, 8, what("ctx[%d] (return value)", int(c.ArgCnt)))
 		c.Ret = &v
 	}
 	if pr.IP {
-		v := m.read(ctx-16, 8, what("ctx[-2] (func ip)"))
+		v := m.readD(ctx-16, 8, what("ctx[-2] (func ip)", 0))
 		c.IP = &v
 	}
 	if m.runCtx != 0 {
-		c.AttachCookie = m.read(m.runCtx, 8, what("run_ctx->bpf_cookie"))
+		c.AttachCookie = m.readD(m.runCtx, 8, what("run_ctx->bpf_cookie", 0))
 	}
 	if pr.Kind == trampoline.KindFsession && pr.Cookie {
 		ptr := ctx - 8*uint64(c.CookieIndex)
 		slot := int64(c.CookieIndex)
 		c.CookieSlot = &slot
-		v := m.read(ptr, 8, what(fmt.Sprintf("session cookie ctx[-%d]", c.CookieIndex)))
+		v := m.readD(ptr, 8, what("session cookie ctx[-%d]", c.CookieIndex))
 		c.CookieRead = &v
 		if c.IsReturn == 0 {
 			w := bpfobs.CookieValueFor(pr.Index)
 			c.CookieWritten = &w
-			m.write(ptr, 8, w, what("session cookie"))
+			m.writeD(ptr, 8, w, what("session cookie", 0))
 		}
 	}
-	c.Frame = make([]uint64, frameWords)
-	c.FrameInit = make([]bool, frameWords)
 	for k := range c.Frame {
 		c.Frame[k], c.FrameInit[k] = m.peek(ctx - frameBelow + 8*uint64(k))
 	}
@@ -307,7 +306,7 @@ func (m *machine) orig() {
 		if l.reg >= 0 {
 			got = m.regs[l.reg]
 		} else {
-			got = m.read(base+8*uint64(l.stack), 8, fmt.Sprintf("%s: stack argument word %d", who, l.stack))
+			got = m.readD(base+8*uint64(l.stack), 8, desc{who, "stack argument word %d", l.stack})
 		}
 		want := argWord(m.run.Args[l.arg], l)
 		if got&l.mask != want {

@@ -1,0 +1,164 @@
+package emu
+
+import (
+	"bytes"
+	"encoding/binary"
+	"path/filepath"
+	"testing"
+
+	"github.com/bpftramp/tramp/arch"
+	"github.com/bpftramp/tramp/cases"
+	"github.com/bpftramp/tramp/trampoline"
+)
+
+// generated renders the image of a corpus case's first run step.
+func generated(t *testing.T, name, archName string) (*Generated, Run) {
+	t.Helper()
+	c, err := cases.ParseFile(filepath.Join("..", "cases", name+".tramp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, _ := trampoline.LookupProfile("debian-7.2.13")
+	a, _ := trampoline.LookupArch(archName)
+	runs, err := RunSteps(c, prof, a)
+	if err != nil || len(runs) == 0 || runs[0].Plan == nil {
+		t.Fatalf("%s: no run with an image (%v)", name, err)
+	}
+	g, err := Generate(runs[0].Plan, nil, c.Progs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, runs[0].Run
+}
+
+func label(t *testing.T, img *arch.Image, name string) int {
+	t.Helper()
+	for _, l := range img.Labels {
+		if l.Name == name {
+			return l.Off
+		}
+	}
+	t.Fatalf("no label %s", name)
+	return 0
+}
+
+// patch replaces want at off with repl (same length), failing when the
+// image does not hold want there.
+func patch(t *testing.T, code []byte, off int, want, repl []byte) []byte {
+	t.Helper()
+	if off < 0 || off+len(want) > len(code) || !bytes.Equal(code[off:off+len(want)], want) {
+		t.Fatalf("expected % x at %#x, image has % x", want, off, code[off:min(len(code), off+len(want))])
+	}
+	out := append([]byte(nil), code...)
+	copy(out[off:], repl)
+	return out
+}
+
+func word(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
+
+// find returns the offset of the only occurrence of b (4-byte aligned on
+// arm64).
+func find(t *testing.T, code, b []byte, aligned bool) int {
+	t.Helper()
+	at := -1
+	for i := 0; i+len(b) <= len(code); i++ {
+		if aligned && i%4 != 0 {
+			continue
+		}
+		if bytes.Equal(code[i:i+len(b)], b) {
+			if at >= 0 {
+				t.Fatalf("% x occurs twice", b)
+			}
+			at = i
+		}
+	}
+	if at < 0 {
+		t.Fatalf("% x not in the image", b)
+	}
+	return at
+}
+
+var nop4 = []byte{0x0f, 0x1f, 0x40, 0x00}
+
+const a64Nop = 0xd503201f
+
+// TestMutations breaks generated images in four ways and expects each to
+// be caught by a named check; the unbroken images pass.
+func TestMutations(t *testing.T) {
+	type mutation struct {
+		name, caseName, arch string
+		mutate               func(t *testing.T, g *Generated) []byte
+		want                 []string
+	}
+	ms := []mutation{
+		{"wrong cookie index", "fsession_cookie", "x86_64", func(t *testing.T, g *Generated) []byte {
+			// mov eax, 0x201 (func_meta with cookie index 2) -> index 3
+			off := label(t, g.Image, "entry:s") - 9
+			return patch(t, g.Setup.Code, off, []byte{0xb8, 0x01, 0x02}, []byte{0xb8, 0x01, 0x03})
+		}, []string{CheckObservation}},
+		{"wrong cookie index", "fsession_cookie", "arm64", func(t *testing.T, g *Generated) []byte {
+			// movz w10, #0x201 -> #0x301
+			off := label(t, g.Image, "entry:s") - 8
+			return patch(t, g.Setup.Code, off, word(0x5280402a), word(0x5280602a))
+		}, []string{CheckObservation}},
+		{"dropped rbx save", "fsession_cookie", "x86_64", func(t *testing.T, g *Generated) []byte {
+			// mov [rbp-0x28], rbx (the rbx slot of this frame)
+			off := find(t, g.Setup.Code, []byte{0x48, 0x89, 0x5d, 0xd8}, false)
+			return patch(t, g.Setup.Code, off, []byte{0x48, 0x89, 0x5d, 0xd8}, nop4)
+		}, []string{CheckUninit, CheckCalleeSaved}},
+		{"dropped x19 save", "fsession_cookie", "arm64", func(t *testing.T, g *Generated) []byte {
+			// str x19, [sp, #48]
+			w := uint32(0xf90003f3 | (48/8)<<10)
+			off := find(t, g.Setup.Code, word(w), true)
+			return patch(t, g.Setup.Code, off, word(w), word(a64Nop))
+		}, []string{CheckUninit, CheckCalleeSaved}},
+		{"misaligned call", "fexit_seven_args", "x86_64", func(t *testing.T, g *Generated) []byte {
+			// sub rsp, S -> S+8: the original function's stack arguments
+			// are no longer 16-byte aligned.
+			s := byte(g.Image.FrameSize)
+			return patch(t, g.Setup.Code, 4, []byte{0x48, 0x83, 0xec, s}, []byte{0x48, 0x83, 0xec, s + 8})
+		}, []string{CheckAlign}},
+		{"misaligned call", "fsession_cookie", "arm64", func(t *testing.T, g *Generated) []byte {
+			// sub sp, sp, #S -> #S+8
+			s := uint32(g.Image.FrameSize)
+			w := 0xd10003ff | s<<10
+			return patch(t, g.Setup.Code, 16, word(w), word(0xd10003ff|(s+8)<<10))
+		}, []string{CheckAlign}},
+		{"missing retval store", "fsession_cookie", "x86_64", func(t *testing.T, g *Generated) []byte {
+			// mov [rbp-8], rax after the call of the original function
+			off := label(t, g.Image, "call_orig") + 5
+			return patch(t, g.Setup.Code, off, []byte{0x48, 0x89, 0x45, 0xf8}, nop4)
+		}, []string{CheckRetval, CheckObservation}},
+		{"missing retval store", "fsession_cookie", "arm64", func(t *testing.T, g *Generated) []byte {
+			// str x0, [sp, #retval] after ret x10
+			off := label(t, g.Image, "call_orig") + 12
+			w := binary.LittleEndian.Uint32(g.Setup.Code[off:])
+			if w&0xffc003ff != 0xf90003e0 {
+				t.Fatalf("%08x at %#x is not str x0, [sp, #n]", w, off)
+			}
+			return patch(t, g.Setup.Code, off, word(w), word(a64Nop))
+		}, []string{CheckRetval, CheckObservation}},
+	}
+	for _, m := range ms {
+		g, run := generated(t, m.caseName, m.arch)
+		res, err := Check(g.Setup, g.Plan, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := res.Err(); err != nil {
+			t.Fatalf("%s %s: the unbroken image fails: %v", m.caseName, m.arch, err)
+		}
+		s := g.Setup
+		s.Code = m.mutate(t, g)
+		res, err = Check(s, g.Plan, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range m.want {
+			if !res.Has(c) {
+				t.Errorf("%s (%s): check %q did not fire; failed: %v", m.name, m.arch, c, res.Failed())
+			}
+		}
+		t.Logf("%-20s %-7s caught by %v", m.name, m.arch, res.Failed())
+	}
+}
