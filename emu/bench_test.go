@@ -64,7 +64,7 @@ func coreLoop(archName string, n uint32) Setup {
 	case "arm64":
 		s.OrigEntry = s.Func + 8
 		for _, w := range []uint32{0xa9bf7bfd, 0x910003fd, 0xd10103ff,
-			0xd2800000 | (n&0xffff)<<5 | 10, // movz x10, #n
+			0xd2800000 | (n&0xffff)<<5 | 10,                            // movz x10, #n
 			0xf90007e0, 0xf94007e0, 0x910043e1, 0xd100054a, 0xb5ffff8a, // str, ldr, add, sub, cbnz
 			0x910003bf, 0xa8c17bfd, 0xaa0903fe, 0xd65f0120} {
 			s.Code = append(s.Code, word(w)...)
