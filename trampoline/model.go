@@ -106,15 +106,23 @@ func (t *Trampoline) verify(p *Prog) error {
 	if tg.Proto.Ret.Size > 8 && p.Kind.usesTrampolineRetval() {
 		return loadErr(EOPNOTSUPP, "Attach to function %s with a >8 byte return value is not supported for this attach type", tg.Name)
 	}
+	// check_attach_sleepable / check_attach_modify_return: with error
+	// injection built in, ALLOW_ERROR_INJECTION functions; without it, the
+	// arch's syscall wrappers.
+	injectable := tg.Attrs.ErrorInject
+	if !t.Profile.ErrorInjection {
+		pre := t.Profile.syscallPrefix(t.Arch)
+		injectable = pre != "" && strings.HasPrefix(tg.Name, pre)
+	}
 	if p.Sleepable {
-		if tg.Attrs.BPFProg || !(tg.Attrs.ErrorInject || tg.Attrs.FmodRetSleepable) {
+		if tg.Attrs.BPFProg || !(injectable || tg.Attrs.FmodRetSleepable) {
 			return loadErr(EINVAL, "%s is not sleepable", tg.Name)
 		}
 	} else if p.Kind == KindFmodRet {
 		if tg.Attrs.BPFProg {
 			return loadErr(EINVAL, "can't modify return codes of BPF programs")
 		}
-		if !(tg.Attrs.FmodRet || tg.Attrs.FmodRetSleepable || tg.Attrs.ErrorInject || strings.HasPrefix(tg.Name, "security_")) {
+		if !(tg.Attrs.FmodRet || tg.Attrs.FmodRetSleepable || injectable || strings.HasPrefix(tg.Name, "security_")) {
 			return loadErr(EINVAL, "%s() is not modifiable", tg.Name)
 		}
 	}

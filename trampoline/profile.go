@@ -33,6 +33,17 @@ type Profile struct {
 	// X86WideArgSlots: on x86_64 every argument wider than 8 bytes takes
 	// more than one slot (7.2.8+); before, only struct arguments did.
 	X86WideArgSlots bool
+	// ErrorInjection: CONFIG_FUNCTION_ERROR_INJECTION (the source profile
+	// assumes a config with it). Debian's cloud kernels lack it; then the verifier lets sleepable and fmod_ret
+	// programs attach to the arch's syscall wrappers (has_arch_syscall_prefix)
+	// and ignores ALLOW_ERROR_INJECTION marks.
+	ErrorInjection bool
+	// SyscallPrefixArches, when not nil, are the only arches whose
+	// syscall wrappers that fallback recognises. Measured: 6.18.15 refuses
+	// fmod_ret and sleepable programs on __x64_sys_* and __arm64_sys_*
+	// alike (EINVAL, "not modifiable" / "not sleepable"); 7.2.13 and 7.3.4
+	// accept both.
+	SyscallPrefixArches []string
 	// MaxLinks, when set for an arch, is the number of trampoline slots
 	// this kernel allows instead of the arch's BPF_MAX_TRAMP_LINKS.
 	// Measured on Debian 7.2.13 and 7.3.4: amd64 refuses the 37th slot
@@ -56,8 +67,9 @@ var profiles = []*Profile{
 	{Name: "debian-7.3.4", Version: "7.3.4", Fsession: true, FuncMeta: true, SkipNOP: true,
 		X86JmpMode: true, X86WideArgSlots: true, MaxLinks: measured72x, Live: true},
 	{Name: "linux-7.2.8", Version: "7.2.8", Fsession: true, FuncMeta: true, IPAfterCallNOP: true,
-		X86JmpMode: true, X86WideArgSlots: true},
-	{Name: "debian-6.18.15", Version: "6.18.15", IPAfterCallNOP: true, Live: true},
+		X86JmpMode: true, X86WideArgSlots: true, ErrorInjection: true},
+	{Name: "debian-6.18.15", Version: "6.18.15", IPAfterCallNOP: true, Live: true,
+		SyscallPrefixArches: []string{}},
 }
 
 // DefaultProfile is the primary profile: the kernel in Debian sid.
@@ -103,18 +115,21 @@ type Arch struct {
 	MaxLinks int
 	// Generator: tramp has a byte-exact generator and a VM for it.
 	Generator bool
+	// SyscallPrefix starts the names of the arch's syscall wrappers
+	// (has_arch_syscall_prefix in the verifier).
+	SyscallPrefix string
 }
 
 // Architectures. Only x86_64 and arm64 have an fsession JIT (7.2.8:
 // bpf_jit_supports_fsession is overridden there alone); the others are
 // kept so that the EOPNOTSUPP path can be modelled.
 var arches = []*Arch{
-	{Name: "x86_64", FsessionJIT: true, MaxLinks: 38, Generator: true},
-	{Name: "arm64", FsessionJIT: true, MaxLinks: 38, Generator: true},
-	{Name: "riscv64", MaxLinks: 38},
-	{Name: "loongarch64", MaxLinks: 38},
-	{Name: "ppc64le", MaxLinks: 38},
-	{Name: "s390x", MaxLinks: 27},
+	{Name: "x86_64", FsessionJIT: true, MaxLinks: 38, Generator: true, SyscallPrefix: "__x64_"},
+	{Name: "arm64", FsessionJIT: true, MaxLinks: 38, Generator: true, SyscallPrefix: "__arm64_"},
+	{Name: "riscv64", MaxLinks: 38, SyscallPrefix: "__riscv_"},
+	{Name: "loongarch64", MaxLinks: 38, SyscallPrefix: "sys_"},
+	{Name: "ppc64le", MaxLinks: 38, SyscallPrefix: "sys_"},
+	{Name: "s390x", MaxLinks: 27, SyscallPrefix: "__s390x_"},
 }
 
 // Arches lists every known architecture, x86_64 and arm64 first.
@@ -158,4 +173,18 @@ func (p *Profile) SlotLimit(a *Arch) int {
 		return n
 	}
 	return a.MaxLinks
+}
+
+// syscallPrefix is the prefix of the arch's syscall wrappers that this
+// kernel's verifier recognises, or "".
+func (p *Profile) syscallPrefix(a *Arch) string {
+	if p.SyscallPrefixArches == nil {
+		return a.SyscallPrefix
+	}
+	for _, n := range p.SyscallPrefixArches {
+		if n == a.Name {
+			return a.SyscallPrefix
+		}
+	}
+	return ""
 }
