@@ -161,16 +161,17 @@ type machine struct {
 	parentSlot uint64 // x86: where the caller's return address is
 	saved      [32]uint64
 
-	stop     bool
-	insns    int
-	curOff   int
-	trampIn  int
-	trampOut int
-	im       uint64
-	runCtx   uint64
-	pending  pendingProg
-	startCtr uint64
-	learned  map[uint64]int
+	stop      bool
+	insns     int
+	stubCalls int
+	curOff    int
+	trampIn   int
+	trampOut  int
+	im        uint64
+	runCtx    uint64
+	pending   pendingProg
+	startCtr  uint64
+	learned   map[uint64]int
 }
 
 func (m *machine) violate(check, format string, args ...any) {
@@ -369,6 +370,11 @@ func (e *Emulator) Run(r Run) *Result {
 		st, ok := e.stubs[pc]
 		if !ok {
 			m.fatal(CheckControl, "control reached %#x, neither the image [%#x, %#x) nor a known function", pc, e.s.Base, e.s.Base+uint64(len(e.s.Code)))
+			break
+		}
+		m.stubCalls++
+		if m.stubCalls > r.MaxInsns {
+			m.fatal(CheckLimit, "%d calls of functions outside the image without returning", m.stubCalls)
 			break
 		}
 		m.callStub(st)
