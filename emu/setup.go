@@ -104,9 +104,10 @@ func FromCapture(archName string, c bpfobs.Capture, symbols map[string]uint64, m
 
 // RunFor gives the run of a case's run step: its explicit arguments, or
 // the kernel's own for a known test_run target; the body returns the
-// target's known value (0x7e57 for other targets, whose arguments are
-// 1, 2, 3, ... when the step gives none, with 0x101, 0x102, ... in the
-// upper words of 16-byte arguments).
+// target's known value when it gets the kernel's own arguments, else
+// 0x7e57 (other targets get 1, 2, 3, ... when the step gives no
+// arguments, with 0x101, 0x102, ... in the upper words of 16-byte
+// arguments).
 func RunFor(target string, m trampoline.FuncModel, explicit []int64) Run {
 	var vals []uint64
 	var ret uint64
@@ -125,6 +126,15 @@ func RunFor(target string, m trampoline.FuncModel, explicit []int64) Run {
 		}
 	}
 	args := ArgsOf(m, vals)
+	if known && explicit != nil {
+		// Other arguments than the kernel's: the known return value
+		// holds only for the kernel's own.
+		for i, v := range vals {
+			if i >= len(t.Args) || v != t.Args[i] {
+				known = false
+			}
+		}
+	}
 	if !known {
 		for i := range args {
 			if args[i].Size > 8 {

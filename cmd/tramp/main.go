@@ -34,6 +34,7 @@ func commands() []command {
 		{"vm", "boot real kernels under QEMU: fetch, hello, check, record ('tramp vm' lists them)", func(args []string, stdout, stderr io.Writer) int { return cli.Main(args, stdout, stderr) }},
 		{"diff", "instruction-level diff of a case's image between two kernel profiles", runDiff},
 		{"explain", "annotated listing and frame diagram of the image after a case's last step", runExplain},
+		{"emu", "execute the image of each run step and check what every program observes", runEmu},
 	}
 }
 
