@@ -14,7 +14,13 @@
 // loads into real kernels) and the traced function's body.
 //
 // Run returns what the programs saw and every violated check; Verify
-// compares a run with the trampoline model's prediction.
+// compares a run with the trampoline model's prediction. Stack
+// alignment is checked as the kernels need it: on arm64 sp is 16-byte
+// aligned at every call and every sp-based access; x86_64 kernels are
+// built for 8-byte stack alignment (real trampolines call the helpers
+// with rsp 8 mod 16), so every call needs 8 and only the call of the
+// original function with stack-passed arguments needs 16 (the padding
+// the trampoline adds for it).
 package emu
 
 import (
