@@ -30,43 +30,6 @@ type Comparison struct {
 	Steps, Runs, Invocations, Images int
 }
 
-// expectedCall is one program invocation the model predicts for a run.
-type expectedCall struct {
-	node     trampoline.Node
-	phase    trampoline.Phase
-	funcMeta uint64 // ctx[-1] while the program runs
-}
-
-// predict lists the invocations of one trigger of the target, in order,
-// with the func_meta word each program sees (models the store sequence of
-// __arch_prepare_bpf_trampoline / prepare_trampoline).
-func predict(p *trampoline.Plan) []expectedCall {
-	var out []expectedCall
-	meta := uint64(p.EntryFuncMeta)
-	for _, n := range p.Fentry {
-		if n.StoreFuncMeta {
-			meta = uint64(n.FuncMeta)
-		}
-		out = append(out, expectedCall{n, n.Phase, meta})
-	}
-	for _, n := range p.ModReturn {
-		out = append(out, expectedCall{n, trampoline.PhaseModRet, meta})
-		if n.Returns != 0 { // a non-zero fmod_ret skips the rest and the original
-			break
-		}
-	}
-	if p.FsessionCount > 0 {
-		meta = uint64(p.ExitFuncMeta)
-	}
-	for _, n := range p.Fexit {
-		if n.StoreFuncMeta {
-			meta = uint64(n.FuncMeta)
-		}
-		out = append(out, expectedCall{n, n.Phase, meta})
-	}
-	return out
-}
-
 // Compare replays the case on the model step by step next to the
 // recording (sizeFunc is the arch generator's size pass, for the
 // page-size E2BIG): every attach and detach must end the same way (errno and
@@ -148,9 +111,9 @@ func Compare(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *trampol
 				bad(st.Line, "run: BPF_PROG_TEST_RUN failed in the kernel: %s %s", ks.Errno, ks.Error)
 				continue
 			}
-			var want []expectedCall
+			var want []trampoline.Expected
 			if tr.HasImage() {
-				want = predict(tr.Plan())
+				want = trampoline.Predict(tr.Plan(), 0, nil).Calls
 			}
 			cmp.Invocations += compareRun(bad, st.Line, want, obsByStep[i], tr, rec)
 		}
@@ -181,7 +144,7 @@ func at(stage string) string {
 	return " at " + stage
 }
 
-func compareRun(bad func(int, string, ...any), line int, want []expectedCall, got bpfobs.Observations, tr *trampoline.Trampoline, rec *Recording) int {
+func compareRun(bad func(int, string, ...any), line int, want []trampoline.Expected, got bpfobs.Observations, tr *trampoline.Trampoline, rec *Recording) int {
 	if got.Lost > 0 || len(got.Errors) > 0 {
 		bad(line, "run: %d observations lost %v", got.Lost, got.Errors)
 	}
@@ -191,7 +154,7 @@ func compareRun(bad func(int, string, ...any), line int, want []expectedCall, go
 			g = append(g, o.Prog+"/"+o.Phase)
 		}
 		for _, e := range want {
-			w = append(w, e.node.Prog+"/"+string(e.phase))
+			w = append(w, e.Node.Prog+"/"+string(e.Phase))
 		}
 		bad(line, "run: the kernel invoked %v, the model predicts %v", g, w)
 		return 0
@@ -203,8 +166,8 @@ func compareRun(bad func(int, string, ...any), line int, want []expectedCall, go
 	argSlots := uint64(tr.Plan().ArgSlots)
 	for k, e := range want {
 		o := got.Records[k]
-		who := fmt.Sprintf("run: invocation %d (%s %s)", k, e.node.Prog, e.phase)
-		if o.Prog != e.node.Prog || o.Phase != string(e.phase) {
+		who := fmt.Sprintf("run: invocation %d (%s %s)", k, e.Node.Prog, e.Phase)
+		if o.Prog != e.Node.Prog || o.Phase != string(e.Phase) {
 			bad(line, "%s: the kernel ran %s %s", who, o.Prog, o.Phase)
 			continue
 		}
@@ -212,25 +175,25 @@ func compareRun(bad func(int, string, ...any), line int, want []expectedCall, go
 			bad(line, "%s: arg count %d, model %d", who, o.ArgCnt, argSlots)
 		}
 		if o.FrameStatus == "ok" && len(o.Frame) > 15 && o.FrameOffset == -128 {
-			if m := o.Frame[15]; m != e.funcMeta {
-				bad(line, "%s: func_meta %#x, model %#x", who, m, e.funcMeta)
+			if m := o.Frame[15]; m != e.FuncMeta {
+				bad(line, "%s: func_meta %#x, model %#x", who, m, e.FuncMeta)
 			}
 		}
-		if o.AttachCookie != uint64(e.node.LinkCookie) {
-			bad(line, "%s: attach cookie %#x, model %#x", who, o.AttachCookie, uint64(e.node.LinkCookie))
+		if o.AttachCookie != uint64(e.Node.LinkCookie) {
+			bad(line, "%s: attach cookie %#x, model %#x", who, o.AttachCookie, uint64(e.Node.LinkCookie))
 		}
-		if e.node.IP && o.IP != nil && ip != 0 && *o.IP != ip {
+		if e.Node.IP && o.IP != nil && ip != 0 && *o.IP != ip {
 			bad(line, "%s: func ip %#x, the function is at %#x", who, *o.IP, ip)
 		}
-		if e.node.Cookie {
-			if o.CookieSlot == nil || *o.CookieSlot != int64(e.node.CookieIndex) {
-				bad(line, "%s: cookie slot %v, model %d", who, deref(o.CookieSlot), e.node.CookieIndex)
+		if e.Node.Cookie {
+			if o.CookieSlot == nil || *o.CookieSlot != int64(e.Node.CookieIndex) {
+				bad(line, "%s: cookie slot %v, model %d", who, deref(o.CookieSlot), e.Node.CookieIndex)
 			}
 			if o.CookieRead == nil {
 				bad(line, "%s: no cookie value recorded", who)
-			} else if e.phase == trampoline.PhaseEntry && *o.CookieRead != 0 {
+			} else if e.Phase == trampoline.PhaseEntry && *o.CookieRead != 0 {
 				bad(line, "%s: cookie %#x at entry, the trampoline zeroes it", who, *o.CookieRead)
-			} else if e.phase == trampoline.PhaseExit && *o.CookieRead != bpfobs.CookieValueFor(o.ProgIndex) {
+			} else if e.Phase == trampoline.PhaseExit && *o.CookieRead != bpfobs.CookieValueFor(o.ProgIndex) {
 				bad(line, "%s: cookie %#x at exit, entry wrote %#x", who, *o.CookieRead, bpfobs.CookieValueFor(o.ProgIndex))
 			}
 		}
