@@ -8,17 +8,22 @@ import (
 	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/record"
 )
 
 func runDiff(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("diff", "--from PROFILE --to PROFILE [--arch ARCH] CASE", stderr)
+	fs := newFlags("diff", "--from PROFILE --to PROFILE [--arch ARCH] CASE | --recording FILE.json [CASE]", stderr)
 	from := fs.String("from", "linux-7.2.8", "the old kernel profile")
 	to := fs.String("to", trampoline.DefaultProfile, "the new kernel profile")
 	archName := fs.String("arch", "", "x86_64 or arm64 (default: the case's first)")
 	context := fs.Int("context", 3, "unchanged instructions shown around each change")
+	recording := fs.String("recording", "", "compare the model's images with the ones in this recording (cases/testdata/...json) instead of two profiles")
 	pos, code, done := parseFlags(fs, args)
 	if done {
 		return code
+	}
+	if *recording != "" {
+		return diffRecording(*recording, pos, stdout, stderr)
 	}
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "tramp diff: want exactly one CASE file")
@@ -76,5 +81,59 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "--- %s: %d bytes, flags %s\n+++ %s: %d bytes, flags %s\n", *from, len(a.img.Code), a.plan.Flags.Hex(), *to, len(b.img.Code), b.plan.Flags.Hex())
 	n := arch.WriteDiff(stdout, arch.Diff(a.img, a.lines, b.img, b.lines), *context)
 	fmt.Fprintf(stdout, "%d instructions differ (placeholder addresses on both sides)\n", n)
+	return exitOK
+}
+
+// diffRecording renders the model's image for every capture of a recording
+// with that kernel's addresses and shows where it differs from the real
+// one (the recording's case comes from the corpus, its own source, or the
+// CASE argument).
+func diffRecording(path string, pos []string, stdout, stderr io.Writer) int {
+	rec, err := record.Load(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp diff: %v\n", err)
+		return exitUsage
+	}
+	var c *cases.Case
+	switch {
+	case len(pos) == 1:
+		c, err = cases.ParseFile(pos[0])
+	case len(pos) > 1:
+		err = fmt.Errorf("at most one CASE with --recording")
+	case rec.Source != "":
+		c, err = record.ShapeCase(rec)
+	default:
+		var corpus []*cases.Case
+		corpus, err = cases.Corpus()
+		for _, cc := range corpus {
+			if cc.Name == rec.Case {
+				c = cc
+			}
+		}
+		if err == nil && c == nil {
+			err = fmt.Errorf("%s: case %s is not in the corpus; give its CASE file", path, rec.Case)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp diff: %v\n", err)
+		return exitUsage
+	}
+	results := record.CompareImages(rec, c)
+	if len(results) == 0 {
+		fmt.Fprintf(stderr, "tramp diff: %s has no captured images\n", path)
+		return exitUsage
+	}
+	bad := 0
+	for _, r := range results {
+		if r.OK {
+			fmt.Fprintf(stdout, "%s %s/%s step %d: byte-exact (%d bytes of code)\n", rec.Case, rec.Profile, rec.Arch, r.Step, r.Len)
+			continue
+		}
+		bad++
+		fmt.Fprintf(stdout, "%s %s/%s step %d: %s\n", rec.Case, rec.Profile, rec.Arch, r.Step, r.Diff)
+	}
+	if bad > 0 {
+		return exitCheck
+	}
 	return exitOK
 }

@@ -121,3 +121,18 @@ func TestPlan(t *testing.T) {
 		}
 	}
 }
+
+// tramp diff --recording: the model against a real kernel's images.
+func TestDiffRecording(t *testing.T) {
+	rec := "../../cases/testdata/debian-7.2.13/x86_64/fsession_cookie.json"
+	if code, out, e := runTramp("diff", "--recording", rec); code != exitOK || !strings.Contains(out, "byte-exact") {
+		t.Errorf("code %d\n%s\n%s", code, out, e)
+	}
+	wrong := writeCase(t, "target bpf_fentry_test1\nprog s fsession\nattach s\n")
+	if code, out, _ := runTramp("diff", "--recording", rec, wrong); code != exitCheck || !strings.Contains(out, "differ") {
+		t.Errorf("wrong case: code %d\n%s", code, out)
+	}
+	if code, _, _ := runTramp("diff", "--recording", "/nonexistent.json"); code != exitUsage {
+		t.Errorf("missing recording: code %d", code)
+	}
+}
