@@ -58,6 +58,14 @@ var jobs = map[string]jobFunc{
 		}
 		return bpfobs.RunShapes(j, g.enc.Emit)
 	},
+	// The host sends a bpfobs.BenchJob as the job's params.
+	guestapi.JobBench: func(g *guest, job guestapi.Job) error {
+		var j bpfobs.BenchJob
+		if err := json.Unmarshal(job.Params, &j); err != nil {
+			return fmt.Errorf("bench job params: %w", err)
+		}
+		return bpfobs.RunBench(j, g.enc.Emit)
+	},
 }
 
 type guest struct {

@@ -32,6 +32,7 @@ const (
 	JobHang   = "hang"   // send one tick record, then never finish
 	JobBPF    = "bpf"    // BPF observation; implemented by cmd/tramp-guest/bpfobs
 	JobShapes = "shapes" // trampolines of real kernel functions by prototype shape; cmd/tramp-guest/bpfobs RunShapes
+	JobBench  = "bench"  // cost per call of attached programs; cmd/tramp-guest/bpfobs RunBench
 )
 
 // Job is the content of JobPath.

@@ -1,0 +1,279 @@
+//go:build linux
+
+package bpfobs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
+)
+
+// statsSysctl turns the kernel's per-program run counters on and off.
+const statsSysctl = "/proc/sys/kernel/bpf_stats_enabled"
+
+// getpgidLoop makes n getpgid(0) calls. RawSyscall skips the Go
+// scheduler's entersyscall/exitsyscall, so the loop is the syscall and a
+// few instructions.
+func getpgidLoop(n int) {
+	for i := 0; i < n; i++ {
+		syscall.RawSyscall(syscall.SYS_GETPGID, 0, 0, 0)
+	}
+}
+
+// timeLoop is the wall time of n calls, per call, in nanoseconds.
+func timeLoop(n int) float64 {
+	t0 := time.Now()
+	getpgidLoop(n)
+	return float64(time.Since(t0).Nanoseconds()) / float64(n)
+}
+
+// calibrate doubles the call count until a run lasts at least a tenth of
+// the goal, then returns the cost per call of that run.
+func calibrate(targetMS int) float64 {
+	n := 1000
+	for {
+		t0 := time.Now()
+		getpgidLoop(n)
+		el := time.Since(t0)
+		if el >= time.Duration(targetMS)*time.Millisecond/10 || n >= 1<<30 {
+			return float64(el.Nanoseconds()) / float64(n)
+		}
+		n *= 2
+	}
+}
+
+// benchProg is a loaded program of a configuration and its link (-1:
+// not linked).
+type benchProg struct {
+	p        Prog
+	fd, link int
+}
+
+// benchState is one configuration during a job.
+type benchState struct {
+	c     BenchConfig
+	progs []*benchProg
+	res   BenchResult
+}
+
+func (b *benchState) failed() bool { return b.res.Errno != "ok" }
+
+// load loads the configuration's programs; a failure is kept in res.
+func (b *benchState) load(targetID, cookieID uint32) {
+	for _, p := range b.c.Progs {
+		progType, attachType, err := attachTypeOf(p.Kind)
+		var raw []byte
+		if err == nil {
+			var insns asm.Instructions
+			if insns, err = shapeProg(p, cookieID); err == nil {
+				raw, err = marshalInsns(insns)
+			}
+		}
+		if err != nil {
+			b.res.Errno, b.res.Stage, b.res.Error = "EINVAL", "load", err.Error()
+			return
+		}
+		fd, log, err := loadProg(loadSpec{name: "bench_" + p.Name, progType: progType, attachType: attachType, btfID: targetID, insns: raw})
+		if err != nil {
+			b.res.Errno, b.res.Stage, b.res.Error = ErrnoName(err), "load", truncLog(log)
+			return
+		}
+		b.progs = append(b.progs, &benchProg{p: p, fd: fd, link: -1})
+	}
+}
+
+// link links every program; on failure it unlinks the ones linked and
+// keeps the errno in res.
+func (b *benchState) link() bool {
+	for _, bp := range b.progs {
+		_, attachType, _ := attachTypeOf(bp.p.Kind)
+		l, err := linkCreateTracing(bp.fd, attachType, 0)
+		if err != nil {
+			b.res.Errno, b.res.Stage, b.res.Error = ErrnoName(err), "attach", bp.p.Name
+			b.unlink()
+			return false
+		}
+		bp.link = l
+	}
+	return true
+}
+
+func (b *benchState) unlink() {
+	for _, bp := range b.progs {
+		if bp.link >= 0 {
+			unix.Close(bp.link)
+			bp.link = -1
+		}
+	}
+}
+
+func (b *benchState) close() {
+	b.unlink()
+	for _, bp := range b.progs {
+		unix.Close(bp.fd)
+	}
+}
+
+// RunBench runs a bench job (see BenchJob and the record kinds).
+func RunBench(j BenchJob, emit func(kind string, payload any) error) error {
+	t0 := time.Now()
+	order, err := benchOrder(j.Configs)
+	if err != nil {
+		return err
+	}
+	arch := guestArch()
+	target, err := BenchTarget(arch)
+	if err != nil {
+		return err
+	}
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return fmt.Errorf("vmlinux BTF: %w", err)
+	}
+	btfID := func(name string) (uint32, error) {
+		var fn *btf.Func
+		if err := spec.TypeByName(name, &fn); err != nil {
+			return 0, fmt.Errorf("%s in vmlinux BTF: %w", name, err)
+		}
+		id, err := spec.TypeID(fn)
+		return uint32(id), err
+	}
+	targetID, err := btfID(target)
+	if err != nil {
+		return err
+	}
+	st := BenchStart{Arch: arch, Method: BenchMethod, Target: target, BTFID: targetID,
+		Clock: "Go time.Now (CLOCK_MONOTONIC)"}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		st.Release = unix.ByteSliceToString(u.Release[:])
+	}
+	cookieID, cerr := btfID("bpf_session_cookie")
+	if cerr != nil {
+		st.Warnings = append(st.Warnings, cerr.Error())
+	}
+	st.Reps = j.Reps
+	if st.Reps <= 0 {
+		st.Reps = DefaultBenchReps
+	}
+	goal := j.TargetMS
+	if goal <= 0 {
+		goal = DefaultBenchTargetMS
+	}
+	checkCalls := j.CheckCalls
+	if checkCalls == 0 {
+		checkCalls = DefaultBenchCheckCalls
+	}
+	if err := setStats(false); err != nil {
+		st.Warnings = append(st.Warnings, err.Error())
+	}
+	states := make([]*benchState, len(order))
+	for i, c := range order {
+		st.Configs = append(st.Configs, c.Name)
+		b := &benchState{c: c, res: BenchResult{Config: c.Name, Progs: c.Progs, Errno: "ok", RunsPerCall: -1, NsPerCall: []float64{}}}
+		if b.res.Progs == nil {
+			b.res.Progs = []Prog{}
+		}
+		b.load(targetID, cookieID)
+		states[i] = b
+	}
+	defer func() {
+		for _, b := range states {
+			b.close()
+		}
+	}()
+	// Warm the loop (page faults, TCG's translation cache) before
+	// calibrating.
+	getpgidLoop(10000)
+	st.CalibrationNs = calibrate(goal)
+	st.Iters = j.Iters
+	if st.Iters <= 0 {
+		st.Iters = benchIters(st.CalibrationNs, goal)
+	}
+	st.WarmupIters = max(st.Iters/4, 1000)
+	st.InitMS = time.Since(t0).Milliseconds()
+	if err := emit(KindBenchStart, st); err != nil {
+		return err
+	}
+	for round := 0; round < st.Reps; round++ {
+		tr := time.Now()
+		for k := range states {
+			b := states[k]
+			if round%2 == 1 {
+				b = states[len(states)-1-k]
+			}
+			if b.failed() || !b.link() {
+				continue
+			}
+			getpgidLoop(st.WarmupIters)
+			b.res.NsPerCall = append(b.res.NsPerCall, timeLoop(st.Iters))
+			b.unlink()
+		}
+		if err := emit(KindBenchRound, BenchRound{Round: round, Millis: time.Since(tr).Milliseconds()}); err != nil {
+			return err
+		}
+	}
+	for _, b := range states {
+		b.res.Iters = st.Iters
+		if !b.failed() && checkCalls > 0 {
+			if b.link() {
+				b.res.RunsPerCall, b.res.CheckError = countRuns(b.progs, checkCalls)
+				b.unlink()
+			}
+		}
+		if err := emit(KindBenchResult, b.res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countRuns turns the run counters on, makes n calls, turns them off and
+// returns the programs' runs per call (0 with no program).
+func countRuns(progs []*benchProg, n int) (float64, string) {
+	before := make([]uint64, len(progs))
+	for i, p := range progs {
+		info, err := getProgInfo(p.fd)
+		if err != nil {
+			return -1, err.Error()
+		}
+		before[i] = info.RunCnt
+	}
+	if err := setStats(true); err != nil {
+		return -1, err.Error()
+	}
+	getpgidLoop(n)
+	if err := setStats(false); err != nil {
+		return -1, err.Error()
+	}
+	var runs uint64
+	for i, p := range progs {
+		info, err := getProgInfo(p.fd)
+		if err != nil {
+			return -1, err.Error()
+		}
+		runs += info.RunCnt - before[i]
+	}
+	return float64(runs) / float64(n), ""
+}
+
+// setStats writes kernel.bpf_stats_enabled.
+func setStats(on bool) error {
+	v := "0\n"
+	if on {
+		v = "1\n"
+	}
+	if err := os.WriteFile(statsSysctl, []byte(v), 0); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: %w (no run counters)", statsSysctl, err)
+		}
+		return err
+	}
+	return nil
+}
