@@ -1,0 +1,86 @@
+package emu
+
+// Costs counts what one run of an image executed inside the image: the
+// trampoline's own instructions, not the helpers, the programs or the
+// traced function's body, which are stubs here.
+type Costs struct {
+	// Insns are the image instructions executed (Result.Insns).
+	Insns int `json:"insns"`
+	// Loads and Stores count executed instructions that read or write
+	// memory: on x86_64 pop, ret and leave are loads, push and call are
+	// stores, and an ALU instruction on memory is both (cmp and test only
+	// a load); on arm64 ldr/ldp are loads and str/stp stores (a pair is
+	// one instruction).
+	Loads  int `json:"loads"`
+	Stores int `json:"stores"`
+	// Calls are the helpers and programs the image called. The traced
+	// function's body is not counted (every run enters it once: called
+	// by the image, or returned or jumped into after the fentry
+	// programs), nor is a jump to x86's return thunk (a return).
+	Calls int `json:"calls"`
+	// Branches are executed branch instructions other than call/bl/blr:
+	// jumps taken or not, conditional or not, and returns.
+	Branches int `json:"branches"`
+}
+
+// RunCosts runs the image once, like Run, and also counts its Costs. It
+// traces the run (r.Trace, if set, still sees every step).
+func (e *Emulator) RunCosts(r Run) (*Result, Costs) {
+	var c Costs
+	user := r.Trace
+	r.Trace = func(s TraceStep) {
+		if user != nil {
+			user(s)
+		}
+		if s.Off < 0 {
+			if s.Text != "<x86_return_thunk>" && s.Text != "<original function>" {
+				c.Calls++
+			}
+			return
+		}
+		if e.x86 != nil {
+			if o := e.x86[s.Off]; o != nil {
+				c.addX86(o)
+			}
+		} else if o := e.a64[s.Off/4]; o != nil {
+			c.addA64(o)
+		}
+	}
+	res := e.Run(r)
+	c.Insns = res.Insns
+	return res, c
+}
+
+func (c *Costs) addX86(o *xop) {
+	switch o.kind {
+	case xPop, xLoad:
+		c.Loads++
+	case xRet, xLeave:
+		c.Loads++
+		if o.kind == xRet {
+			c.Branches++
+		}
+	case xPush, xStore, xStoreImm:
+		c.Stores++
+	case xAluMI:
+		c.Loads++
+		if o.alu != aluCmp && o.alu != aluTest {
+			c.Stores++
+		}
+	case xCall, xCallR:
+		c.Stores++
+	case xJcc, xJmp:
+		c.Branches++
+	}
+}
+
+func (c *Costs) addA64(o *aop) {
+	switch o.kind {
+	case aLdp, aLdr:
+		c.Loads++
+	case aStp, aStr:
+		c.Stores++
+	case aB, aBr, aRet, aCbz, aCbnz:
+		c.Branches++
+	}
+}
