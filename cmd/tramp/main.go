@@ -35,6 +35,7 @@ func commands() []command {
 		{"diff", "instruction-level diff of a case's image between two kernel profiles", runDiff},
 		{"explain", "annotated listing and frame diagram of the image after a case's last step", runExplain},
 		{"emu", "execute the image of each run step and check what every program observes", runEmu},
+		{"bench", "what fentry/fexit/fmod_ret/fsession cost: live in real kernels, and statically in the emulator", runBench},
 	}
 }
 
