@@ -62,15 +62,7 @@ type collector struct {
 }
 
 func (c *collector) onRecord(r channel.Record) {
-	decode := func(v any) bool {
-		if err := r.Decode(v); err != nil {
-			if c.err == nil {
-				c.err = fmt.Errorf("record %d (%s): %w", r.Seq, r.Kind, err)
-			}
-			return false
-		}
-		return true
-	}
+	decode := func(v any) bool { return r.DecodeKeep(v, &c.err) }
 	switch r.Kind {
 	case guestapi.KindHello:
 		var h guestapi.Hello

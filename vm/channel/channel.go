@@ -69,6 +69,19 @@ func (r Record) Decode(v any) error {
 	return nil
 }
 
+// DecodeKeep decodes the payload into v and reports whether it could; the
+// first failure of a stream is kept in *first (collectors go on with the
+// records after a bad one and report it at the end).
+func (r Record) DecodeKeep(v any, first *error) bool {
+	if err := r.Decode(v); err != nil {
+		if *first == nil {
+			*first = err
+		}
+		return false
+	}
+	return true
+}
+
 // ValidKind reports whether s may be used as a record kind.
 func ValidKind(s string) bool {
 	if len(s) == 0 || len(s) > MaxKind {

@@ -2,7 +2,6 @@ package record
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/bpftramp/tramp/cases"
@@ -69,15 +68,7 @@ func (c *collector) finish() {
 }
 
 func (c *collector) onRecord(r channel.Record) {
-	decode := func(v any) bool {
-		if err := r.Decode(v); err != nil {
-			if c.err == nil {
-				c.err = fmt.Errorf("record %d (%s): %w", r.Seq, r.Kind, err)
-			}
-			return false
-		}
-		return true
-	}
+	decode := func(v any) bool { return r.DecodeKeep(v, &c.err) }
 	switch r.Kind {
 	case guestapi.KindHello:
 		var h guestapi.Hello
