@@ -154,53 +154,6 @@ func TestSizesSeen(t *testing.T) {
 	}
 }
 
-// Every image generated for the corpus, on every arm64 profile and in
-// both layouts, passes the checker, has the size pass as its allocation
-// and explains without error.
-func TestCorpusImagesPassChecker(t *testing.T) {
-	corpus, err := cases.Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := trampoline.LookupArch("arm64")
-	n := 0
-	for _, c := range corpus {
-		for _, prof := range c.Profiles() {
-			res, err := cases.Replay(c, prof, a, Size)
-			if err != nil || !res.Final.HasImage() {
-				continue
-			}
-			p := res.Final.Plan()
-			size, err := Size(p)
-			if err != nil {
-				t.Errorf("%s/%s: size: %v", c.Name, prof.Name, err)
-				continue
-			}
-			for _, addrs := range []arch.Addrs{PlaceholderAddrs(p), PlaceholderAddrsFar(p)} {
-				im, err := Generate(p, Debian, addrs)
-				if err != nil {
-					t.Errorf("%s/%s: %v", c.Name, prof.Name, err)
-					continue
-				}
-				if im.AllocSize != size || len(im.Code) > size {
-					t.Errorf("%s/%s: code %d, alloc %d, size pass %d", c.Name, prof.Name, len(im.Code), im.AllocSize, size)
-				}
-				if err := Check(im, addrs.Image, retOf(p)); err != nil {
-					t.Errorf("%s/%s: %v", c.Name, prof.Name, err)
-				}
-				if _, err := Explain(im, addrs.Image); err != nil {
-					t.Errorf("%s/%s: explain: %v", c.Name, prof.Name, err)
-				}
-				n++
-			}
-		}
-	}
-	if n < 40 {
-		t.Fatalf("only %d images checked", n)
-	}
-	t.Logf("%d images pass (corpus x arm64 profiles x {nokaslr, far} layouts)", n)
-}
-
 // The size pass is the real pass with no ro_image: run the real pass with
 // image address 0 (every call indirect) and an im needing four
 // instructions and the lengths must agree.

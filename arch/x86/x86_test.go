@@ -50,40 +50,6 @@ func TestLiveCodeLengths(t *testing.T) {
 	}
 }
 
-// Every image generated for the corpus, on every x86 profile, passes the
-// structural checker.
-func TestCorpusImagesPassChecker(t *testing.T) {
-	corpus, err := cases.Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := trampoline.LookupArch("x86_64")
-	n := 0
-	for _, c := range corpus {
-		for _, p := range c.Profiles() {
-			res, err := cases.Replay(c, p, a, nil)
-			if err != nil || !res.Final.HasImage() {
-				continue
-			}
-			plan := res.Final.Plan()
-			addrs := arch.PlaceholderAddrs(plan)
-			im, err := Generate(plan, Debian, addrs)
-			if err != nil {
-				t.Errorf("%s/%s: %v", c.Name, p.Name, err)
-				continue
-			}
-			if err := Check(im, addrs.Image, RetSLS); err != nil {
-				t.Errorf("%s/%s: %v", c.Name, p.Name, err)
-			}
-			n++
-		}
-	}
-	if n < 40 {
-		t.Fatalf("only %d images checked", n)
-	}
-	t.Logf("%d images pass", n)
-}
-
 func TestCheckerCatchesBrokenImages(t *testing.T) {
 	p := planOf(t, "debian-7.2.13", "target bpf_modify_return_test\nprog s fsession cookie\nprog m fmod_ret\nattach m\nattach s\n")
 	addrs := arch.PlaceholderAddrs(p)

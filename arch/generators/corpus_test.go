@@ -1,0 +1,69 @@
+package generators
+
+import (
+	"testing"
+
+	"github.com/bpftramp/tramp/arch"
+	"github.com/bpftramp/tramp/arch/arm64"
+	"github.com/bpftramp/tramp/cases"
+	"github.com/bpftramp/tramp/trampoline"
+)
+
+// Every image generated for the corpus, on every profile of each arch and
+// in each placeholder layout (arm64 also with the image 1 GiB away, so
+// that helper calls are indirect), passes its arch's checker, has the
+// size pass as its allocation and explains without error.
+func TestCorpusImagesPassChecker(t *testing.T) {
+	corpus, err := cases.Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layouts := map[string][]func(*trampoline.Plan) arch.Addrs{
+		"x86_64": {arch.PlaceholderAddrs},
+		"arm64":  {arm64.PlaceholderAddrs, arm64.PlaceholderAddrsFar},
+	}
+	for _, an := range []string{"x86_64", "arm64"} {
+		g, err := For(an)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := trampoline.LookupArch(an)
+		n := 0
+		for _, c := range corpus {
+			for _, prof := range c.Profiles() {
+				res, err := cases.Replay(c, prof, a, g.Size)
+				if err != nil || !res.Final.HasImage() {
+					continue
+				}
+				p := res.Final.Plan()
+				size, err := g.Size(p)
+				if err != nil {
+					t.Errorf("%s %s/%s: size: %v", an, c.Name, prof.Name, err)
+					continue
+				}
+				for _, layout := range layouts[an] {
+					addrs := layout(p)
+					im, err := g.Generate(p, addrs)
+					if err != nil {
+						t.Errorf("%s %s/%s: %v", an, c.Name, prof.Name, err)
+						continue
+					}
+					if im.AllocSize != size || len(im.Code) > size {
+						t.Errorf("%s %s/%s: code %d, alloc %d, size pass %d", an, c.Name, prof.Name, len(im.Code), im.AllocSize, size)
+					}
+					if err := g.Check(im, addrs.Image, p); err != nil {
+						t.Errorf("%s %s/%s: %v", an, c.Name, prof.Name, err)
+					}
+					if _, err := g.Explain(im, addrs.Image); err != nil {
+						t.Errorf("%s %s/%s: explain: %v", an, c.Name, prof.Name, err)
+					}
+					n++
+				}
+			}
+		}
+		if n < 40 {
+			t.Fatalf("%s: only %d images checked", an, n)
+		}
+		t.Logf("%s: %d images pass (corpus x profiles x layouts)", an, n)
+	}
+}
