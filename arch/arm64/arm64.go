@@ -12,6 +12,7 @@ package arm64
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/trampoline"
@@ -68,8 +69,13 @@ func (e *emitter) emitE(w uint32, err error) {
 	e.emit(w)
 }
 
-func (e *emitter) label(name string) {
-	e.labels = append(e.labels, arch.Label{Off: 4 * e.idx(), Name: name})
+// label names the next instruction, the name being its parts joined (not
+// built at all in the size pass, which keeps no labels).
+func (e *emitter) label(parts ...string) {
+	if e.sizePass {
+		return
+	}
+	e.labels = append(e.labels, arch.Label{Off: 4 * e.idx(), Name: strings.Join(parts, "")})
 }
 
 func (e *emitter) reloc(startIdx int, kind arch.RelocKind, sym string, v uint64) {
@@ -392,6 +398,8 @@ func run(p *trampoline.Plan, feat Features, addrs *arch.Addrs) (*gen, error) {
 		return nil, err
 	}
 	g := &gen{p: p, f: layout(p), feat: feat, addrs: addrs, legacy: legacyArgCount(p)}
+	n := len(p.Fentry) + len(p.Fexit) + len(p.ModReturn)
+	g.e.words, g.e.relocs = make([]uint32, 0, 48+n*24), make([]arch.Reloc, 0, 6+n*6)
 	if addrs == nil {
 		g.e.sizePass = true
 	} else {
@@ -528,7 +536,7 @@ func (g *gen) invokeProg(n trampoline.Node, saveRet bool) {
 	e, f := &g.e, g.f
 	pa := g.prog(n.Prog)
 	if g.p.SkipNOP {
-		e.label("skip:" + n.Prog + ":" + string(n.Phase))
+		e.label("skip:", n.Prog, ":", string(n.Phase))
 		e.emit(insnNOP)
 	}
 	if n.LinkCookie == 0 {
@@ -566,7 +574,7 @@ func (g *gen) invokeList(nodes []trampoline.Node, saveRet bool) {
 		if n.StoreFuncMeta {
 			g.storeFuncMeta(uint64(n.FuncMeta))
 		}
-		g.e.label(string(n.Phase) + ":" + n.Prog)
+		g.e.label(string(n.Phase), ":", n.Prog)
 		g.invokeProg(n, saveRet)
 	}
 }
@@ -619,7 +627,7 @@ func (g *gen) emitAll() {
 		// invoke_bpf_mod_ret
 		e.str(xzr, sp, f.RetvalOff)
 		for _, n := range p.ModReturn {
-			e.label(string(n.Phase) + ":" + n.Prog)
+			e.label(string(n.Phase), ":", n.Prog)
 			g.invokeProg(n, true)
 			e.ldr(x10, sp, f.RetvalOff)
 			branches = append(branches, e.idx())

@@ -168,24 +168,47 @@ func Check(im *arch.Image, base uint64, want ReturnSequence) error {
 	if len(im.Code) == 0 {
 		return fmt.Errorf("empty image")
 	}
-	insns, err := decode(im.Code, base, false)
+	m := checkMemo
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	insns, err := m.decodeLocked(im.Code, base, m.insns[:0])
+	m.insns = insns
 	if err != nil {
 		return err
 	}
 	end := base + uint64(len(im.Code))
+	// relocAt[i]-1 is the relocation starting at instruction i, endsAt[i]-1
+	// the one ending just before it.
+	m.relocAt = append(m.relocAt[:0], make([]int32, len(insns)+1)...)
+	m.endsAt = append(m.endsAt[:0], make([]int32, len(insns)+1)...)
+	relocAt, endsAt := m.relocAt, m.endsAt
+	for k, r := range im.Relocs {
+		if r.Off >= 0 && r.Off%4 == 0 && r.Off/4 < len(insns) {
+			relocAt[r.Off/4] = int32(k + 1)
+		}
+		if e := r.Off + r.Len; r.Len > 0 && e%4 == 0 && e >= 0 && e/4 <= len(insns) {
+			endsAt[e/4] = int32(k + 1)
+		}
+	}
+	startingAt := func(off int) (arch.Reloc, bool) {
+		if off < 0 || off%4 != 0 || off/4 >= len(relocAt) || relocAt[off/4] == 0 {
+			return arch.Reloc{}, false
+		}
+		return im.Relocs[relocAt[off/4]-1], true
+	}
 	for _, in := range insns {
-		if !in.PCRel {
+		if !in.pcRel {
 			continue
 		}
-		if in.Target >= base && in.Target < end {
-			if (in.Target-base)%4 != 0 {
-				return fmt.Errorf("offset %#x: %s lands at %#x, inside an instruction", in.Off, textAt(im.Code, base, in.Off), in.Target-base)
+		if in.target >= base && in.target < end {
+			if (in.target-base)%4 != 0 {
+				return fmt.Errorf("offset %#x: %s lands at %#x, inside an instruction", in.off, textAt(im.Code, base, in.off), in.target-base)
 			}
 			continue
 		}
-		r, ok := im.RelocAt(in.Off)
-		if !ok || r.Off != in.Off || r.Len != 4 || r.Kind != arch.A64Branch26 || in.inst.Op != arm64asm.BL {
-			return fmt.Errorf("offset %#x: %s leaves the image without a relocation", in.Off, textAt(im.Code, base, in.Off))
+		r, ok := startingAt(in.off)
+		if !ok || r.Len != 4 || r.Kind != arch.A64Branch26 || in.op != arm64asm.BL {
+			return fmt.Errorf("offset %#x: %s leaves the image without a relocation", in.off, textAt(im.Code, base, in.off))
 		}
 	}
 	for _, r := range im.Relocs {
@@ -195,16 +218,16 @@ func Check(im *arch.Image, base uint64, want ReturnSequence) error {
 		switch r.Kind {
 		case arch.A64Branch26:
 			in := insns[r.Off/4]
-			if r.Len != 4 || in.inst.Op != arm64asm.BL {
-				return fmt.Errorf("offset %#x: relocation %s is on %q, not a bl", r.Off, r.Sym, textAt(im.Code, base, in.Off))
+			if r.Len != 4 || in.op != arm64asm.BL {
+				return fmt.Errorf("offset %#x: relocation %s is on %q, not a bl", r.Off, r.Sym, textAt(im.Code, base, in.off))
 			}
-			if in.Target != r.Value {
-				return fmt.Errorf("offset %#x: %s goes to %#x, its relocation %s says %#x", r.Off, textAt(im.Code, base, in.Off), in.Target, r.Sym, r.Value)
+			if in.target != r.Value {
+				return fmt.Errorf("offset %#x: %s goes to %#x, its relocation %s says %#x", r.Off, textAt(im.Code, base, in.off), in.target, r.Sym, r.Value)
 			}
 		case arch.A64MovWide:
 			var words []uint32
 			for o := r.Off; o < r.Off+r.Len; o += 4 {
-				words = append(words, insns[o/4].Word)
+				words = append(words, insns[o/4].word)
 			}
 			v, err := simulateMovWide(words)
 			if err != nil {
@@ -218,20 +241,20 @@ func Check(im *arch.Image, base uint64, want ReturnSequence) error {
 		}
 	}
 	for i, in := range insns {
-		if in.inst.Op != arm64asm.BLR {
+		if in.op != arm64asm.BLR {
 			continue
 		}
-		reg := int(in.Word>>5) & 31
+		reg := int(in.word>>5) & 31
 		found := false
 		if i > 0 {
-			if r, ok := im.RelocAt(in.Off - 4); ok && r.Kind == arch.A64MovWide && r.Off+r.Len == in.Off {
-				if _, _, rd, _, _, ok := movWideFields(insns[i-1].Word); ok && rd == reg {
+			if k := endsAt[i]; k > 0 && im.Relocs[k-1].Kind == arch.A64MovWide {
+				if _, _, rd, _, _, ok := movWideFields(insns[i-1].word); ok && rd == reg {
 					found = true
 				}
 			}
 		}
 		if !found {
-			return fmt.Errorf("offset %#x: %s calls through x%d, which no relocated load sets just before", in.Off, textAt(im.Code, base, in.Off), reg)
+			return fmt.Errorf("offset %#x: %s calls through x%d, which no relocated load sets just before", in.off, textAt(im.Code, base, in.off), reg)
 		}
 	}
 	var tail []uint32
@@ -249,13 +272,13 @@ func Check(im *arch.Image, base uint64, want ReturnSequence) error {
 	}
 	for i, w := range tail {
 		in := insns[n-len(tail)+i]
-		if in.Word != w && in.Word != legacyMov(w) {
-			return fmt.Errorf("code ends with %q at %#x, not the expected return sequence", textAt(im.Code, base, in.Off), in.Off)
+		if in.word != w && in.word != legacyMov(w) {
+			return fmt.Errorf("code ends with %q at %#x, not the expected return sequence", textAt(im.Code, base, in.off), in.off)
 		}
 	}
 	// Both sequences follow the two frame pops.
-	if insns[n-len(tail)-2].Word != ldpPost(fp, lr, sp) || insns[n-len(tail)-1].Word != ldpPost(fp, x9, sp) {
-		return fmt.Errorf("the return at %#x does not follow the two frame pops", insns[n-len(tail)].Off)
+	if insns[n-len(tail)-2].word != ldpPost(fp, lr, sp) || insns[n-len(tail)-1].word != ldpPost(fp, x9, sp) {
+		return fmt.Errorf("the return at %#x does not follow the two frame pops", insns[n-len(tail)].off)
 	}
 	return nil
 }

@@ -3,54 +3,135 @@ package generators
 import (
 	"testing"
 
+	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
 )
 
-// benchPlans are the final plans of a few corpus cases: one fsession with a
-// cookie, the two-cookie mix with fentry/fexit/ip, and fmod_ret with fexit.
-func benchPlans(b *testing.B, archName string) []*trampoline.Plan {
+// benchItem is one trampoline to render: a plan and its addresses.
+type benchItem struct {
+	plan  *trampoline.Plan
+	addrs arch.Addrs
+	base  arch.Addrs // the placeholder addresses scramble starts from
+}
+
+// benchItems are the final plans of every corpus case that leaves an
+// image on the default profile, with placeholder addresses.
+func benchItems(b *testing.B, g *Generator) []*benchItem {
 	b.Helper()
 	corpus, err := cases.Corpus()
 	if err != nil {
 		b.Fatal(err)
 	}
 	prof, _ := trampoline.LookupProfile(trampoline.DefaultProfile)
-	a, _ := trampoline.LookupArch(archName)
-	var out []*trampoline.Plan
+	a, _ := trampoline.LookupArch(g.Arch)
+	var out []*benchItem
 	for _, c := range corpus {
-		switch c.Name {
-		case "fsession_reattach", "fsession_two_cookies_mixed", "fmod_ret_two_and_fexit":
-			res, err := cases.Replay(c, prof, a, nil)
-			if err != nil || !res.Final.HasImage() {
-				b.Fatalf("%s: %v", c.Name, err)
-			}
-			out = append(out, res.Final.Plan())
+		res, err := cases.Replay(c, prof, a, SizeFunc(g.Arch))
+		if err != nil || res.Final == nil || !res.Final.HasImage() {
+			continue
 		}
+		p := res.Final.Plan()
+		out = append(out, &benchItem{plan: p, addrs: g.Placeholder(p), base: g.Placeholder(p)})
 	}
-	if len(out) != 3 {
-		b.Fatal("benchmark cases missing from the corpus")
+	if len(out) < 20 {
+		b.Fatalf("only %d corpus cases leave an image", len(out))
 	}
 	return out
 }
 
-// BenchmarkGenerateCheck: render a trampoline with addresses and run the
-// structural checker on it, per arch (the issue's goal: 100k/s per core).
+// scramble gives the item fresh pointers, as a new attach in the same
+// boot would have: another image page, im, traced function, struct
+// bpf_prog and bpf_func per program (program code above the image, in the
+// same BPF area); the helper symbols stay. One time in four the image and
+// the programs' code lie 1 GiB further (on arm64 the helper calls are
+// then indirect).
+func (it *benchItem) scramble(x *uint64) {
+	next := func() uint64 { // xorshift64
+		*x ^= *x << 13
+		*x ^= *x >> 7
+		*x ^= *x << 17
+		return *x
+	}
+	far := uint64(0)
+	if next()%4 == 0 {
+		far = 1 << 30
+	}
+	it.addrs.Image = it.base.Image + far + next()%(64<<20)&^0xfff
+	it.addrs.Im = it.base.Im + next()%(1<<30)&^0x3f
+	it.addrs.Func = it.base.Func + next()%(16<<20)&^0xf
+	for n, pa := range it.base.Progs {
+		it.addrs.Progs[n] = arch.ProgAddrs{
+			Prog:    pa.Prog + next()%(1<<30)&^0xff,
+			BPFFunc: it.addrs.Image + 0x2000 + next()%(32<<20)&^0x3f,
+		}
+	}
+}
+
+// BenchmarkGenerateCheck renders a trampoline with addresses and runs the
+// structural checker on it (the issue's goal: 100k/s per core).
+//
+//   - fresh-addrs: every corpus shape in turn, each time with new
+//     pointers (scramble), so no two images are alike;
+//   - placeholder: the same shapes with fixed placeholder addresses, as
+//     `tramp gen` renders them.
 func BenchmarkGenerateCheck(b *testing.B) {
 	for _, an := range []string{"x86_64", "arm64"} {
-		b.Run(an, func(b *testing.B) {
-			g, _ := For(an)
-			plans := benchPlans(b, an)
+		g, _ := For(an)
+		b.Run(an+"/fresh-addrs", func(b *testing.B) {
+			items := benchItems(b, g)
+			x := uint64(0x9e3779b97f4a7c15)
 			b.ReportAllocs()
 			b.ResetTimer()
+			code := 0
 			for i := 0; i < b.N; i++ {
-				p := plans[i%len(plans)]
-				a := g.Placeholder(p)
-				im, err := g.Generate(p, a)
+				it := items[i%len(items)]
+				it.scramble(&x)
+				im, err := g.Generate(it.plan, it.addrs)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := g.Check(im, a.Image, p); err != nil {
+				if err := g.Check(im, it.addrs.Image, it.plan); err != nil {
+					b.Fatal(err)
+				}
+				code += len(im.Code)
+			}
+			report(b, code)
+		})
+		b.Run(an+"/placeholder", func(b *testing.B) {
+			items := benchItems(b, g)
+			b.ReportAllocs()
+			b.ResetTimer()
+			code := 0
+			for i := 0; i < b.N; i++ {
+				it := items[i%len(items)]
+				im, err := g.Generate(it.plan, it.base)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := g.Check(im, it.base.Image, it.plan); err != nil {
+					b.Fatal(err)
+				}
+				code += len(im.Code)
+			}
+			report(b, code)
+		})
+	}
+}
+
+// BenchmarkGenerate: rendering alone, fresh addresses each time.
+func BenchmarkGenerate(b *testing.B) {
+	for _, an := range []string{"x86_64", "arm64"} {
+		g, _ := For(an)
+		b.Run(an, func(b *testing.B) {
+			items := benchItems(b, g)
+			x := uint64(0x9e3779b97f4a7c15)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				it := items[i%len(items)]
+				it.scramble(&x)
+				if _, err := g.Generate(it.plan, it.addrs); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -58,20 +139,11 @@ func BenchmarkGenerateCheck(b *testing.B) {
 	}
 }
 
-// BenchmarkGenerate: rendering alone.
-func BenchmarkGenerate(b *testing.B) {
-	for _, an := range []string{"x86_64", "arm64"} {
-		b.Run(an, func(b *testing.B) {
-			g, _ := For(an)
-			plans := benchPlans(b, an)
-			a := g.Placeholder(plans[1])
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := g.Generate(plans[1], a); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+// report adds trampolines per second and the mean code size to a
+// benchmark's line.
+func report(b *testing.B, code int) {
+	if s := b.Elapsed().Seconds(); s > 0 {
+		b.ReportMetric(float64(b.N)/s, "tramps/s")
 	}
+	b.ReportMetric(float64(code)/float64(b.N), "code-B/op")
 }

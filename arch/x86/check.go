@@ -45,8 +45,9 @@ func Decode(code []byte, base uint64) ([]Insn, error) { return decode(code, base
 // out, and Check formats it only for the instruction it complains about.
 func decode(code []byte, base uint64, withText bool) ([]Insn, error) {
 	out := make([]Insn, 0, len(code)/4)
+	padded := pad(nil, code)
 	for off := 0; off < len(code); {
-		rest := code[off:]
+		rest := padded[off:]
 		switch {
 		case bytes.HasPrefix(rest, endbr64):
 			out = append(out, Insn{Off: off, Len: 4, Bytes: rest[:4], Text: "endbr64", Op: "ENDBR64"})
@@ -57,21 +58,19 @@ func decode(code []byte, base uint64, withText bool) ([]Insn, error) {
 			off += 4
 			continue
 		}
-		inst, err := x86asm.Decode(rest, 64)
+		inst, err := decodeInst(rest)
 		if err != nil {
-			return out, fmt.Errorf("offset %#x: cannot decode % x: %v", off, rest[:min(len(rest), 8)], err)
+			return out, fmt.Errorf("offset %#x: cannot decode % x: %v", off, code[off:min(len(code), off+8)], err)
 		}
+		if off+inst.Len > len(code) {
+			return out, errTruncated(off, code)
+		}
+		rest = code[off:]
 		in := Insn{Off: off, Len: inst.Len, Bytes: rest[:inst.Len], Op: inst.Op.String(), pcRelOff: inst.PCRelOff}
 		pc := base + uint64(off)
-		if inst.PCRel > 0 {
-			switch inst.Op {
-			case x86asm.CALL, x86asm.JMP, x86asm.JA, x86asm.JAE, x86asm.JB, x86asm.JBE, x86asm.JE, x86asm.JNE,
-				x86asm.JG, x86asm.JGE, x86asm.JL, x86asm.JLE, x86asm.JO, x86asm.JNO, x86asm.JP, x86asm.JNP, x86asm.JS, x86asm.JNS:
-				if rel, ok := inst.Args[0].(x86asm.Rel); ok {
-					in.Branch = true
-					in.Target = pc + uint64(inst.Len) + uint64(int64(rel))
-				}
-			}
+		if inst.PCRel > 0 && isRelBranch(inst) {
+			in.Branch = true
+			in.Target = pc + uint64(inst.Len) + uint64(int64(inst.Args[0].(x86asm.Rel)))
 		}
 		if withText {
 			in.Text = x86asm.IntelSyntax(inst, pc, nil)
@@ -82,6 +81,37 @@ func decode(code []byte, base uint64, withText bool) ([]Insn, error) {
 		off += inst.Len
 	}
 	return out, nil
+}
+
+// pad appends code and maxInsnLen int3 bytes to buf. x86asm misreads
+// an instruction cut short by the end of its input (a VEX instruction
+// without its ModRM decodes, with a shorter length); decoding the padded
+// code, an instruction that runs into the padding is truncated, and its
+// length does not depend on where the input ends.
+func pad(buf, code []byte) []byte {
+	buf = append(buf[:0], code...)
+	for range maxInsnLen {
+		buf = append(buf, 0xcc)
+	}
+	return buf
+}
+
+// maxInsnLen is the longest x86 instruction.
+const maxInsnLen = 15
+
+func errTruncated(off int, code []byte) error {
+	return fmt.Errorf("offset %#x: % x is an instruction cut short by the end of the code", off, code[off:])
+}
+
+// decodeInst is x86asm.Decode in 64-bit mode, except that what it reads
+// as a bare prefix with no instruction (its answer for bytes cut short,
+// Op 0) is an error.
+func decodeInst(b []byte) (x86asm.Inst, error) {
+	inst, err := x86asm.Decode(b, 64)
+	if err == nil && inst.Op == 0 {
+		err = fmt.Errorf("truncated or invalid instruction")
+	}
+	return inst, err
 }
 
 // ReturnSequence is what the profile's return looks like.
@@ -110,78 +140,84 @@ func ReturnOf(f Features) ReturnSequence {
 // leaves the image goes through a relocation at its rel32 field, and the
 // code ends with the expected return sequence.
 func Check(im *arch.Image, base uint64, ret ReturnSequence) error {
-	insns, err := decode(im.Code, base, false)
+	m := checkMemo
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	insns, err := m.decodeLocked(im.Code, base, m.insns[:0])
+	m.insns = insns
 	if err != nil {
 		return err
 	}
-	text := func(in Insn) string {
-		if in.Text != "" {
-			return in.Text
-		}
-		full, err := decode(in.Bytes, base+uint64(in.Off), true)
+	text := func(in checkInsn) string {
+		full, err := decode(im.Code[in.off:in.off+in.len], base+uint64(in.off), true)
 		if err != nil || len(full) == 0 {
-			return fmt.Sprintf("% x", in.Bytes)
+			return fmt.Sprintf("% x", im.Code[in.off:in.off+in.len])
 		}
 		return full[0].Text
 	}
-	starts := make([]bool, len(im.Code))
+	starts := m.starts[:0]
+	starts = append(starts, make([]bool, len(im.Code))...)
+	m.starts = starts
 	end := 0
 	for _, in := range insns {
-		starts[in.Off] = true
-		end = in.Off + in.Len
+		starts[in.off] = true
+		end = in.off + in.len
 	}
 	if end != len(im.Code) {
 		return fmt.Errorf("instructions end at %#x, code is %#x bytes", end, len(im.Code))
 	}
-	relocs := make(map[int]arch.Reloc, len(im.Relocs))
-	for _, r := range im.Relocs {
-		relocs[r.Off] = r
-	}
 	for _, in := range insns {
-		if !in.Branch {
+		if !in.branch {
 			continue
 		}
-		if in.Target >= base && in.Target < base+uint64(len(im.Code)) {
-			if !starts[int(in.Target-base)] {
-				return fmt.Errorf("offset %#x: %s lands at %#x, inside an instruction", in.Off, text(in), in.Target-base)
+		if in.target >= base && in.target < base+uint64(len(im.Code)) {
+			if !starts[int(in.target-base)] {
+				return fmt.Errorf("offset %#x: %s lands at %#x, inside an instruction", in.off, text(in), in.target-base)
 			}
 			continue
 		}
-		field := in.Off + in.pcRelOff
-		r, ok := relocs[field]
+		r, ok := relocStartingAt(im.Relocs, in.off+in.pcRelOff)
 		if !ok || r.Len != 4 {
-			return fmt.Errorf("offset %#x: %s leaves the image without a relocation", in.Off, text(in))
+			return fmt.Errorf("offset %#x: %s leaves the image without a relocation", in.off, text(in))
 		}
-		want := r.Value
-		if got := in.Target; got != want {
-			return fmt.Errorf("offset %#x: %s goes to %#x, its relocation %s says %#x", in.Off, text(in), got, r.Sym, want)
+		if got, want := in.target, r.Value; got != want {
+			return fmt.Errorf("offset %#x: %s goes to %#x, its relocation %s says %#x", in.off, text(in), got, r.Sym, want)
 		}
 	}
 	n := len(insns)
-	bad := func() error {
-		last := insns[n-1]
-		return fmt.Errorf("code ends with %q at %#x, not the expected return sequence", text(last), last.Off)
-	}
 	if n == 0 {
 		return fmt.Errorf("empty image")
 	}
+	last := insns[n-1]
+	bad := func() error {
+		return fmt.Errorf("code ends with %q at %#x, not the expected return sequence", text(last), last.off)
+	}
 	switch ret {
 	case RetPlain:
-		if insns[n-1].Op != "RET" {
+		if last.op != x86asm.RET || last.len != 1 {
 			return bad()
 		}
 	case RetSLS:
-		if n < 2 || insns[n-2].Op != "RET" || insns[n-1].Op != "INT" || insns[n-1].Bytes[0] != 0xcc {
+		if n < 2 || insns[n-2].op != x86asm.RET || insns[n-2].len != 1 || im.Code[last.off] != 0xcc {
 			return bad()
 		}
 	case RetThunk:
-		last := insns[n-1]
-		if last.Op != "JMP" || last.Len != 5 {
+		if last.op != x86asm.JMP || last.len != 5 {
 			return bad()
 		}
-		if r, ok := im.RelocAt(last.Off + 1); !ok || r.Sym != "x86_return_thunk" {
-			return fmt.Errorf("final jmp at %#x is not to x86_return_thunk", last.Off)
+		if r, ok := relocStartingAt(im.Relocs, last.off+1); !ok || r.Sym != "x86_return_thunk" {
+			return fmt.Errorf("final jmp at %#x is not to x86_return_thunk", last.off)
 		}
 	}
 	return nil
+}
+
+// relocStartingAt finds the relocation whose field starts at off.
+func relocStartingAt(relocs []arch.Reloc, off int) (arch.Reloc, bool) {
+	for _, r := range relocs {
+		if r.Off == off {
+			return r, true
+		}
+	}
+	return arch.Reloc{}, false
 }

@@ -351,7 +351,9 @@ func Generate(p *trampoline.Plan, feat Features, addrs arch.Addrs) (*arch.Image,
 		return nil, &trampoline.Error{Errno: trampoline.ENOTSUPP, Stage: trampoline.StageAttach,
 			Msg: fmt.Sprintf("%d argument slots, x86_64 takes at most %d", p.ArgSlots, trampoline.MaxFuncArgs)}
 	}
-	g := &gen{e: emitter{base: addrs.Image}, p: p, f: layout(p), feat: feat, addrs: addrs}
+	n := len(p.Fentry) + len(p.Fexit) + len(p.ModReturn)
+	e := emitter{base: addrs.Image, code: make([]byte, 0, 160+n*80), relocs: make([]arch.Reloc, 0, 6+n*5)}
+	g := &gen{e: e, p: p, f: layout(p), feat: feat, addrs: addrs}
 	if err := g.emitAll(); err != nil {
 		return nil, err
 	}
