@@ -220,3 +220,25 @@ func (a *Addrs) Prog(name string) (ProgAddrs, error) {
 	}
 	return v, nil
 }
+
+// SlotName names the i-th slot of a numbered kind ("arg3", "cookie0"),
+// without allocating for the usual counts.
+func SlotName(kind string, i int) string {
+	switch {
+	case kind == "arg" && i < len(argNames):
+		return argNames[i]
+	case kind == "cookie" && i < len(cookieNames):
+		return cookieNames[i]
+	}
+	return kind + strconv.Itoa(i)
+}
+
+var argNames, cookieNames = numbered("arg", 16), numbered("cookie", 40)
+
+func numbered(kind string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = kind + strconv.Itoa(i)
+	}
+	return out
+}

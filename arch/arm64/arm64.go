@@ -297,7 +297,7 @@ func layout(p *trampoline.Plan) Frame {
 
 // slots names the frame's areas, the two pushed frames above it included.
 func (f Frame) slots() []arch.Slot {
-	var out []arch.Slot
+	out := make([]arch.Slot, 0, 8+f.CookieCount+16)
 	add := func(name string, off, size int) {
 		if size > 0 {
 			out = append(out, arch.Slot{Name: name, Off: off, Size: size})
@@ -306,14 +306,14 @@ func (f Frame) slots() []arch.Slot {
 	add("stack_args", f.OargsOff, f.Ostack)
 	add("run_ctx", f.RunCtxOff, runCtxSize)
 	for j := 0; j < f.CookieCount; j++ {
-		add(fmt.Sprintf("cookie%d", j), f.CookieOff+8*j, 8)
+		add(arch.SlotName("cookie", j), f.CookieOff+8*j, 8)
 	}
 	if f.IPArg {
 		add("ip", f.IPOff, 8)
 	}
 	add("func_meta", f.FuncMetaOff, 8)
 	for i := 0; i < f.NFuncArgs; i++ {
-		add(fmt.Sprintf("arg%d", i), f.BargsOff+8*i, 8)
+		add(arch.SlotName("arg", i), f.BargsOff+8*i, 8)
 	}
 	if f.SaveRet {
 		add("retval", f.RetvalOff, 8)

@@ -127,3 +127,59 @@ func FuzzMemoDecode(f *testing.F) {
 		sameDecode(t, newDecodeMemo(), b, 0xffff800082c00000, "fresh")
 	})
 }
+
+// BenchmarkDecodeRecorded decodes the words of recorded images, through
+// the memo and directly with arm64asm, and reports words per second.
+func BenchmarkDecodeRecorded(b *testing.B) {
+	files, _ := filepath.Glob("../../cases/testdata/debian-7.2.13/arm64/*.json")
+	var codes [][]byte
+	var bases []uint64
+	for _, f := range files {
+		raw, _ := os.ReadFile(f)
+		var rec struct {
+			Captures []struct {
+				Addr  uint64 `json:"addr"`
+				Bytes string `json:"bytes"`
+			} `json:"captures"`
+		}
+		if json.Unmarshal(raw, &rec) != nil {
+			continue
+		}
+		for _, c := range rec.Captures {
+			if code, err := hex.DecodeString(c.Bytes); err == nil && len(code) >= 4 {
+				codes, bases = append(codes, code[:len(code)&^3]), append(bases, c.Addr)
+			}
+		}
+	}
+	if len(codes) == 0 {
+		b.Fatal("no arm64 recordings of debian-7.2.13")
+	}
+	for _, mode := range []string{"memo", "arm64asm"} {
+		b.Run(mode, func(b *testing.B) {
+			m := newDecodeMemo()
+			n := 0
+			for i := 0; i < b.N; i++ {
+				k := i % len(codes)
+				if mode == "memo" {
+					m.insns, _ = m.decodeAll(codes[k], bases[k], m.insns[:0])
+				} else {
+					m.insns, _ = directWords(codes[k], bases[k], m.insns[:0])
+				}
+				n += len(m.insns)
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "words/s")
+		})
+	}
+}
+
+// directWords decodes every word with arm64asm, no memo.
+func directWords(code []byte, base uint64, out []checkInsn) ([]checkInsn, error) {
+	for off := 0; off+4 <= len(code); off += 4 {
+		inst, err := arm64asm.Decode(code[off : off+4])
+		if err != nil {
+			return out, err
+		}
+		out = append(out, checkInsn{off: off, op: inst.Op})
+	}
+	return out, nil
+}

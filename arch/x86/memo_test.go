@@ -54,7 +54,7 @@ func sameDecode(t *testing.T, m *decodeMemo, code []byte, base uint64, what stri
 
 // recordedX86 yields the bytes read from real kernels' trampolines (code,
 // then whatever followed it) with their addresses.
-func recordedX86(t *testing.T) (codes [][]byte, bases []uint64) {
+func recordedX86(t testing.TB) (codes [][]byte, bases []uint64) {
 	t.Helper()
 	files, _ := filepath.Glob("../../cases/testdata/*/x86_64/*.json")
 	if len(files) == 0 {
@@ -175,4 +175,30 @@ func countEnds(n *trieNode) int {
 		c += countEnds(k)
 	}
 	return c
+}
+
+// BenchmarkDecodeRecorded decodes every recorded byte range, through the
+// memo and directly with x86asm, and reports instructions per second.
+func BenchmarkDecodeRecorded(b *testing.B) {
+	codes, bases := recordedX86(b)
+	for _, mode := range []string{"memo", "x86asm"} {
+		b.Run(mode, func(b *testing.B) {
+			m := newDecodeMemo()
+			n := 0
+			for i := 0; i < b.N; i++ {
+				k := i % len(codes)
+				var insns []checkInsn
+				if mode == "memo" {
+					insns, _ = m.decodeAll(codes[k], bases[k], m.insns[:0])
+					m.insns = insns
+				} else {
+					d, _ := decode(codes[k], bases[k], false)
+					n += len(d)
+					continue
+				}
+				n += len(insns)
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "insns/s")
+		})
+	}
 }

@@ -303,7 +303,7 @@ func layout(p *trampoline.Plan) Frame {
 }
 
 func (f Frame) slots() []arch.Slot {
-	var out []arch.Slot
+	out := make([]arch.Slot, 0, 8+f.CookieCount+16)
 	add := func(name string, off, size int) {
 		if size > 0 {
 			out = append(out, arch.Slot{Name: name, Off: -off, Size: size})
@@ -313,14 +313,14 @@ func (f Frame) slots() []arch.Slot {
 		add("retval", 8, 8)
 	}
 	for i := 0; i < f.NrRegs; i++ {
-		add(fmt.Sprintf("arg%d", i), f.RegsOff-8*i, 8)
+		add(arch.SlotName("arg", i), f.RegsOff-8*i, 8)
 	}
 	add("func_meta", f.FuncMetaOff, 8)
 	if f.IPOff != f.FuncMetaOff {
 		add("ip", f.IPOff, 8)
 	}
 	for j := 0; j < f.CookieCount; j++ {
-		add(fmt.Sprintf("cookie%d", j), f.CookieOff-8*j, 8)
+		add(arch.SlotName("cookie", j), f.CookieOff-8*j, 8)
 	}
 	add("rbx", f.RbxOff, 8)
 	add("run_ctx", f.RunCtxOff, 16)
