@@ -2,13 +2,11 @@ package arm64
 
 import (
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"golang.org/x/arch/arm64/arm64asm"
+
+	"github.com/bpftramp/tramp/arch/internal/recorded"
 )
 
 // sameClass is what Check relies on: the word decodes or not, is a bl or
@@ -57,36 +55,17 @@ func sameDecode(t *testing.T, m *decodeMemo, code []byte, base uint64, what stri
 // trampoline (the code and the brk/other words after it), cold, warm,
 // restarting often, and at other addresses.
 func TestMemoAgreesOnRecordedImages(t *testing.T) {
-	files, _ := filepath.Glob("../../cases/testdata/*/arm64/*.json")
-	if len(files) == 0 {
-		t.Fatal("no arm64 recordings under cases/testdata")
+	caps, err := recorded.Captures("../../cases/testdata", "*/arm64/*.json")
+	if err != nil {
+		t.Fatal(err)
 	}
 	warm, tiny := newDecodeMemo(), newDecodeMemo()
 	tiny.limit = 5
 	words := 0
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rec struct {
-			Captures []struct {
-				Addr  uint64 `json:"addr"`
-				Bytes string `json:"bytes"`
-			} `json:"captures"`
-		}
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		for _, c := range rec.Captures {
-			b, err := hex.DecodeString(c.Bytes)
-			if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			words += len(b) / 4
-			sameDecode(t, warm, b, c.Addr, f)
-			sameDecode(t, tiny, b, c.Addr^0x40000000, f+" (moved, tiny memo)")
-		}
+	for _, c := range caps {
+		words += len(c.Code) / 4
+		sameDecode(t, warm, c.Code, c.Addr, c.File)
+		sameDecode(t, tiny, c.Code, c.Addr^0x40000000, c.File+" (moved, tiny memo)")
 	}
 	if len(tiny.entries) > 5 {
 		t.Fatalf("tiny memo holds %d entries, limit 5", len(tiny.entries))
@@ -131,28 +110,16 @@ func FuzzMemoDecode(f *testing.F) {
 // BenchmarkDecodeRecorded decodes the words of recorded images, through
 // the memo and directly with arm64asm, and reports words per second.
 func BenchmarkDecodeRecorded(b *testing.B) {
-	files, _ := filepath.Glob("../../cases/testdata/debian-7.2.13/arm64/*.json")
+	caps, err := recorded.Captures("../../cases/testdata", "debian-7.2.13/arm64/*.json")
+	if err != nil {
+		b.Fatal(err)
+	}
 	var codes [][]byte
 	var bases []uint64
-	for _, f := range files {
-		raw, _ := os.ReadFile(f)
-		var rec struct {
-			Captures []struct {
-				Addr  uint64 `json:"addr"`
-				Bytes string `json:"bytes"`
-			} `json:"captures"`
+	for _, c := range caps {
+		if len(c.Code) >= 4 {
+			codes, bases = append(codes, c.Code[:len(c.Code)&^3]), append(bases, c.Addr)
 		}
-		if json.Unmarshal(raw, &rec) != nil {
-			continue
-		}
-		for _, c := range rec.Captures {
-			if code, err := hex.DecodeString(c.Bytes); err == nil && len(code) >= 4 {
-				codes, bases = append(codes, code[:len(code)&^3]), append(bases, c.Addr)
-			}
-		}
-	}
-	if len(codes) == 0 {
-		b.Fatal("no arm64 recordings of debian-7.2.13")
 	}
 	for _, mode := range []string{"memo", "arm64asm"} {
 		b.Run(mode, func(b *testing.B) {

@@ -1,13 +1,11 @@
 package x86
 
 import (
-	"encoding/hex"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/bpftramp/tramp/arch/internal/recorded"
 )
 
 // direct decodes code without the memo: the reference the memo must
@@ -56,31 +54,12 @@ func sameDecode(t *testing.T, m *decodeMemo, code []byte, base uint64, what stri
 // then whatever followed it) with their addresses.
 func recordedX86(t testing.TB) (codes [][]byte, bases []uint64) {
 	t.Helper()
-	files, _ := filepath.Glob("../../cases/testdata/*/x86_64/*.json")
-	if len(files) == 0 {
-		t.Fatal("no x86_64 recordings under cases/testdata")
+	caps, err := recorded.Captures("../../cases/testdata", "*/x86_64/*.json")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rec struct {
-			Captures []struct {
-				Addr  uint64 `json:"addr"`
-				Bytes string `json:"bytes"`
-			} `json:"captures"`
-		}
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		for _, c := range rec.Captures {
-			b, err := hex.DecodeString(c.Bytes)
-			if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			codes, bases = append(codes, b), append(bases, c.Addr)
-		}
+	for _, c := range caps {
+		codes, bases = append(codes, c.Code), append(bases, c.Addr)
 	}
 	return codes, bases
 }
