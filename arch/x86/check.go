@@ -108,8 +108,10 @@ func ReturnOf(f Features) ReturnSequence {
 // Check verifies an image's structure: instructions tile the code exactly,
 // every internal branch lands on an instruction start, every branch that
 // leaves the image goes through a relocation at its rel32 field, and the
-// code ends with the expected return sequence.
-func Check(im *arch.Image, base uint64, ret ReturnSequence) error {
+// code ends with the return sequence the features produce (with a return
+// thunk: a jmp whose relocation names feat.ReturnThunk).
+func Check(im *arch.Image, base uint64, feat Features) error {
+	ret := ReturnOf(feat)
 	insns, err := decode(im.Code, base, false)
 	if err != nil {
 		return err
@@ -179,8 +181,16 @@ func Check(im *arch.Image, base uint64, ret ReturnSequence) error {
 		if last.Op != "JMP" || last.Len != 5 {
 			return bad()
 		}
-		if r, ok := im.RelocAt(last.Off + 1); !ok || r.Sym != "x86_return_thunk" {
-			return fmt.Errorf("final jmp at %#x is not to x86_return_thunk", last.Off)
+		want := feat.ReturnThunk
+		if want == "" {
+			want = ThunkGeneric
+		}
+		if r, ok := im.RelocAt(last.Off + 1); !ok || r.Sym != want || r.Kind != arch.RelJump32 {
+			got := "no relocation"
+			if ok {
+				got = "a relocation to " + r.Sym
+			}
+			return fmt.Errorf("final jmp at %#x has %s, not the return thunk %s", last.Off, got, want)
 		}
 	}
 	return nil
