@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/trampoline"
 	"github.com/bpftramp/tramp/vm/kernels"
@@ -170,7 +169,7 @@ func shapeReport(runs []*shapeRun, stdout, stderr io.Writer, verbose, write, ful
 				fmt.Fprintf(stdout, "%-15s %-7s %-26s %-15s %-34s %5s %6s  BAD SOURCE: %v\n", r.profile.Name, r.arch, sh.Bucket, sh.Mix, sh.Func, "-", "-", err)
 				continue
 			}
-			cmp := record.Compare(rec, c, r.profile, a, generators.SizeFunc(a.Name))
+			cmp := record.CompareBoot(rec, c, r.profile, a)
 			switch cmp.Verdict {
 			case record.Agree:
 				passed++
