@@ -159,6 +159,31 @@ func Check(im *arch.Image, base uint64, feat Features) error {
 			return fmt.Errorf("offset %#x: %s goes to %#x, its relocation %s says %#x", in.Off, text(in), got, r.Sym, want)
 		}
 	}
+	// Call-depth accounting: with it the image starts with the template and
+	// every template's disp32 goes through a relocation to the per-CPU
+	// counter; without it there is none.
+	isTemplate := func(in Insn) bool {
+		return in.Len == CallThunkLen && bytes.HasPrefix(in.Bytes, []byte{0x65, 0x48, 0xc1, 0x3d}) && in.Bytes[8] == 0x05
+	}
+	if feat.CallDepth && (len(insns) == 0 || !isTemplate(insns[0])) {
+		return fmt.Errorf("call-depth accounting is on but the image does not start with its template")
+	}
+	for _, in := range insns {
+		if !isTemplate(in) {
+			continue
+		}
+		if !feat.CallDepth {
+			return fmt.Errorf("offset %#x: call-depth accounting template, but the features have none", in.Off)
+		}
+		r, ok := relocs[in.Off+4]
+		if !ok || r.Kind != arch.RelRIP32Imm8 || r.Len != 4 || r.Sym != CallDepthVar {
+			return fmt.Errorf("offset %#x: call-depth template without a %s relocation to %s", in.Off, arch.RelRIP32Imm8, CallDepthVar)
+		}
+		disp := int32(uint32(in.Bytes[4]) | uint32(in.Bytes[5])<<8 | uint32(in.Bytes[6])<<16 | uint32(in.Bytes[7])<<24)
+		if got := base + uint64(in.Off+in.Len) + uint64(int64(disp)); got != r.Value {
+			return fmt.Errorf("offset %#x: call-depth template reaches %#x, its relocation says %#x", in.Off, got, r.Value)
+		}
+	}
 	n := len(insns)
 	bad := func() error {
 		last := insns[n-1]

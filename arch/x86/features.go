@@ -24,6 +24,9 @@ const (
 // shifts (arch/x86/include/asm/nospec-branch.h, INCREMENT_CALL_DEPTH).
 const CallDepthVar = "__x86_call_depth"
 
+// BootVulnerabilities are the vulnerabilities files ForBoot reads.
+var BootVulnerabilities = []string{"retbleed", "spec_rstack_overflow", "indirect_target_selection"}
+
 // Boot is what a booted kernel reports about its CPU: the files of
 // /sys/devices/system/cpu/vulnerabilities by name, and /proc/cpuinfo's
 // "cpu family" (0 when unknown).
