@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bpftramp/tramp/arch/x86"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/vm/channel"
@@ -138,7 +139,8 @@ func RunShapes(ctx context.Context, b ShapeBoot) (*ShapeResult, error) {
 // equivalent case text into Source (its steps are the ones the kernel
 // ran, in order), points every step's Line at its line in that text, and
 // drops what a shape does not need (the vulnerability list, the same in
-// every recording of a boot).
+// every recording of a boot, but for the states the x86 return thunk and
+// call-depth accounting follow from: X86Features reads them).
 func ShapeRecording(rec *Recording, sh bpfobs.Shape) error {
 	src, first, err := ShapeSource(rec.Profile, rec.Arch, sh, rec.Steps)
 	if err != nil {
@@ -148,7 +150,16 @@ func ShapeRecording(rec *Recording, sh bpfobs.Shape) error {
 		rec.Steps[i].Line = first + i
 	}
 	rec.Source = src
+	keep := map[string]string{}
+	for _, k := range x86.BootVulnerabilities {
+		if v, ok := rec.Kernel.Vulnerabilities[k]; ok {
+			keep[k] = v
+		}
+	}
 	rec.Kernel.Vulnerabilities = nil
+	if len(keep) > 0 {
+		rec.Kernel.Vulnerabilities = keep
+	}
 	c, err := ShapeCase(rec)
 	if err != nil {
 		return err
