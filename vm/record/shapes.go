@@ -35,6 +35,9 @@ type ShapeBoot struct {
 	// Timeout bounds the whole boot (0: 20 minutes).
 	Timeout time.Duration
 	KASLR   bool
+	// CPU and Append are as in Boot.
+	CPU     string
+	Append  []string
 	WorkDir string
 	Fetcher *kernels.Fetcher
 }
@@ -74,7 +77,7 @@ func RunShapes(ctx context.Context, b ShapeBoot) (*ShapeResult, error) {
 	}
 	out := &ShapeResult{Shapes: map[string]bpfobs.Shape{}}
 	var convErr error
-	col := &collector{b: &Boot{Profile: b.Profile, Arch: b.Arch, KASLR: b.KASLR, OnRecording: func(r *Recording) {
+	col := &collector{b: &Boot{Profile: b.Profile, Arch: b.Arch, KASLR: b.KASLR, CPU: b.CPU, Append: b.Append, OnRecording: func(r *Recording) {
 		sh, ok := out.Shapes[r.Case]
 		if !ok {
 			r.Errors = append(r.Errors, "no shape record for this case")
@@ -114,6 +117,8 @@ func RunShapes(ctx context.Context, b ShapeBoot) (*ShapeResult, error) {
 		QEMU: qemu.Config{
 			Timeout:  timeout,
 			KASLR:    b.KASLR,
+			CPU:      b.CPU,
+			Append:   b.Append,
 			WorkDir:  b.WorkDir,
 			OnRecord: onRecord,
 		},
