@@ -302,8 +302,6 @@ func lockdown(s string) string {
 	return s
 }
 
-// cpuModel describes the first CPU in /proc/cpuinfo: its "model name" on
-// x86, the MIDR fields on arm64.
 // cpuFamily is the first processor's "cpu family" in /proc/cpuinfo (x86),
 // 0 when there is none.
 func cpuFamily() int {
@@ -332,7 +330,13 @@ func kernelLogFacts() (thunk string, callDepth bool) {
 	if err != nil || n <= 0 {
 		return "", false
 	}
-	for _, line := range strings.Split(string(buf[:n]), "\n") {
+	return parseKernelLog(string(buf[:n]))
+}
+
+// parseKernelLog finds the last "active return thunk: NAME" and "Setting
+// up call depth tracking" in kernel log text.
+func parseKernelLog(log string) (thunk string, callDepth bool) {
+	for _, line := range strings.Split(log, "\n") {
 		if _, name, ok := strings.Cut(line, "active return thunk: "); ok {
 			thunk = strings.TrimSpace(name)
 		}
@@ -343,6 +347,8 @@ func kernelLogFacts() (thunk string, callDepth bool) {
 	return thunk, callDepth
 }
 
+// cpuModel describes the first CPU in /proc/cpuinfo: its "model name" on
+// x86, the MIDR fields on arm64.
 func cpuModel() string {
 	f, err := os.Open("/proc/cpuinfo")
 	if err != nil {
