@@ -24,6 +24,11 @@ var (
 		"spec_rstack_overflow":      "Not affected",
 		"indirect_target_selection": "Mitigation: Aligned branch/return thunks",
 	}
+	vulnsEPYCMilan = map[string]string{ // -cpu EPYC-Milan, family 0x19: srso_alias_return_thunk
+		"retbleed":                  "Not affected",
+		"spec_rstack_overflow":      "Vulnerable: Safe RET, no microcode",
+		"indirect_target_selection": "Not affected",
+	}
 	vulnsSkylakeStuff = map[string]string{ // -cpu Skylake-Client, retbleed=stuff: call_depth_return_thunk
 		"retbleed":                  "Mitigation: Stuffing",
 		"spec_rstack_overflow":      "Not affected",
@@ -61,7 +66,8 @@ func TestForBoot(t *testing.T) {
 		{name: "no files (old kernel)", vulns: map[string]string{"spectre_v2": "Vulnerable"}},
 		// SRSO's safe RET is applied after retbleed's thunk and replaces it.
 		{name: "Zen2 with SMT: safe RET", vulns: with(vulnsEPYCRome, "spec_rstack_overflow", "Mitigation: Safe RET"), family: 0x17, rethunk: true, thunk: ThunkSRSO},
-		{name: "Zen3: alias safe RET", vulns: with(vulnsEPYCRome, "spec_rstack_overflow", "Vulnerable: Safe RET, no microcode"), family: 0x19, rethunk: true, thunk: ThunkSRSOAlias},
+		{name: "EPYC-Milan", vulns: vulnsEPYCMilan, family: 0x19, rethunk: true, thunk: ThunkSRSOAlias},
+		{name: "Milan's state on family 0x17", vulns: vulnsEPYCMilan, family: 0x17, rethunk: true, thunk: ThunkSRSO},
 		{name: "safe RET, family unknown", vulns: with(vulnsEPYCRome, "spec_rstack_overflow", "Mitigation: Safe RET"), err: "CPU family"},
 		// IBPB on entry clears X86_FEATURE_RETHUNK.
 		{name: "retbleed IBPB", vulns: with(vulnsEPYCRome, "retbleed", "Mitigation: IBPB; SMT disabled"), family: 0x17},
