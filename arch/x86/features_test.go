@@ -62,7 +62,9 @@ func TestForBoot(t *testing.T) {
 		{name: "EPYC-Rome", vulns: vulnsEPYCRome, family: 0x17, rethunk: true, thunk: ThunkRetbleed},
 		{name: "Cascadelake-Server", vulns: vulnsCascadelake, family: 6, rethunk: true, thunk: ThunkITS},
 		{name: "Skylake-Client retbleed=stuff", vulns: vulnsSkylakeStuff, family: 6, rethunk: true, thunk: ThunkCallDepth, callDepth: true},
-		{name: "mitigations=off", vulns: map[string]string{"retbleed": "Vulnerable", "spec_rstack_overflow": "Vulnerable", "indirect_target_selection": "Vulnerable"}},
+		// -cpu EPYC-Rome with mitigations=off: plain ret; int3 again.
+		{name: "EPYC-Rome mitigations=off", vulns: map[string]string{"retbleed": "Vulnerable", "spec_rstack_overflow": "Vulnerable", "indirect_target_selection": "Not affected"}, family: 0x17},
+		{name: "ITS off", vulns: with(vulnsCascadelake, "indirect_target_selection", "Vulnerable"), family: 6},
 		{name: "no files (old kernel)", vulns: map[string]string{"spectre_v2": "Vulnerable"}},
 		// SRSO's safe RET is applied after retbleed's thunk and replaces it.
 		{name: "Zen2 with SMT: safe RET", vulns: with(vulnsEPYCRome, "spec_rstack_overflow", "Mitigation: Safe RET"), family: 0x17, rethunk: true, thunk: ThunkSRSO},
