@@ -43,6 +43,13 @@ record: setup
 	$(GO) run ./cmd/tramp vm record --kernel debian-7.2.13,debian-7.3.4,debian-6.18.15
 	$(GO) run ./cmd/tramp vm record --kaslr --kernel debian-7.2.13,debian-7.3.4
 	$(GO) run ./cmd/tramp vm shapes --record --kernel debian-7.2.13,debian-7.3.4
+	# x86_64 CPU models whose mitigations change the bytes (<case>.cpu-<model>.json)
+	$(GO) run ./cmd/tramp vm record --arch x86_64 --cpu EPYC-Rome --kernel debian-7.2.13,debian-7.3.4
+	$(GO) run ./cmd/tramp vm record --arch x86_64 --cpu EPYC-Milan --kernel debian-7.2.13,debian-7.3.4
+	$(GO) run ./cmd/tramp vm record --arch x86_64 --cpu Cascadelake-Server --kernel debian-7.2.13,debian-7.3.4
+	$(GO) run ./cmd/tramp vm record --arch x86_64 --cpu Skylake-Client --append retbleed=stuff --kernel debian-7.2.13,debian-7.3.4
+	$(GO) run ./cmd/tramp vm shapes --record --arch x86_64 --cpu EPYC-Rome --kernel debian-7.2.13
+	$(GO) run ./cmd/tramp vm shapes --record --arch x86_64 --cpu Skylake-Client --append retbleed=stuff --kernel debian-7.2.13
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

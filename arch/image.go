@@ -21,6 +21,10 @@ const (
 	RelCall32 RelocKind = "x86_call_rel32"
 	// RelJump32 is the rel32 of an x86 jmp (e9) or jcc (0f 8x).
 	RelJump32 RelocKind = "x86_jump_rel32"
+	// RelRIP32Imm8 is the disp32 of an x86 RIP-relative memory operand
+	// followed by an imm8 (the call-depth template, sar qword
+	// gs:[rip+disp32], 5): value - (field end + 1).
+	RelRIP32Imm8 RelocKind = "x86_rip_rel32_imm8"
 	// Imm64 is a 64-bit immediate (movabs); Imm32 a 32-bit one that the
 	// CPU zero- or sign-extends (its field says which).
 	Imm64 RelocKind = "imm64"
@@ -95,6 +99,10 @@ type Addrs struct {
 	Func    uint64
 	Symbols map[string]uint64
 	Progs   map[string]ProgAddrs
+	// CallThunks names the symbols whose padding holds an x86 call-depth
+	// thunk: with call-depth tracking the kernel emits no accounting
+	// before calls to them (x86_call_depth_emit_accounting, is_callthunk).
+	CallThunks map[string]bool
 }
 
 // ProgAddrs are one program's addresses.
@@ -109,6 +117,8 @@ type addrsJSON struct {
 	Func    string                       `json:"func"`
 	Symbols map[string]string            `json:"symbols"`
 	Progs   map[string]map[string]string `json:"progs"`
+	// CallThunks lists Addrs.CallThunks.
+	CallThunks []string `json:"call_thunks,omitempty"`
 }
 
 func hex(v uint64) string { return "0x" + strconv.FormatUint(v, 16) }
@@ -123,6 +133,12 @@ func (a Addrs) MarshalJSON() ([]byte, error) {
 	for k, v := range a.Progs {
 		j.Progs[k] = map[string]string{"prog": hex(v.Prog), "bpf_func": hex(v.BPFFunc)}
 	}
+	for k, v := range a.CallThunks {
+		if v {
+			j.CallThunks = append(j.CallThunks, k)
+		}
+	}
+	sort.Strings(j.CallThunks)
 	return json.Marshal(j)
 }
 
@@ -180,6 +196,15 @@ func (a *Addrs) UnmarshalJSON(b []byte) error {
 			}
 		}
 		out.Progs[name] = pa
+	}
+	for _, k := range j.CallThunks {
+		if _, ok := out.Symbols[k]; !ok {
+			return fmt.Errorf("call_thunks: %q is not one of the symbols", k)
+		}
+		if out.CallThunks == nil {
+			out.CallThunks = map[string]bool{}
+		}
+		out.CallThunks[k] = true
 	}
 	*a = out
 	return nil

@@ -33,7 +33,11 @@ var HelperSymbols = []string{
 var X86Layout = Layout{
 	Image: 0xffffffffa0000000, Im: 0xffff888100100000, Func: 0xffffffff81a00000,
 	SymBase: 0xffffffff81200000, ProgBase: 0xffffc90000100000, JITBase: 0xffffffffa0010000,
-	Symbols: append(append([]string(nil), HelperSymbols...), "x86_return_thunk"),
+	Symbols: append(append([]string(nil), HelperSymbols...), "x86_return_thunk",
+		// The return thunks x86_return_thunk may point at and the per-CPU
+		// call-depth counter (after the others, so their places stay).
+		"__x86_return_thunk", "retbleed_return_thunk", "srso_return_thunk", "srso_alias_return_thunk",
+		"its_return_thunk", "call_depth_return_thunk", "__x86_call_depth"),
 }
 
 // Addrs invents addresses for every program of a plan, in name order.

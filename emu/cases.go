@@ -73,6 +73,12 @@ func Generate(p *trampoline.Plan, addrs *arch.Addrs, progs []*trampoline.Prog) (
 	if err != nil {
 		return nil, err
 	}
+	return GenerateWith(g, p, addrs, progs)
+}
+
+// GenerateWith is Generate with a given generator (an x86 one with a
+// boot's CPU features, say).
+func GenerateWith(g *generators.Generator, p *trampoline.Plan, addrs *arch.Addrs, progs []*trampoline.Prog) (*Generated, error) {
 	a := g.Placeholder(p)
 	if addrs != nil {
 		a = *addrs

@@ -100,7 +100,9 @@ func New(s Setup) (*Emulator, error) {
 			k = stubProgEnter
 		case strings.HasPrefix(name, "__bpf_prog_exit"):
 			k = stubProgExit
-		case name == "x86_return_thunk" && s.Arch == "x86_64":
+		case strings.HasSuffix(name, "return_thunk") && s.Arch == "x86_64":
+			// x86_return_thunk itself (the generic placeholder) and every
+			// thunk it may point at: each returns.
 			k = stubReturnThunk
 		default:
 			continue
@@ -152,6 +154,11 @@ type machine struct {
 	pc   uint64
 	// x86 flags.
 	zf, sf, cf, of bool
+	// callDepth is the per-CPU call-depth counter the x86 accounting
+	// template shifts (the kernel starts it with the top bit set);
+	// callDepthOps counts those shifts.
+	callDepth    uint64
+	callDepthOps int
 
 	stack *[stackSize]byte
 	init  *[stackSize]bool
@@ -321,7 +328,7 @@ func (m *machine) reset(r *Run) {
 		clear(m.stack[m.low-stackLow:])
 		clear(m.init[m.low-stackLow:])
 	}
-	*m = machine{e: m.e, stack: m.stack, init: m.init, low: stackTop}
+	*m = machine{e: m.e, stack: m.stack, init: m.init, low: stackTop, callDepth: 1 << 63}
 	m.run = r
 	m.res = &Result{}
 	m.curOff = -1
@@ -334,7 +341,7 @@ func (m *machine) reset(r *Run) {
 func (e *Emulator) Run(r Run) *Result {
 	m := e.m
 	if m == nil {
-		m = &machine{e: e, stack: new([stackSize]byte), init: new([stackSize]bool), low: stackTop}
+		m = &machine{e: e, stack: new([stackSize]byte), init: new([stackSize]bool), low: stackTop, callDepth: 1 << 63}
 		e.m = m
 	}
 	m.reset(&r)

@@ -48,9 +48,21 @@ func captureBefore(rec *record.Recording, step int) (bpfobs.Capture, bool) {
 // addrsOf renders our image at the kernel's addresses: the image, the
 // traced function, the helpers and each program's bpf_func; im and the
 // struct bpf_prog pointers keep placeholder values.
-func addrsOf(p *trampoline.Plan, rec *record.Recording, capt bpfobs.Capture) arch.Addrs {
+func addrsOf(t *testing.T, p *trampoline.Plan, rec *record.Recording, capt bpfobs.Capture) arch.Addrs {
+	t.Helper()
 	g, _ := generators.For(p.Arch)
 	a := g.Placeholder(p)
+	if rec.Arch == "x86_64" {
+		feat, err := record.X86Features(rec)
+		if err != nil {
+			t.Fatalf("%s: %v", rec.Case, err)
+		}
+		if feat.CallDepth {
+			if a.CallThunks, err = record.CallThunks(rec.Start); err != nil {
+				t.Fatalf("%s: %v", rec.Case, err)
+			}
+		}
+	}
 	a.Image, a.Func = capt.Addr, capt.TargetAddr
 	a.Symbols = rec.Start.Symbols
 	for _, pi := range capt.Progs {
@@ -59,6 +71,17 @@ func addrsOf(p *trampoline.Plan, rec *record.Recording, capt bpfobs.Capture) arc
 		a.Progs[pi.Name] = pa
 	}
 	return a
+}
+
+// bootGenerator is the generator of the recording's boot (on x86_64 with
+// its CPU features).
+func bootGenerator(t *testing.T, rec *record.Recording) *generators.Generator {
+	t.Helper()
+	g, err := record.Generator(rec)
+	if err != nil {
+		t.Fatalf("%s: %v", rec.Case, err)
+	}
+	return g
 }
 
 type tally struct {
@@ -88,6 +111,9 @@ func TestKernelRecordings(t *testing.T) {
 			continue
 		}
 		key := rec.Profile + "/" + rec.Arch
+		if v := record.Variant(rec.CPU, rec.Append); v != "" {
+			key += "/" + v
+		}
 		tl := byKey[key]
 		if tl == nil {
 			tl = &tally{}
@@ -137,8 +163,8 @@ func TestKernelRecordings(t *testing.T) {
 			tt := TestTargets[c.Target.Name]
 			unknown := tt.UnknownArg
 			// tramp's image at the kernel's addresses.
-			addrs := addrsOf(cr.Plan, rec, capt)
-			g, err := Generate(cr.Plan, &addrs, c.Progs)
+			addrs := addrsOf(t, cr.Plan, rec, capt)
+			g, err := GenerateWith(bootGenerator(t, rec), cr.Plan, &addrs, c.Progs)
 			if err != nil {
 				t.Errorf("%s: generate: %v", where, err)
 				continue
@@ -250,6 +276,9 @@ func TestKernelImages(t *testing.T) {
 			t.Fatal(err)
 		}
 		key := rec.Profile + "/" + rec.Arch
+		if v := record.Variant(rec.CPU, rec.Append); v != "" {
+			key += "/" + v
+		}
 		if byKey[key] == nil {
 			byKey[key] = &count{}
 		}
@@ -274,8 +303,8 @@ func TestKernelImages(t *testing.T) {
 				t.Errorf("%s: %v", where, err)
 				continue
 			}
-			addrs := addrsOf(p, rec, capt)
-			g, err := Generate(p, &addrs, c.Progs)
+			addrs := addrsOf(t, p, rec, capt)
+			g, err := GenerateWith(bootGenerator(t, rec), p, &addrs, c.Progs)
 			if err != nil {
 				t.Errorf("%s: generate: %v", where, err)
 				continue

@@ -30,6 +30,9 @@ const (
 	xCallR
 	xRet
 	xLeave
+	// xCallDepth is the call-depth accounting template, sar qword
+	// gs:[rip+disp32], 5, on the per-CPU counter (outside the frame).
+	xCallDepth
 )
 
 // ALU operations.
@@ -103,6 +106,9 @@ func (e *Emulator) decodeX86(off int) *xop {
 	pc := e.s.Base + uint64(off)
 	if bytes.HasPrefix(code, endbr64) {
 		return &xop{kind: xEndbr, length: 4, text: "endbr64"}
+	}
+	if len(code) >= 9 && bytes.HasPrefix(code, []byte{0x65, 0x48, 0xc1, 0x3d}) && code[8] == 0x05 {
+		return &xop{kind: xCallDepth, length: 9, text: "sar qword ptr gs:[rip+disp32], 0x5 (call-depth accounting)"}
 	}
 	inst, err := x86asm.Decode(code, 64)
 	if err != nil {
@@ -389,6 +395,12 @@ func (m *machine) stepX86() {
 	addr := func() uint64 { return m.regs[o.base] + uint64(o.disp) }
 	switch o.kind {
 	case xNop, xEndbr:
+	case xCallDepth:
+		// INCREMENT_CALL_DEPTH: an arithmetic shift of the per-CPU depth.
+		m.cf = m.callDepth>>4&1 != 0
+		m.callDepth = uint64(int64(m.callDepth) >> 5)
+		m.zf, m.sf, m.of = m.callDepth == 0, int64(m.callDepth) < 0, false
+		m.callDepthOps++
 	case xInt3:
 		m.fatal(CheckControl, "executed int3")
 	case xPush:

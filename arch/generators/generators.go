@@ -30,15 +30,31 @@ type Generator struct {
 	FrameReg string
 }
 
-var x86Gen = &Generator{
-	Arch:        "x86_64",
-	Generate:    func(p *trampoline.Plan, a arch.Addrs) (*arch.Image, error) { return x86.Generate(p, x86.Debian, a) },
-	Placeholder: arch.PlaceholderAddrs,
-	Check: func(im *arch.Image, base uint64, _ *trampoline.Plan) error {
-		return x86.Check(im, base, x86.ReturnOf(x86.Debian))
-	},
-	Explain:  x86.Explain,
-	FrameReg: "rbp",
+var x86Gen = X86(x86.Debian)
+
+// X86 is the x86_64 generator for a set of build and CPU features (the
+// ones of a recorded boot: x86.Features.ForBoot).
+func X86(feat x86.Features) *Generator {
+	return &Generator{
+		Arch:        "x86_64",
+		Generate:    func(p *trampoline.Plan, a arch.Addrs) (*arch.Image, error) { return x86.Generate(p, feat, a) },
+		Placeholder: arch.PlaceholderAddrs,
+		Check: func(im *arch.Image, base uint64, _ *trampoline.Plan) error {
+			return x86.Check(im, base, feat)
+		},
+		Explain:  x86.Explain,
+		FrameReg: "rbp",
+		// The x86 size pass renders with placeholder addresses: every
+		// value-dependent field there has the same length as in the real
+		// pass.
+		Size: func(p *trampoline.Plan) (int, error) {
+			im, err := x86.Generate(p, feat, arch.PlaceholderAddrs(p))
+			if err != nil {
+				return 0, err
+			}
+			return im.AllocSize, nil
+		},
+	}
 }
 
 var arm64Gen = &Generator{
@@ -51,18 +67,6 @@ var arm64Gen = &Generator{
 	},
 	Explain:  arm64.Explain,
 	FrameReg: "sp",
-}
-
-func init() {
-	// The x86 size pass renders with placeholder addresses: every
-	// value-dependent field there has the same length as in the real pass.
-	x86Gen.Size = func(p *trampoline.Plan) (int, error) {
-		im, err := x86.Generate(p, x86.Debian, arch.PlaceholderAddrs(p))
-		if err != nil {
-			return 0, err
-		}
-		return im.AllocSize, nil
-	}
 }
 
 // For returns the generator of an architecture.

@@ -2,6 +2,7 @@ package x86
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 
 	"golang.org/x/arch/x86/x86asm"
@@ -138,8 +139,10 @@ func ReturnOf(f Features) ReturnSequence {
 // Check verifies an image's structure: instructions tile the code exactly,
 // every internal branch lands on an instruction start, every branch that
 // leaves the image goes through a relocation at its rel32 field, and the
-// code ends with the expected return sequence.
-func Check(im *arch.Image, base uint64, ret ReturnSequence) error {
+// code ends with the return sequence the features produce (with a return
+// thunk: a jmp whose relocation names feat.ReturnThunk).
+func Check(im *arch.Image, base uint64, feat Features) error {
+	ret := ReturnOf(feat)
 	m := checkMemo
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -184,6 +187,32 @@ func Check(im *arch.Image, base uint64, ret ReturnSequence) error {
 			return fmt.Errorf("offset %#x: %s goes to %#x, its relocation %s says %#x", in.off, text(in), got, r.Sym, want)
 		}
 	}
+	// Call-depth accounting: with it the image starts with the template and
+	// every template's disp32 goes through a relocation to the per-CPU
+	// counter; without it there is none.
+	isTemplate := func(in checkInsn) bool {
+		b := im.Code[in.off : in.off+in.len]
+		return in.len == CallThunkLen && bytes.HasPrefix(b, []byte{0x65, 0x48, 0xc1, 0x3d}) && b[8] == 0x05
+	}
+	if feat.CallDepth && (len(insns) == 0 || !isTemplate(insns[0])) {
+		return fmt.Errorf("call-depth accounting is on but the image does not start with its template")
+	}
+	for _, in := range insns {
+		if !isTemplate(in) {
+			continue
+		}
+		if !feat.CallDepth {
+			return fmt.Errorf("offset %#x: call-depth accounting template, but the features have none", in.off)
+		}
+		r, ok := relocStartingAt(im.Relocs, in.off+4)
+		if !ok || r.Kind != arch.RelRIP32Imm8 || r.Len != 4 || r.Sym != CallDepthVar {
+			return fmt.Errorf("offset %#x: call-depth template without a %s relocation to %s", in.off, arch.RelRIP32Imm8, CallDepthVar)
+		}
+		disp := int32(binary.LittleEndian.Uint32(im.Code[in.off+4:]))
+		if got := base + uint64(in.off+in.len) + uint64(int64(disp)); got != r.Value {
+			return fmt.Errorf("offset %#x: call-depth template reaches %#x, its relocation says %#x", in.off, got, r.Value)
+		}
+	}
 	n := len(insns)
 	if n == 0 {
 		return fmt.Errorf("empty image")
@@ -205,8 +234,16 @@ func Check(im *arch.Image, base uint64, ret ReturnSequence) error {
 		if last.op != x86asm.JMP || last.len != 5 {
 			return bad()
 		}
-		if r, ok := relocStartingAt(im.Relocs, last.off+1); !ok || r.Sym != "x86_return_thunk" {
-			return fmt.Errorf("final jmp at %#x is not to x86_return_thunk", last.off)
+		want := feat.ReturnThunk
+		if want == "" {
+			want = ThunkGeneric
+		}
+		if r, ok := relocStartingAt(im.Relocs, last.off+1); !ok || r.Sym != want || r.Kind != arch.RelJump32 {
+			got := "no relocation"
+			if ok {
+				got = "a relocation to " + r.Sym
+			}
+			return fmt.Errorf("final jmp at %#x has %s, not the return thunk %s", last.off, got, want)
 		}
 	}
 	return nil

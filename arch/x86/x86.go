@@ -19,10 +19,15 @@ type Features struct {
 	EndbrAtFunc bool
 	// SLS: CONFIG_MITIGATION_SLS, an int3 after every ret.
 	SLS bool
-	// Rethunk: the CPU wants return thunks: returns are jmp
-	// x86_return_thunk.
-	Rethunk bool
-	// CallDepth: call-depth accounting (retbleed=stuff). Not modelled.
+	// Rethunk: the CPU wants return thunks (X86_FEATURE_RETHUNK): the
+	// return is a jmp to what x86_return_thunk points at, ReturnThunk
+	// (emit_return).
+	Rethunk     bool
+	ReturnThunk string
+	// CallDepth: call-depth accounting (X86_FEATURE_CALL_DEPTH,
+	// retbleed=stuff): the 9-byte template that shifts the per-CPU
+	// __x86_call_depth at the start and before calls
+	// (x86_call_depth_emit_accounting, emit_rsb_call).
 	CallDepth bool
 }
 
@@ -71,7 +76,14 @@ var nops = [maxNopLen + 1][]byte{
 
 // emitter accumulates code and relocations for an image at base.
 type emitter struct {
-	base   uint64
+	base uint64
+	// callDepth: emit call-depth accounting; callDepthVar is the address
+	// of the per-CPU counter it shifts.
+	callDepth    bool
+	callDepthVar uint64
+	// callThunks are the call targets that get no accounting.
+	callThunks map[string]bool
+
 	code   []byte
 	relocs []arch.Reloc
 	labels []arch.Label
@@ -223,8 +235,27 @@ func (e *emitter) rel32(target uint64, end int) uint32 {
 	return uint32(int32(d))
 }
 
-// call is emit_rsb_call without call-depth accounting: e8 rel32.
+// callDepthAccounting is x86_call_depth_emit_accounting
+// (arch/x86/kernel/callthunks.c): the skl_call_thunk_template, sar qword
+// gs:[rip+disp32], 5 (65 48 c1 3d disp32 05), relocated to where it lands,
+// so that disp32 reaches the per-CPU __x86_call_depth from the end of the
+// instruction. Only with call-depth tracking (callDepth set).
+func (e *emitter) callDepthAccounting() {
+	if !e.callDepth {
+		return
+	}
+	e.emit(0x65, 0x48, 0xc1, 0x3d)
+	e.reloc(len(e.code), 4, arch.RelRIP32Imm8, CallDepthVar, e.callDepthVar)
+	e.le32(e.rel32(e.callDepthVar, len(e.code)+5))
+	e.emit(0x05)
+}
+
+// call is emit_rsb_call: the call-depth accounting template (when on and
+// the target's padding holds no call thunk), then e8 rel32.
 func (e *emitter) call(target uint64, sym string) {
+	if !e.callThunks[sym] {
+		e.callDepthAccounting()
+	}
 	e.emit(0xe8)
 	e.reloc(len(e.code), 4, arch.RelCall32, sym, target)
 	e.le32(e.rel32(target, len(e.code)+4))
@@ -344,16 +375,17 @@ func Generate(p *trampoline.Plan, feat Features, addrs arch.Addrs) (*arch.Image,
 	if p.Arch != "x86_64" {
 		return nil, fmt.Errorf("x86 generator given a plan for %s", p.Arch)
 	}
-	if feat.CallDepth {
-		return nil, fmt.Errorf("call-depth accounting (retbleed=stuff) is not modelled; boot with mitigations=off or a CPU model without it")
-	}
 	if p.ArgSlots > trampoline.MaxFuncArgs {
 		return nil, &trampoline.Error{Errno: trampoline.ENOTSUPP, Stage: trampoline.StageAttach,
 			Msg: fmt.Sprintf("%d argument slots, x86_64 takes at most %d", p.ArgSlots, trampoline.MaxFuncArgs)}
 	}
 	n := len(p.Fentry) + len(p.Fexit) + len(p.ModReturn)
-	e := emitter{base: addrs.Image, code: make([]byte, 0, 160+n*80), relocs: make([]arch.Reloc, 0, 6+n*5)}
+	e := emitter{base: addrs.Image, callDepth: feat.CallDepth, callThunks: addrs.CallThunks,
+		code: make([]byte, 0, 160+n*80), relocs: make([]arch.Reloc, 0, 6+n*5)}
 	g := &gen{e: e, p: p, f: layout(p), feat: feat, addrs: addrs}
+	if feat.CallDepth {
+		g.e.callDepthVar = g.sym(CallDepthVar)
+	}
 	if err := g.emitAll(); err != nil {
 		return nil, err
 	}
@@ -507,6 +539,9 @@ func (g *gen) invokeList(nodes []trampoline.Node, saveRet bool) {
 func (g *gen) emitAll() error {
 	e, p, f := &g.e, g.p, g.f
 	callOrig := p.Flags&trampoline.FlagCallOrig != 0
+	// A direct-call fentry stub accounts for the __fentry__ call
+	// (x86_call_depth_emit_accounting(&prog, NULL, image)).
+	e.callDepthAccounting()
 	e.label("prologue")
 	e.emit(0x55)             // push rbp
 	e.emit(0x48, 0x89, 0xe5) // mov rbp, rsp
@@ -611,9 +646,15 @@ func (g *gen) emitAll() error {
 	}
 	e.label("return")
 	if g.feat.Rethunk {
+		// emit_return: jmp x86_return_thunk, i.e. to the thunk the
+		// pointer holds.
+		name := g.feat.ReturnThunk
+		if name == "" {
+			name = ThunkGeneric
+		}
 		e.emit(0xe9)
-		thunk := g.sym("x86_return_thunk")
-		e.reloc(len(e.code), 4, arch.RelJump32, "x86_return_thunk", thunk)
+		thunk := g.sym(name)
+		e.reloc(len(e.code), 4, arch.RelJump32, name, thunk)
 		e.le32(e.rel32(thunk, len(e.code)+4))
 	} else {
 		e.emit(0xc3)

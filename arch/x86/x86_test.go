@@ -87,11 +87,11 @@ func TestCheckerCatchesBrokenImages(t *testing.T) {
 		}),
 		"no int3": mutate(func(im *arch.Image) { im.Code[len(im.Code)-1] = 0x90 }),
 	}
-	if err := Check(good, addrs.Image, RetSLS); err != nil {
+	if err := Check(good, addrs.Image, Features{SLS: true}); err != nil {
 		t.Fatalf("good image: %v", err)
 	}
 	for name, im := range broken {
-		if err := Check(im, addrs.Image, RetSLS); err == nil {
+		if err := Check(im, addrs.Image, Features{SLS: true}); err == nil {
 			t.Errorf("%s: checker passed it", name)
 		}
 	}
@@ -121,7 +121,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			total += in.Len
 		}
-		_ = Check(&arch.Image{Code: b}, 0xffffffffa0000000, RetSLS)
+		_ = Check(&arch.Image{Code: b}, 0xffffffffa0000000, Features{SLS: true})
 		_, _ = Explain(&arch.Image{Code: b}, 0xffffffffa0000000)
 	})
 }

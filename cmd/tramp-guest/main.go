@@ -247,6 +247,8 @@ func (g *guest) hello() guestapi.Hello {
 	}
 	h.Cmdline = readTrim("/proc/cmdline")
 	h.CPUModel = cpuModel()
+	h.CPUFamily = cpuFamily()
+	h.ReturnThunk, h.CallDepthTracking = kernelLogFacts()
 	h.Vulnerabilities = map[string]string{}
 	if ents, err := os.ReadDir("/sys/devices/system/cpu/vulnerabilities"); err == nil {
 		for _, e := range ents {
@@ -298,6 +300,51 @@ func lockdown(s string) string {
 		}
 	}
 	return s
+}
+
+// cpuFamily is the first processor's "cpu family" in /proc/cpuinfo (x86),
+// 0 when there is none.
+func cpuFamily() int {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.TrimSpace(k) == "cpu family" {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
+}
+
+// kernelLogFacts reads the kernel log (syslog(2) READ_ALL) for what the
+// x86 mitigation setup said: the last "active return thunk: NAME" line
+// (set_return_thunk in arch/x86/kernel/cpu/bugs.c) and whether call depth
+// tracking was set up (callthunks_setup).
+func kernelLogFacts() (thunk string, callDepth bool) {
+	const readAll = 3 // SYSLOG_ACTION_READ_ALL
+	buf := make([]byte, 1<<20)
+	n, err := syscall.Klogctl(readAll, buf)
+	if err != nil || n <= 0 {
+		return "", false
+	}
+	return parseKernelLog(string(buf[:n]))
+}
+
+// parseKernelLog finds the last "active return thunk: NAME" and "Setting
+// up call depth tracking" in kernel log text.
+func parseKernelLog(log string) (thunk string, callDepth bool) {
+	for _, line := range strings.Split(log, "\n") {
+		if _, name, ok := strings.Cut(line, "active return thunk: "); ok {
+			thunk = strings.TrimSpace(name)
+		}
+		if strings.Contains(line, "Setting up call depth tracking") {
+			callDepth = true
+		}
+	}
+	return thunk, callDepth
 }
 
 // cpuModel describes the first CPU in /proc/cpuinfo: its "model name" on

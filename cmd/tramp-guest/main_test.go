@@ -73,3 +73,22 @@ func TestRunOutsideVM(t *testing.T) {
 		t.Fatalf("hello %+v %v", h, err)
 	}
 }
+
+// The kernel log lines debian-7.2.13 printed under -cpu Skylake-Client
+// with retbleed=stuff (the thunk is set twice; the last one counts).
+func TestParseKernelLog(t *testing.T) {
+	log := "<6>[    0.032489] Spectre V2 : Mitigation: Retpolines\n" +
+		"<6>[    0.036256] active return thunk: call_depth_return_thunk\n" +
+		"<6>[    0.038633] active return thunk: call_depth_return_thunk\n" +
+		"<6>[    0.202504] callthunks: Setting up call depth tracking\n"
+	if thunk, cd := parseKernelLog(log); thunk != "call_depth_return_thunk" || !cd {
+		t.Errorf("stuffing: %q %v", thunk, cd)
+	}
+	rome := "<6>[    0.038170] RETBleed: Mitigation: untrained return thunk\n<6>[    0.040707] active return thunk: retbleed_return_thunk\n"
+	if thunk, cd := parseKernelLog(rome); thunk != "retbleed_return_thunk" || cd {
+		t.Errorf("EPYC-Rome: %q %v", thunk, cd)
+	}
+	if thunk, cd := parseKernelLog("<6>[    0.0] RETBleed: Not affected\n"); thunk != "" || cd {
+		t.Errorf("cpu max: %q %v", thunk, cd)
+	}
+}

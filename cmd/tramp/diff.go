@@ -5,25 +5,33 @@ import (
 	"io"
 
 	"github.com/bpftramp/tramp/arch"
-	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
 	"github.com/bpftramp/tramp/vm/record"
 )
 
 func runDiff(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("diff", "--from PROFILE --to PROFILE [--arch ARCH] CASE | --recording FILE.json [CASE]", stderr)
+	fs := newFlags("diff", "--from PROFILE --to PROFILE [--arch ARCH] [--features LIST] [--to-features LIST] CASE | --recording FILE.json [CASE]", stderr)
 	from := fs.String("from", "linux-7.2.8", "the old kernel profile")
 	to := fs.String("to", trampoline.DefaultProfile, "the new kernel profile")
 	archName := fs.String("arch", "", "x86_64 or arm64 (default: the case's first)")
 	context := fs.Int("context", 3, "unchanged instructions shown around each change")
-	recording := fs.String("recording", "", "compare the model's images with the ones in this recording (cases/testdata/...json) instead of two profiles")
+	recording := fs.String("recording", "", "compare the model's images with the ones in this recording (cases/testdata/...json; x86_64 features from the recorded boot) instead of two profiles")
+	features := fs.String("features", "", featuresHelp+"; both sides")
+	toFeatures := fs.String("to-features", "", "x86_64 features of the --to side when they differ from --features (e.g. --from debian-7.2.13 --to debian-7.2.13 --to-features endbr,sls,calldepth)")
 	pos, code, done := parseFlags(fs, args)
 	if done {
 		return code
 	}
 	if *recording != "" {
+		if *features != "" || *toFeatures != "" {
+			fmt.Fprintln(stderr, "tramp diff: --recording takes the features of the recorded boot; drop --features")
+			return exitUsage
+		}
 		return diffRecording(*recording, pos, stdout, stderr)
+	}
+	if *toFeatures == "" {
+		toFeatures = features
 	}
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "tramp diff: want exactly one CASE file")
@@ -40,16 +48,16 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 		lines []arch.Line
 		plan  *trampoline.Plan
 	}
-	render := func(profile string) (*side, error) {
+	render := func(profile, features string) (*side, error) {
 		sel, err := choose(c, profile, *archName, io.Discard)
 		if err != nil {
 			return nil, err
 		}
-		g, err := generators.For(sel.arch.Name)
+		g, err := generatorFor(sel.arch.Name, features)
 		if err != nil {
 			return nil, err
 		}
-		res, err := cases.Replay(c, sel.profile, sel.arch, sizeFunc(sel.arch.Name))
+		res, err := cases.Replay(c, sel.profile, sel.arch, g.Size)
 		if err != nil {
 			return nil, err
 		}
@@ -68,17 +76,23 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 		}
 		return &side{img, lines, plan}, nil
 	}
-	a, err := render(*from)
+	a, err := render(*from, *features)
 	if err != nil {
 		fmt.Fprintf(stderr, "tramp diff: %v\n", err)
 		return exitUsage
 	}
-	b, err := render(*to)
+	b, err := render(*to, *toFeatures)
 	if err != nil {
 		fmt.Fprintf(stderr, "tramp diff: %v\n", err)
 		return exitUsage
 	}
-	fmt.Fprintf(stdout, "--- %s: %d bytes, flags %s\n+++ %s: %d bytes, flags %s\n", *from, len(a.img.Code), a.plan.Flags.Hex(), *to, len(b.img.Code), b.plan.Flags.Hex())
+	name := func(profile, features string) string {
+		if features != "" {
+			return profile + " [" + features + "]"
+		}
+		return profile
+	}
+	fmt.Fprintf(stdout, "--- %s: %d bytes, flags %s\n+++ %s: %d bytes, flags %s\n", name(*from, *features), len(a.img.Code), a.plan.Flags.Hex(), name(*to, *toFeatures), len(b.img.Code), b.plan.Flags.Hex())
 	n := arch.WriteDiff(stdout, arch.Diff(a.img, a.lines, b.img, b.lines), *context)
 	fmt.Fprintf(stdout, "%d instructions differ (placeholder addresses on both sides)\n", n)
 	return exitOK

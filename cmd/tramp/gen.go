@@ -8,6 +8,7 @@ import (
 
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/arch/generators"
+	"github.com/bpftramp/tramp/arch/x86"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
 )
@@ -18,13 +19,35 @@ func sizeFunc(archName string) func(*trampoline.Plan) (int, error) {
 	return generators.SizeFunc(archName)
 }
 
+// featuresHelp describes the --features flag.
+const featuresHelp = "x86_64 build and CPU features, comma-separated: endbr, sls, rethunk[=THUNK], calldepth " +
+	"(default: endbr,sls, Debian under QEMU -cpu max; -cpu EPYC-Rome is endbr,sls,rethunk=retbleed_return_thunk, " +
+	"-cpu Cascadelake-Server endbr,sls,rethunk=its_return_thunk, retbleed=stuff endbr,sls,calldepth)"
+
+// generatorFor is the generator of an arch, on x86_64 with the --features
+// list when one is given.
+func generatorFor(archName, features string) (*generators.Generator, error) {
+	if features == "" {
+		return generators.For(archName)
+	}
+	if archName != "x86_64" {
+		return nil, fmt.Errorf("--features describes x86_64 kernels, not %s", archName)
+	}
+	f, err := x86.ParseFeatures(features)
+	if err != nil {
+		return nil, fmt.Errorf("--features: %w", err)
+	}
+	return generators.X86(f), nil
+}
+
 // imageOf replays a case and renders its final image.
 func imageOf(name string, args []string, stderr io.Writer) (img *arch.Image, g *generators.Generator, addrs arch.Addrs, plan *trampoline.Plan, rest map[string]string, code int) {
-	fs := newFlags(name, "[--kernel PROFILE] [--arch ARCH] [--addrs FILE] CASE", stderr)
+	fs := newFlags(name, "[--kernel PROFILE] [--arch ARCH] [--features LIST] [--addrs FILE] CASE", stderr)
 	kernel := fs.String("kernel", "", "kernel profile (default: as for link)")
 	archName := fs.String("arch", "", "x86_64 or arm64 (default: the case's first)")
 	addrsFile := fs.String("addrs", "", "JSON file of real addresses (image, im, func, symbols, progs); default: placeholders")
 	format := fs.String("format", "asm", "output: asm, hex or json")
+	features := fs.String("features", "", featuresHelp)
 	pos, c, done := parseFlags(fs, args)
 	if done {
 		return nil, nil, addrs, nil, nil, c
@@ -49,11 +72,11 @@ func imageOf(name string, args []string, stderr io.Writer) (img *arch.Image, g *
 	if err != nil {
 		return fail("%v", err)
 	}
-	g, err = generators.For(sel.arch.Name)
+	g, err = generatorFor(sel.arch.Name, *features)
 	if err != nil {
 		return fail("%v", err)
 	}
-	res, err := cases.Replay(cs, sel.profile, sel.arch, sizeFunc(sel.arch.Name))
+	res, err := cases.Replay(cs, sel.profile, sel.arch, g.Size)
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -136,3 +136,37 @@ func TestDiffRecording(t *testing.T) {
 		t.Errorf("missing recording: code %d", code)
 	}
 }
+
+// TestGenFeatures: --features changes the x86 ending and adds call-depth
+// accounting; bad lists and other arches are usage errors.
+func TestGenFeatures(t *testing.T) {
+	p := writeCase(t, "target bpf_fentry_test1\nprog s fsession cookie\nattach s\n")
+	hexOf := func(args ...string) string {
+		t.Helper()
+		code, out, e := runTramp(append([]string{"gen", "--format", "hex"}, append(args, p)...)...)
+		if code != exitOK {
+			t.Fatalf("gen %v: code %d: %s", args, code, e)
+		}
+		return strings.TrimSpace(out)
+	}
+	def := hexOf()
+	if !strings.HasSuffix(def, "c9 c3 cc") {
+		t.Errorf("default ending: ...%s", def[len(def)-12:])
+	}
+	its := hexOf("--features", "endbr,sls,rethunk=its_return_thunk")
+	if !strings.Contains(its[len(its)-18:], "c9 e9") || len(its) != len(def)+9 {
+		t.Errorf("rethunk ending: ...%s", its[len(its)-18:])
+	}
+	cd := hexOf("--features", "endbr,sls,calldepth")
+	if !strings.HasPrefix(cd, "65 48 c1 3d") {
+		t.Errorf("call depth: starts %s", cd[:12])
+	}
+	for _, args := range [][]string{{"--features", "retpoline"}, {"--features", "rethunk="}, {"--arch", "arm64", "--features", "sls"}} {
+		if code, _, e := runTramp(append(append([]string{"gen"}, args...), p)...); code != exitUsage || !strings.Contains(e, "--features") {
+			t.Errorf("gen %v: code %d %q", args, code, e)
+		}
+	}
+	if code, _, e := runTramp("diff", "--recording", "x.json", "--features", "sls"); code != exitUsage || !strings.Contains(e, "--features") {
+		t.Errorf("diff --recording --features: code %d %q", code, e)
+	}
+}

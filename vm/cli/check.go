@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
 	"github.com/bpftramp/tramp/vm/kernels"
@@ -42,6 +41,9 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 	out := fs.String("out", "", "check: also write the recordings under this directory")
 	cache := fs.String("cache", "", "cache directory (default: $TRAMP_CACHE_DIR or the user cache dir)")
 	kaslr := fs.Bool("kaslr", false, "boot with KASLR (default: nokaslr)")
+	cpu := fs.String("cpu", "", "QEMU -cpu model for a single --arch, e.g. EPYC-Rome (default: max); recordings go to <case>.cpu-<model>.json")
+	var appendArgs listFlag
+	fs.Var(&appendArgs, "append", "extra kernel command-line words, e.g. retbleed=stuff (repeatable; named in the recording's file name)")
 	var files []string
 	// Flags may follow the case files.
 	rest := args
@@ -63,6 +65,15 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "tramp vm %s: --arch: %v\n", name, err)
 		return ExitUsage
 	}
+	if *cpu != "" && len(arches) != 1 {
+		fmt.Fprintf(stderr, "tramp vm %s: --cpu names one architecture's CPU model: give a single --arch too\n", name)
+		return ExitUsage
+	}
+	var words []string
+	for _, a := range appendArgs {
+		words = append(words, strings.Fields(a)...)
+	}
+	opts := bootOpts{kaslr: *kaslr, cpu: *cpu, append: words}
 	var corpus []*cases.Case
 	if len(files) == 0 {
 		if corpus, err = cases.Corpus(); err != nil {
@@ -119,7 +130,7 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 	}
 	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
 	defer f.Close()
-	bootAll(ctx, runs, f, *kaslr, stderr, func(r *suiteRun, rec *record.Recording) {
+	bootAll(ctx, runs, f, opts, stderr, func(r *suiteRun, rec *record.Recording) {
 		if write {
 			if _, err := record.Write(*testdata, rec); err != nil {
 				fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
@@ -177,7 +188,7 @@ func report(runs []*suiteRun, stdout, stderr io.Writer, write bool, testdata, ou
 				fmt.Fprintf(stdout, "%-15s %-7s %-36s %5s %4s %5s %6s  NO RESULT\n", r.profile.Name, r.arch, c.Name, "-", "-", "-", "-")
 				continue
 			}
-			cmp := record.Compare(rec, c, r.profile, a, generators.SizeFunc(a.Name))
+			cmp := record.CompareBoot(rec, c, r.profile, a)
 			r.cmps = append(r.cmps, cmp)
 			counts[cmp.Verdict]++
 			fmt.Fprintf(stdout, "%-15s %-7s %-36s %5d %4d %5d %6d  %s\n", r.profile.Name, r.arch, c.Name, cmp.Steps, cmp.Runs, cmp.Invocations, cmp.Images, cmp.Verdict)
@@ -223,10 +234,17 @@ func report(runs []*suiteRun, stdout, stderr io.Writer, write bool, testdata, ou
 	return ExitOK
 }
 
+// bootOpts are how every boot of a suite is made.
+type bootOpts struct {
+	kaslr  bool
+	cpu    string   // QEMU -cpu model, "" for the default
+	append []string // extra kernel command-line words
+}
+
 // bootAll boots every run, the arches of one kernel side by side (one vCPU
 // each), reporting progress on stderr and handing each recording to
 // onRecording as soon as it is complete.
-func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, kaslr bool, stderr io.Writer, onRecording func(*suiteRun, *record.Recording)) {
+func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, o bootOpts, stderr io.Writer, onRecording func(*suiteRun, *record.Recording)) {
 	var mu sync.Mutex
 	for i := 0; i < len(runs); {
 		j := i
@@ -242,7 +260,7 @@ func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, kaslr bo
 				n := 0
 				r.res, r.err = record.Run(ctx, record.Boot{
 					Kernel: r.kernel, Profile: r.profile.Name, Arch: r.arch, Cases: r.cases,
-					Fetcher: f, KASLR: kaslr,
+					Fetcher: f, KASLR: o.kaslr, CPU: o.cpu, Append: o.append,
 					OnRecording: func(rec *record.Recording) {
 						mu.Lock()
 						defer mu.Unlock()

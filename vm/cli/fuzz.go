@@ -151,6 +151,6 @@ func fuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
 	defer f.Close()
-	bootAll(ctx, runs, f, false, stderr, func(*suiteRun, *record.Recording) {})
+	bootAll(ctx, runs, f, bootOpts{}, stderr, func(*suiteRun, *record.Recording) {})
 	return report(runs, stdout, stderr, false, "", "")
 }

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/trampoline"
 	"github.com/bpftramp/tramp/vm/kernels"
@@ -44,6 +43,9 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "print every shape, not only the ones that disagree")
 	cache := fs.String("cache", "", "cache directory (default: $TRAMP_CACHE_DIR or the user cache dir)")
 	kaslr := fs.Bool("kaslr", false, "boot with KASLR (default: nokaslr)")
+	cpu := fs.String("cpu", "", "QEMU -cpu model for a single --arch, e.g. EPYC-Rome (default: max); recordings go to shape-*.cpu-<model>.json")
+	var appendArgs listFlag
+	fs.Var(&appendArgs, "append", "extra kernel command-line words, e.g. retbleed=stuff (repeatable; named in the recordings' file names)")
 	if code, ok := parse(fs, args, stdout); !ok {
 		return code
 	}
@@ -51,6 +53,14 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "tramp vm shapes: --arch: %v\n", err)
 		return ExitUsage
+	}
+	if *cpu != "" && len(arches) != 1 {
+		fmt.Fprintf(stderr, "tramp vm shapes: --cpu names one architecture's CPU model: give a single --arch too\n")
+		return ExitUsage
+	}
+	var words []string
+	for _, a := range appendArgs {
+		words = append(words, strings.Fields(a)...)
 	}
 	job := bpfobs.ShapeJob{PerBucket: *perBucket, Seed: *seed, Mixes: splitList(*mixes), Funcs: splitList(*funcs), Limit: *limit}
 	for _, m := range job.Mixes {
@@ -93,7 +103,7 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				n := 0
 				r.res, r.err = record.RunShapes(ctx, record.ShapeBoot{
 					Kernel: r.profile.Name, Profile: r.profile.Name, Arch: r.arch, Job: job,
-					Fetcher: f, KASLR: *kaslr,
+					Fetcher: f, KASLR: *kaslr, CPU: *cpu, Append: words,
 					OnRecording: func(rec *record.Recording) {
 						mu.Lock()
 						defer mu.Unlock()
@@ -109,8 +119,10 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		i = j
 	}
 	full := len(job.Funcs) == 0 && job.Limit == 0
-	// Pruning keeps to nokaslr recordings: a KASLR boot files its own
-	// beside them (<case>.kaslr.json).
+	// Pruning keeps to the recordings of the same kind of boot (a boot with
+	// another CPU model files its own beside the default ones,
+	// <case>.cpu-<model>.json), and a KASLR boot (<case>.kaslr.json)
+	// prunes nothing.
 	return shapeReport(runs, stdout, stderr, *verbose, *write, full && !*kaslr, *testdata)
 }
 
@@ -170,7 +182,7 @@ func shapeReport(runs []*shapeRun, stdout, stderr io.Writer, verbose, write, ful
 				fmt.Fprintf(stdout, "%-15s %-7s %-26s %-15s %-34s %5s %6s  BAD SOURCE: %v\n", r.profile.Name, r.arch, sh.Bucket, sh.Mix, sh.Func, "-", "-", err)
 				continue
 			}
-			cmp := record.Compare(rec, c, r.profile, a, generators.SizeFunc(a.Name))
+			cmp := record.CompareBoot(rec, c, r.profile, a)
 			switch cmp.Verdict {
 			case record.Agree:
 				passed++
@@ -291,8 +303,19 @@ func writeShapes(root string, r *shapeRun, prune bool) error {
 	if err != nil {
 		return err
 	}
+	if len(r.res.Recordings) == 0 {
+		return nil
+	}
+	this := r.res.Recordings[0]
 	for _, p := range old {
-		if !written[p] && !strings.HasSuffix(p, ".kaslr.json") {
+		if written[p] {
+			continue
+		}
+		rec, err := record.Load(p)
+		if err != nil {
+			return err
+		}
+		if rec.KASLR == this.KASLR && record.Variant(rec.CPU, rec.Append) == record.Variant(this.CPU, this.Append) {
 			if err := os.Remove(p); err != nil {
 				return err
 			}

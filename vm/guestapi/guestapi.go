@@ -46,15 +46,23 @@ type Job struct {
 
 // Hello is the payload of the first record: facts about the running kernel.
 type Hello struct {
-	Release         string            `json:"release"`
-	Version         string            `json:"version"`
-	Machine         string            `json:"machine"`
-	Cmdline         string            `json:"cmdline"`
-	CPUModel        string            `json:"cpu_model"`
+	Release  string `json:"release"`
+	Version  string `json:"version"`
+	Machine  string `json:"machine"`
+	Cmdline  string `json:"cmdline"`
+	CPUModel string `json:"cpu_model"`
+	// CPUFamily is /proc/cpuinfo's "cpu family" (x86; 0 when absent).
+	CPUFamily       int               `json:"cpu_family,omitempty"`
 	Vulnerabilities map[string]string `json:"vulnerabilities"`
-	Lockdown        string            `json:"lockdown"`
-	BTFVmlinux      bool              `json:"btf_vmlinux"`
-	Kcore           bool              `json:"kcore"`
+	// ReturnThunk is the last "active return thunk: NAME" line of the
+	// kernel log (x86 set_return_thunk), empty when the log has none.
+	ReturnThunk string `json:"return_thunk,omitempty"`
+	// CallDepthTracking: the kernel log says "Setting up call depth
+	// tracking" (x86 callthunks_setup, retbleed=stuff).
+	CallDepthTracking bool   `json:"call_depth_tracking,omitempty"`
+	Lockdown          string `json:"lockdown"`
+	BTFVmlinux        bool   `json:"btf_vmlinux"`
+	Kcore             bool   `json:"kcore"`
 	// UptimeMS is the kernel's uptime when hello was sent.
 	UptimeMS int64 `json:"uptime_ms"`
 	// SetupErrors lists mounts and sysctls that failed; they are not fatal.

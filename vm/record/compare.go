@@ -30,6 +30,18 @@ type Comparison struct {
 	Steps, Runs, Invocations, Images int
 }
 
+// CompareBoot is Compare with the size pass of the recording's own boot
+// (SizeFunc: on x86_64 its CPU features decide the return sequence and
+// call-depth accounting, and so the image size). When those features
+// cannot be derived, the comparison fails and says why.
+func CompareBoot(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *trampoline.Arch) Comparison {
+	sf, err := SizeFunc(rec)
+	if err != nil {
+		return Comparison{Case: c.Name, Verdict: Disagree, Problems: []string{fmt.Sprintf("%s: %v", c.File, err)}}
+	}
+	return Compare(rec, c, prof, a, sf)
+}
+
 // Compare replays the case on the model step by step next to the
 // recording (sizeFunc is the arch generator's size pass, for the
 // page-size E2BIG): every attach and detach must end the same way (errno and

@@ -152,8 +152,16 @@ func render(rec *Recording, c bpfobs.Capture, plan *trampoline.Plan, real []byte
 	head, _ := hex.DecodeString(c.TargetHead)
 	gen := g.Generate
 	if rec.Arch == "x86_64" {
-		feat := x86.Debian
+		feat, err := X86Features(rec)
+		if err != nil {
+			return nil, err
+		}
 		feat.EndbrAtFunc = bytes.HasPrefix(head, []byte{0xf3, 0x0f, 0x1e, 0xfa}) || bytes.HasPrefix(head, []byte{0x0f, 0x1f, 0x40, 0xd6})
+		if feat.CallDepth {
+			if addrs.CallThunks, err = CallThunks(rec.Start); err != nil {
+				return nil, err
+			}
+		}
 		gen = func(p *trampoline.Plan, a arch.Addrs) (*arch.Image, error) { return x86.Generate(p, feat, a) }
 	}
 	var img *arch.Image
@@ -186,6 +194,102 @@ func render(rec *Recording, c bpfobs.Capture, plan *trampoline.Plan, real []byte
 	return img, nil
 }
 
+// X86Features are the x86 features of the boot a recording comes from:
+// Debian's build features with the return thunk and call-depth
+// accounting the boot's CPU state implies (x86.Features.ForBoot). Where
+// the kernel log named the active return thunk, the two must agree.
+// Recordings without the vulnerability list (shape recordings made before
+// tramp kept it) are taken as what they are: default boots under TCG,
+// whose -cpu max is not affected by any return-thunk mitigation; any other
+// boot without it is an error.
+func X86Features(rec *Recording) (x86.Features, error) {
+	k := rec.Kernel
+	if len(k.Vulnerabilities) == 0 {
+		if rec.CPU == "" && len(rec.Append) == 0 && k.Accel != "kvm" {
+			return x86.Debian, nil
+		}
+		return x86.Features{}, fmt.Errorf("the recording has no vulnerability list: its CPU features are unknown")
+	}
+	feat, err := x86.Debian.ForBoot(x86.Boot{Vulnerabilities: k.Vulnerabilities, CPUFamily: k.CPUFamily})
+	if err != nil {
+		return x86.Features{}, err
+	}
+	if k.ReturnThunk != "" && feat.Rethunk && feat.ReturnThunk != k.ReturnThunk {
+		return x86.Features{}, fmt.Errorf("the kernel log says the active return thunk is %s, the vulnerabilities imply %s", k.ReturnThunk, feat.ReturnThunk)
+	}
+	if k.ReturnThunk != "" && feat.CallDepth != k.CallDepthTracking {
+		return x86.Features{}, fmt.Errorf("the vulnerabilities imply call-depth tracking %v, the kernel log says %v", feat.CallDepth, k.CallDepthTracking)
+	}
+	return feat, nil
+}
+
+// CallThunks are the helpers whose padding the boot filled with a call
+// thunk (x86.IsCallThunk), from the padding bytes the guest read. Without
+// them the accounting before each call cannot be predicted.
+func CallThunks(st *bpfobs.Start) (map[string]bool, error) {
+	if len(st.Padding) == 0 {
+		return nil, fmt.Errorf("call-depth tracking is on but the recording has no padding bytes of the helpers")
+	}
+	v, ok := st.Symbols[x86.CallDepthVar]
+	if !ok {
+		return nil, fmt.Errorf("call-depth tracking is on but the recording has no address of %s", x86.CallDepthVar)
+	}
+	out := map[string]bool{}
+	for name, h := range st.Padding {
+		pad, err := hex.DecodeString(h)
+		if err != nil {
+			return nil, fmt.Errorf("padding of %s: %v", name, err)
+		}
+		if x86.IsCallThunk(pad, st.Symbols[name], v) {
+			out[name] = true
+		}
+	}
+	return out, nil
+}
+
+// Generator is the generator for a recording's boot: on x86_64 with its
+// features (X86Features), else the architecture's.
+func Generator(rec *Recording) (*generators.Generator, error) {
+	if rec.Arch != "x86_64" {
+		return generators.For(rec.Arch)
+	}
+	feat, err := X86Features(rec)
+	if err != nil {
+		return nil, err
+	}
+	g := generators.X86(feat)
+	if feat.CallDepth && rec.Start != nil {
+		// The size pass sees the same call thunks as the real one.
+		thunks, err := CallThunks(rec.Start)
+		if err != nil {
+			return nil, err
+		}
+		g.Size = func(p *trampoline.Plan) (int, error) {
+			a := g.Placeholder(p)
+			a.CallThunks = thunks
+			im, err := x86.Generate(p, feat, a)
+			if err != nil {
+				return 0, err
+			}
+			return im.AllocSize, nil
+		}
+	}
+	return g, nil
+}
+
+// SizeFunc is the size pass of a recording's boot, for the link model's
+// page-size E2BIG (nil when tramp has no generator for the arch).
+func SizeFunc(rec *Recording) (func(*trampoline.Plan) (int, error), error) {
+	g, err := Generator(rec)
+	if err != nil {
+		if rec.Arch != "x86_64" {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return g.Size, nil
+}
+
 // planAt replays the case up to and including step, as the kernel did.
 func planAt(c *cases.Case, rec *Recording, step int) (*trampoline.Plan, error) {
 	prof, err := trampoline.LookupProfile(rec.Profile)
@@ -199,7 +303,9 @@ func planAt(c *cases.Case, rec *Recording, step int) (*trampoline.Plan, error) {
 	target := c.Target
 	target.BTFID = rec.Start.BTFIDs[c.Target.Name]
 	tr := trampoline.New(prof, a, target)
-	tr.SizeFunc = generators.SizeFunc(a.Name)
+	if tr.SizeFunc, err = SizeFunc(rec); err != nil {
+		return nil, err
+	}
 	links := map[*trampoline.Prog]*trampoline.Link{}
 	for i := 0; i <= step && i < len(c.Steps); i++ {
 		st := c.Steps[i]

@@ -38,28 +38,35 @@ func TestRecordedImages(t *testing.T) {
 	matched, shapes := map[string]int{}, map[string]int{}
 	total := 0
 	for _, rec := range recs {
+		// Per boot variant: the KASLR and CPU-model recordings are counted
+		// apart from the default ones.
+		key := rec.Profile + "/" + rec.Arch
+		if v := Variant(rec.CPU, rec.Append); v != "" {
+			key += "/" + v
+		}
+		name := key + "/" + rec.Case
 		c := byName[rec.Case]
 		if rec.Source != "" {
 			var err error
 			if c, err = ShapeCase(rec); err != nil {
-				t.Errorf("%s/%s/%s: %v", rec.Profile, rec.Arch, rec.Case, err)
+				t.Errorf("%s: %v", name, err)
 				continue
 			}
 		}
 		if c == nil {
-			t.Errorf("%s/%s/%s: no such case in the corpus", rec.Profile, rec.Arch, rec.Case)
+			t.Errorf("%s: no such case in the corpus", name)
 			continue
 		}
 		for _, r := range CompareImages(rec, c) {
 			total++
 			if !r.OK {
-				t.Errorf("%s/%s/%s step %d: %s", rec.Profile, rec.Arch, rec.Case, r.Step, r.Diff)
+				t.Errorf("%s step %d: %s", name, r.Step, r.Diff)
 				continue
 			}
 			if rec.Source != "" {
-				shapes[rec.Profile+"/"+rec.Arch]++
+				shapes[key]++
 			} else {
-				matched[rec.Profile+"/"+rec.Arch]++
+				matched[key]++
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
@@ -24,8 +25,14 @@ type KernelFacts struct {
 	Release         string            `json:"release"`
 	Cmdline         string            `json:"cmdline"`
 	CPUModel        string            `json:"cpu_model"`
+	CPUFamily       int               `json:"cpu_family,omitempty"`
 	Accel           string            `json:"accel"`
 	Vulnerabilities map[string]string `json:"vulnerabilities,omitempty"`
+	// ReturnThunk and CallDepthTracking are what the kernel log said
+	// (x86): the last "active return thunk: NAME" and "Setting up call
+	// depth tracking". Recordings made before tramp read the log lack them.
+	ReturnThunk       string `json:"return_thunk,omitempty"`
+	CallDepthTracking bool   `json:"call_depth_tracking,omitempty"`
 }
 
 // Recording is what one real kernel did with one case: every step's
@@ -38,7 +45,13 @@ type Recording struct {
 	Arch    string `json:"arch"`
 	// KASLR: the kernel booted with address-space randomisation (on arm64
 	// it decides between bl and indirect calls).
-	KASLR        bool                  `json:"kaslr,omitempty"`
+	KASLR bool `json:"kaslr,omitempty"`
+	// CPU is the QEMU -cpu model the boot asked for ("" is the default:
+	// max under TCG); Append the kernel command-line words added to the
+	// harness's own. Together they name a variant, filed beside the
+	// default recording (see PathOf).
+	CPU          string                `json:"cpu,omitempty"`
+	Append       []string              `json:"append,omitempty"`
 	Kernel       KernelFacts           `json:"kernel_facts"`
 	Start        *bpfobs.Start         `json:"start"`
 	Steps        []bpfobs.Step         `json:"steps"`
@@ -134,13 +147,43 @@ func Path(root, profile, arch, name string) string {
 }
 
 // PathOf is where r lives under root; a KASLR boot's recording is
-// <case>.kaslr.json beside the nokaslr one.
+// <case>.kaslr.json beside the nokaslr one, and a boot with another CPU
+// model or extra kernel command-line words is <case>.<variant>.json (and
+// <case>.<variant>.kaslr.json), see Variant.
 func PathOf(root string, r *Recording) string {
 	name := r.Case
+	if v := Variant(r.CPU, r.Append); v != "" {
+		name += "." + v
+	}
 	if r.KASLR {
 		name += ".kaslr"
 	}
 	return Path(root, r.Profile, r.Arch, name)
+}
+
+// Variant names a boot's CPU model and extra command-line words for file
+// names: "" for the default boot, else "cpu-<model>" and then each word,
+// lower case, with every character other than a-z, 0-9 and '-' made '-'
+// ("cpu-skylake-client-retbleed-stuff").
+func Variant(cpu string, appendWords []string) string {
+	var parts []string
+	if cpu != "" {
+		parts = append(parts, "cpu-"+slug(cpu))
+	}
+	for _, w := range appendWords {
+		parts = append(parts, slug(w))
+	}
+	return strings.Join(parts, "-")
+}
+
+func slug(s string) string {
+	b := []byte(strings.ToLower(s))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	return string(b)
 }
 
 // Write stores a recording under root, atomically.

@@ -33,6 +33,10 @@ type Boot struct {
 	// Timeout bounds the whole boot; 0 derives it from the case count.
 	Timeout time.Duration
 	KASLR   bool
+	// CPU is QEMU's -cpu model ("" for the default); Append are extra
+	// kernel command-line words. Both are kept in the recordings.
+	CPU    string
+	Append []string
 	// WorkDir keeps console.log and results.bin when set.
 	WorkDir string
 	Fetcher *kernels.Fetcher
@@ -73,7 +77,8 @@ func (c *collector) onRecord(r channel.Record) {
 	case guestapi.KindHello:
 		var h guestapi.Hello
 		if decode(&h) {
-			c.facts = KernelFacts{Release: h.Release, Cmdline: h.Cmdline, CPUModel: h.CPUModel, Vulnerabilities: h.Vulnerabilities}
+			c.facts = KernelFacts{Release: h.Release, Cmdline: h.Cmdline, CPUModel: h.CPUModel, CPUFamily: h.CPUFamily,
+				Vulnerabilities: h.Vulnerabilities, ReturnThunk: h.ReturnThunk, CallDepthTracking: h.CallDepthTracking}
 		}
 		return
 	case bpfobs.KindCase:
@@ -82,7 +87,8 @@ func (c *collector) onRecord(r channel.Record) {
 			return
 		}
 		c.finish()
-		c.cur = &Recording{Schema: Schema, Case: cs.Name, Profile: c.b.Profile, Arch: string(c.b.Arch), KASLR: c.b.KASLR, Kernel: c.facts}
+		c.cur = &Recording{Schema: Schema, Case: cs.Name, Profile: c.b.Profile, Arch: string(c.b.Arch), KASLR: c.b.KASLR,
+			CPU: c.b.CPU, Append: c.b.Append, Kernel: c.facts}
 		return
 	case guestapi.KindDone, guestapi.KindError, guestapi.KindLog, guestapi.KindTick:
 		c.finish()
@@ -149,6 +155,8 @@ func Run(ctx context.Context, b Boot) (*Result, error) {
 		QEMU: qemu.Config{
 			Timeout:  timeout,
 			KASLR:    b.KASLR,
+			CPU:      b.CPU,
+			Append:   b.Append,
 			WorkDir:  b.WorkDir,
 			OnRecord: col.onRecord,
 			OnStart:  b.OnStart,

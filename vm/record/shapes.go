@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bpftramp/tramp/arch/x86"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/vm/channel"
@@ -34,6 +35,9 @@ type ShapeBoot struct {
 	// Timeout bounds the whole boot (0: 20 minutes).
 	Timeout time.Duration
 	KASLR   bool
+	// CPU and Append are as in Boot.
+	CPU     string
+	Append  []string
 	WorkDir string
 	Fetcher *kernels.Fetcher
 }
@@ -73,7 +77,7 @@ func RunShapes(ctx context.Context, b ShapeBoot) (*ShapeResult, error) {
 	}
 	out := &ShapeResult{Shapes: map[string]bpfobs.Shape{}}
 	var convErr error
-	col := &collector{b: &Boot{Profile: b.Profile, Arch: b.Arch, KASLR: b.KASLR, OnRecording: func(r *Recording) {
+	col := &collector{b: &Boot{Profile: b.Profile, Arch: b.Arch, KASLR: b.KASLR, CPU: b.CPU, Append: b.Append, OnRecording: func(r *Recording) {
 		sh, ok := out.Shapes[r.Case]
 		if !ok {
 			r.Errors = append(r.Errors, "no shape record for this case")
@@ -113,6 +117,8 @@ func RunShapes(ctx context.Context, b ShapeBoot) (*ShapeResult, error) {
 		QEMU: qemu.Config{
 			Timeout:  timeout,
 			KASLR:    b.KASLR,
+			CPU:      b.CPU,
+			Append:   b.Append,
 			WorkDir:  b.WorkDir,
 			OnRecord: onRecord,
 		},
@@ -138,7 +144,8 @@ func RunShapes(ctx context.Context, b ShapeBoot) (*ShapeResult, error) {
 // equivalent case text into Source (its steps are the ones the kernel
 // ran, in order), points every step's Line at its line in that text, and
 // drops what a shape does not need (the vulnerability list, the same in
-// every recording of a boot).
+// every recording of a boot, but for the states the x86 return thunk and
+// call-depth accounting follow from: X86Features reads them).
 func ShapeRecording(rec *Recording, sh bpfobs.Shape) error {
 	src, first, err := ShapeSource(rec.Profile, rec.Arch, sh, rec.Steps)
 	if err != nil {
@@ -148,7 +155,16 @@ func ShapeRecording(rec *Recording, sh bpfobs.Shape) error {
 		rec.Steps[i].Line = first + i
 	}
 	rec.Source = src
+	keep := map[string]string{}
+	for _, k := range x86.BootVulnerabilities {
+		if v, ok := rec.Kernel.Vulnerabilities[k]; ok {
+			keep[k] = v
+		}
+	}
 	rec.Kernel.Vulnerabilities = nil
+	if len(keep) > 0 {
+		rec.Kernel.Vulnerabilities = keep
+	}
 	c, err := ShapeCase(rec)
 	if err != nil {
 		return err

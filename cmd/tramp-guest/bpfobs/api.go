@@ -60,6 +60,11 @@ type Start struct {
 	TriggerErrno string `json:"trigger_errno"`
 	// Symbols: helper and target addresses from /proc/kallsyms, read once.
 	Symbols map[string]uint64 `json:"symbols"`
+	// Padding: the 16 bytes before each of the __bpf_* helpers in
+	// Symbols, hex, as /proc/kcore shows them (x86: with call-depth
+	// tracking the kernel may have put a call thunk there, and
+	// x86_call_depth_emit_accounting looks).
+	Padding map[string]string `json:"padding,omitempty"`
 	// Sysctls read at start (value or error text).
 	Sysctls map[string]string `json:"sysctls"`
 	// InitMillis: time spent on BTF, kallsyms, probes.
@@ -159,7 +164,8 @@ var HelperSymbols = []string{
 	"__bpf_prog_enter_sleepable", "__bpf_prog_exit_sleepable",
 	"__bpf_prog_enter_lsm_cgroup", "__bpf_prog_exit_lsm_cgroup",
 	"x86_return_thunk", "__x86_return_thunk", "its_return_thunk",
-	"retbleed_return_thunk", "srso_return_thunk",
+	"retbleed_return_thunk", "srso_return_thunk", "srso_alias_return_thunk",
+	"call_depth_return_thunk", "__x86_call_depth",
 	"ftrace_caller", "ftrace_stub", "return_to_handler",
 	"arch_bpf_trampoline_skip", "bpf_tramp_image_add_skip",
 }

@@ -136,6 +136,25 @@ func (e *env) readSyms(extra []string) error {
 	return nil
 }
 
+// padding reads the 16 bytes before each __bpf_* helper symbol from
+// /proc/kcore, on x86_64 only (nil without kcore; a symbol whose read
+// fails is left out).
+func (e *env) padding(syms map[string]uint64) map[string]string {
+	if e.kc == nil || runtime.GOARCH != "amd64" {
+		return nil
+	}
+	out := map[string]string{}
+	for n, a := range syms {
+		if !strings.HasPrefix(n, "__bpf_") || a < 16 {
+			continue
+		}
+		if b, err := e.kc.read(a-16, 16); err == nil && len(b) == 16 {
+			out[n] = hex.EncodeToString(b)
+		}
+	}
+	return out
+}
+
 func (e *env) btfID(name string) uint32 {
 	if id, ok := e.btfIDs[name]; ok {
 		return id
@@ -233,6 +252,7 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 			st.Symbols[n] = a
 		}
 	}
+	st.Padding = e.padding(st.Symbols)
 	for _, s := range []string{"net/core/bpf_jit_enable", "net/core/bpf_jit_harden", "net/core/bpf_jit_kallsyms", "kernel/kptr_restrict", "kernel/unprivileged_bpf_disabled"} {
 		b, err := os.ReadFile("/proc/sys/" + s)
 		if err != nil {

@@ -664,6 +664,7 @@ func (e *env) runShape(sh Shape, sysctls map[string]string, emit func(string, an
 			st.Symbols[n] = a
 		}
 	}
+	st.Padding = e.padding(st.Symbols)
 	if err := emit(KindStart, st); err != nil {
 		return err
 	}
