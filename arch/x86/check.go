@@ -161,6 +161,20 @@ func Check(im *arch.Image, base uint64, feat Features) error {
 	starts := m.starts[:0]
 	starts = append(starts, make([]bool, len(im.Code))...)
 	m.starts = starts
+	// relocAt[off]-1 is the relocation whose field starts at off.
+	relocAt := append(m.relocAt[:0], make([]int32, len(im.Code))...)
+	m.relocAt = relocAt
+	for k, r := range im.Relocs {
+		if r.Off >= 0 && r.Off < len(relocAt) {
+			relocAt[r.Off] = int32(k + 1)
+		}
+	}
+	relocStartingAt := func(off int) (arch.Reloc, bool) {
+		if off < 0 || off >= len(relocAt) || relocAt[off] == 0 {
+			return arch.Reloc{}, false
+		}
+		return im.Relocs[relocAt[off]-1], true
+	}
 	end := 0
 	for _, in := range insns {
 		starts[in.off] = true
@@ -179,7 +193,7 @@ func Check(im *arch.Image, base uint64, feat Features) error {
 			}
 			continue
 		}
-		r, ok := relocStartingAt(im.Relocs, in.off+in.pcRelOff)
+		r, ok := relocStartingAt(in.off + in.pcRelOff)
 		if !ok || r.Len != 4 {
 			return fmt.Errorf("offset %#x: %s leaves the image without a relocation", in.off, text(in))
 		}
@@ -204,7 +218,7 @@ func Check(im *arch.Image, base uint64, feat Features) error {
 		if !feat.CallDepth {
 			return fmt.Errorf("offset %#x: call-depth accounting template, but the features have none", in.off)
 		}
-		r, ok := relocStartingAt(im.Relocs, in.off+4)
+		r, ok := relocStartingAt(in.off + 4)
 		if !ok || r.Kind != arch.RelRIP32Imm8 || r.Len != 4 || r.Sym != CallDepthVar {
 			return fmt.Errorf("offset %#x: call-depth template without a %s relocation to %s", in.off, arch.RelRIP32Imm8, CallDepthVar)
 		}
@@ -238,7 +252,7 @@ func Check(im *arch.Image, base uint64, feat Features) error {
 		if want == "" {
 			want = ThunkGeneric
 		}
-		if r, ok := relocStartingAt(im.Relocs, last.off+1); !ok || r.Sym != want || r.Kind != arch.RelJump32 {
+		if r, ok := relocStartingAt(last.off + 1); !ok || r.Sym != want || r.Kind != arch.RelJump32 {
 			got := "no relocation"
 			if ok {
 				got = "a relocation to " + r.Sym
@@ -247,14 +261,4 @@ func Check(im *arch.Image, base uint64, feat Features) error {
 		}
 	}
 	return nil
-}
-
-// relocStartingAt finds the relocation whose field starts at off.
-func relocStartingAt(relocs []arch.Reloc, off int) (arch.Reloc, bool) {
-	for _, r := range relocs {
-		if r.Off == off {
-			return r, true
-		}
-	}
-	return arch.Reloc{}, false
 }

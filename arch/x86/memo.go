@@ -47,12 +47,13 @@ const memoLimit = 1 << 17
 type decodeMemo struct {
 	mu     sync.Mutex
 	padded []byte
-	// insns and starts are Check's scratch space (under mu).
-	insns  []checkInsn
-	starts []bool
-	limit  int
-	nodes  int
-	root   *trieNode
+	// insns, starts and relocAt are Check's scratch space (under mu).
+	insns   []checkInsn
+	starts  []bool
+	relocAt []int32
+	limit   int
+	nodes   int
+	root    *trieNode
 }
 
 // trieNode is one byte position of a memoised instruction.
