@@ -34,6 +34,8 @@ vmtest: setup
 	$(GO) run ./cmd/tramp vm check --kernel $(VM_KERNELS) --arch x86_64,arm64
 	$(GO) run ./cmd/tramp vm fuzz --seed 1 --ops 150 --arch x86_64,arm64
 	$(GO) run ./cmd/tramp vm shapes --kernel debian-7.2.13 --arch x86_64,arm64
+	# a CPU model with a return thunk and call-depth accounting (x86_64)
+	$(GO) run ./cmd/tramp vm check --kernel debian-7.2.13 --arch x86_64 --cpu Skylake-Client --append retbleed=stuff
 
 setup:
 	scripts/setup $(subst $(comma), ,$(VM_KERNELS))
