@@ -1,0 +1,121 @@
+package bpfobs
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+)
+
+// TargetProg asks the guest to trace a BPF program instead of a vmlinux
+// function: it loads a socket filter whose one global function is named
+// after Job.Target and has the prototype Args -> Ret, with BTF and
+// func_info, so that tracing programs can attach to it with
+// attach_prog_fd and its BTF function id. TailCall makes the program call
+// bpf_tail_call through a one-slot program array (left empty, so the call
+// falls through): the verifier then marks the program tail_call_reachable.
+type TargetProg struct {
+	TailCall bool     `json:"tail_call"`
+	Args     []string `json:"args"` // case-file types: the guest takes exactly ["ptr"]
+	Ret      string   `json:"ret"`  // s32 or u32
+}
+
+// TargetTrigger is the Start.Trigger of a job whose target is a BPF
+// program: run steps execute the target itself with BPF_PROG_TEST_RUN.
+const TargetTrigger = "target program"
+
+// testRunPacketLen is the length of the zeroed packet a socket filter
+// target runs on (bpf_prog_test_run_skb wants at least an Ethernet header).
+const testRunPacketLen = 64
+
+// check says whether the guest can build this target: the main function
+// of a socket filter takes the context pointer and returns a 32-bit value.
+func (t *TargetProg) check(name string) error {
+	if t == nil {
+		return fmt.Errorf("no target program")
+	}
+	if !validFuncName(name) {
+		return fmt.Errorf("BPF-program target: %q is not a C identifier", name)
+	}
+	if len(t.Args) != 1 || t.Args[0] != "ptr" || (t.Ret != "s32" && t.Ret != "u32") {
+		return fmt.Errorf("BPF-program target %s: the guest builds a socket filter, whose function is (ptr) -> s32 or (ptr) -> u32, not (%s) -> %s",
+			name, strings.Join(t.Args, ", "), t.Ret)
+	}
+	return nil
+}
+
+func validFuncName(s string) bool {
+	if s == "" || len(s) > 127 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// targetBTF is the BTF of the target program: "<ret> name(struct
+// __sk_buff *ctx)" with global linkage. It returns the raw blob for
+// BPF_BTF_LOAD and the id of the FUNC type (the attach BTF id).
+func (t *TargetProg) targetBTF(name string) ([]byte, uint32, error) {
+	if err := t.check(name); err != nil {
+		return nil, 0, err
+	}
+	ret := &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}
+	if t.Ret == "u32" {
+		ret = &btf.Int{Name: "unsigned int", Size: 4}
+	}
+	skb := &btf.Struct{Name: "__sk_buff", Size: 0}
+	proto := &btf.FuncProto{Return: ret, Params: []btf.FuncParam{{Name: "ctx", Type: &btf.Pointer{Target: skb}}}}
+	fn := &btf.Func{Name: name, Type: proto, Linkage: btf.GlobalFunc}
+	b, err := btf.NewBuilder(nil, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	id, err := b.Add(fn)
+	if err != nil {
+		return nil, 0, err
+	}
+	raw, err := b.Marshal(nil, &btf.MarshalOptions{Order: binary.LittleEndian})
+	if err != nil {
+		return nil, 0, err
+	}
+	return raw, uint32(id), nil
+}
+
+// targetInsns is the target program's body. Without a tail call it
+// returns 0; with one it calls bpf_tail_call(ctx, progArray, 0) first.
+func targetInsns(tailCall bool, progArrayFD int) asm.Instructions {
+	if !tailCall {
+		return trivialProg()
+	}
+	return asm.Instructions{
+		asm.LoadMapPtr(asm.R2, progArrayFD),
+		asm.Mov.Imm(asm.R3, 0),
+		asm.FnTailCall.Call(),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Return(),
+	}
+}
+
+// funcInfo is the one bpf_func_info record {insn_off 0, type_id} of a
+// single-function program.
+func funcInfo(typeID uint32) []byte {
+	b := make([]byte, 8)
+	binary.LittleEndian.PutUint32(b[4:], typeID)
+	return b
+}
+
+// progTrampKey is bpf_trampoline_compute_key for a BPF-program target:
+// the target program's id in the high half, the BTF id in the low half.
+func progTrampKey(progID, btfID uint32) uint64 { return uint64(progID)<<32 | uint64(btfID) }
+
+// extInsns is the body of a freplace program on a BPF-program target: it
+// returns 0 (an extension runs with the target's program type, so the
+// tracing helpers of the observers are not available to it).
+func extInsns() asm.Instructions { return trivialProg() }

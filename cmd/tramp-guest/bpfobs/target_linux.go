@@ -1,0 +1,65 @@
+//go:build linux
+
+package bpfobs
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// loadedTarget is a BPF-program target loaded for one job.
+type loadedTarget struct {
+	fd, btfFD, mapFD int
+	btfID            uint32 // the FUNC's id in the program's BTF
+	id               uint32 // program id
+	bpfFunc          uint64 // the JITed image: the traced address
+	tag              string
+}
+
+func (t *loadedTarget) close() {
+	for _, fd := range []int{t.fd, t.mapFD, t.btfFD} {
+		if fd > 0 {
+			unix.Close(fd)
+		}
+	}
+}
+
+// loadTarget loads the job's target program: its BTF, the program array
+// for the tail call, then the socket filter with func_info.
+func loadTarget(name string, tp *TargetProg) (*loadedTarget, error) {
+	raw, id, err := tp.targetBTF(name)
+	if err != nil {
+		return nil, err
+	}
+	t := &loadedTarget{fd: -1, mapFD: -1, btfID: id}
+	var log string
+	if t.btfFD, log, err = loadBTF(raw); err != nil {
+		return nil, fmt.Errorf("BTF_LOAD of the target's BTF: %s: %s", ErrnoName(err), truncLog(log))
+	}
+	if tp.TailCall {
+		if t.mapFD, err = newProgArray(1); err != nil {
+			t.close()
+			return nil, fmt.Errorf("program array: %s", ErrnoName(err))
+		}
+	}
+	insns, err := marshalInsns(targetInsns(tp.TailCall, t.mapFD))
+	if err != nil {
+		t.close()
+		return nil, err
+	}
+	t.fd, log, err = loadProg(loadSpec{name: name, progType: progTypeSocketFilter, insns: insns,
+		btfFD: t.btfFD, funcInfo: funcInfo(id)})
+	if err != nil {
+		t.close()
+		return nil, fmt.Errorf("load of the target program: %s: %s", ErrnoName(err), truncLog(log))
+	}
+	info, err := getProgInfo(t.fd)
+	if err != nil {
+		t.close()
+		return nil, fmt.Errorf("target program info: %s", ErrnoName(err))
+	}
+	t.id, t.bpfFunc = info.ID, info.JitedKsyms
+	t.tag = fmt.Sprintf("%x", info.Tag[:])
+	return t, nil
+}
