@@ -323,6 +323,8 @@ func (p *parser) targetAttrs(toks []token) error {
 			a.BPFProg = true
 		case t.text == "tail-call":
 			a.TailCallReachable = true
+		case t.text == "tail-call-subprog":
+			a.TailCallReachable, a.TailCallViaSubprog = true, true
 		case strings.HasPrefix(t.text, "btf-id="):
 			v, err := strconv.ParseUint(t.text[len("btf-id="):], 0, 32)
 			if err != nil || v == 0 {
@@ -330,7 +332,7 @@ func (p *parser) targetAttrs(toks []token) error {
 			}
 			p.c.Target.BTFID = uint32(v)
 		default:
-			return p.errf(t.col, "unknown target attribute %q (want fmodret, fmodret-sleepable, error-inject, noreturn, deny, bpf-prog, tail-call, btf-id=N)", t.text)
+			return p.errf(t.col, "unknown target attribute %q (want fmodret, fmodret-sleepable, error-inject, noreturn, deny, bpf-prog, tail-call, tail-call-subprog, btf-id=N)", t.text)
 		}
 	}
 	if a.TailCallReachable && !a.BPFProg {

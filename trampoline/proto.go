@@ -105,6 +105,11 @@ type Attrs struct {
 	// TailCallReachable: (BPFProg) the target program reaches tail calls,
 	// so its trampolines get TAIL_CALL_CTX.
 	TailCallReachable bool
+	// TailCallViaSubprog: (TailCallReachable) the tail call sits in a
+	// static subprogram the target function calls, not in the function
+	// itself; the verifier's check_max_stack_depth marks the caller
+	// reachable all the same. Only the guest's program differs.
+	TailCallViaSubprog bool
 }
 
 // Target is the function a case's programs attach to.

@@ -79,6 +79,8 @@ type TargetProgInfo struct {
 	Tag      string `json:"tag"`
 	BPFFunc  uint64 `json:"bpf_func"`
 	TailCall bool   `json:"tail_call"`
+	// TailCallSubprog: the tail call is in a subprogram.
+	TailCallSubprog bool `json:"tail_call_subprog,omitempty"`
 }
 
 // Step is the result of one Op.

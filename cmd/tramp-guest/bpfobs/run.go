@@ -256,7 +256,8 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 			key, targetAddr = progTrampKey(tgt.id, tgt.btfID), tgt.bpfFunc
 			st.TrampolineKey = key
 			st.Symbols[job.Target] = targetAddr
-			st.TargetProg = &TargetProgInfo{ID: tgt.id, Tag: tgt.tag, BPFFunc: tgt.bpfFunc, TailCall: job.TargetProg.TailCall}
+			st.TargetProg = &TargetProgInfo{ID: tgt.id, Tag: tgt.tag, BPFFunc: tgt.bpfFunc, TailCall: job.TargetProg.TailCall,
+				TailCallSubprog: job.TargetProg.TailCallSubprog}
 		}
 	} else {
 		for _, n := range []string{job.Target, trigger} {
@@ -438,11 +439,16 @@ func (e *env) attach(ps *progState, targetID uint32, tgt *loadedTarget, s *Step)
 			if ps.p.Kind == "freplace" {
 				// bpf_check_attach_target matches the extension's own
 				// BTF function against the target's: give it the same.
-				if raw, err = marshalInsns(extInsns()); err != nil {
+				raw, err = marshalInsns(extInsns())
+				var fi []byte
+				if err == nil {
+					fi, err = funcInfo([]uint32{0}, []uint32{tgt.btfID})
+				}
+				if err != nil {
 					s.Errno, s.Stage, s.Error = "EINVAL", "load", err.Error()
 					return
 				}
-				ls.insns, ls.btfFD, ls.funcInfo = raw, tgt.btfFD, funcInfo(tgt.btfID)
+				ls.insns, ls.btfFD, ls.funcInfo = raw, tgt.btfFD, fi
 			}
 		}
 		fd, log, err := loadProg(ls)

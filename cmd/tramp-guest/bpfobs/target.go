@@ -17,9 +17,12 @@ import (
 // bpf_tail_call through a one-slot program array (left empty, so the call
 // falls through): the verifier then marks the program tail_call_reachable.
 type TargetProg struct {
-	TailCall bool     `json:"tail_call"`
-	Args     []string `json:"args"` // case-file types: the guest takes exactly ["ptr"]
-	Ret      string   `json:"ret"`  // s32 or u32
+	TailCall bool `json:"tail_call"`
+	// TailCallSubprog (with TailCall): the function calls a static
+	// subprogram that makes the tail call.
+	TailCallSubprog bool     `json:"tail_call_subprog,omitempty"`
+	Args            []string `json:"args"` // case-file types: the guest takes exactly ["ptr"]
+	Ret             string   `json:"ret"`  // s32 or u32
 }
 
 // TargetTrigger is the Start.Trigger of a job whose target is a BPF
@@ -38,6 +41,9 @@ func (t *TargetProg) check(name string) error {
 	}
 	if !validFuncName(name) {
 		return fmt.Errorf("BPF-program target: %q is not a C identifier", name)
+	}
+	if t.TailCallSubprog && !t.TailCall {
+		return fmt.Errorf("BPF-program target %s: a tail call through a subprogram is still a tail call (TailCall unset)", name)
 	}
 	if len(t.Args) != 1 || t.Args[0] != "ptr" || (t.Ret != "s32" && t.Ret != "u32") {
 		return fmt.Errorf("BPF-program target %s: the guest builds a socket filter, whose function is (ptr) -> s32 or (ptr) -> u32, not (%s) -> %s",
@@ -59,12 +65,18 @@ func validFuncName(s string) bool {
 	return true
 }
 
+// subprogName is the static subprogram that makes the tail call when
+// TailCallSubprog is set.
+const subprogName = "tramp_tail"
+
 // targetBTF is the BTF of the target program: "<ret> name(struct
-// __sk_buff *ctx)" with global linkage. It returns the raw blob for
-// BPF_BTF_LOAD and the id of the FUNC type (the attach BTF id).
-func (t *TargetProg) targetBTF(name string) ([]byte, uint32, error) {
+// __sk_buff *ctx)" with global linkage (and, with TailCallSubprog, a
+// static subprogram of the same prototype). It returns the raw blob for
+// BPF_BTF_LOAD and the FUNC ids in program order: the first is the
+// attach BTF id.
+func (t *TargetProg) targetBTF(name string) ([]byte, []uint32, error) {
 	if err := t.check(name); err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	ret := &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}
 	if t.Ret == "u32" {
@@ -75,40 +87,70 @@ func (t *TargetProg) targetBTF(name string) ([]byte, uint32, error) {
 	fn := &btf.Func{Name: name, Type: proto, Linkage: btf.GlobalFunc}
 	b, err := btf.NewBuilder(nil, nil)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
-	id, err := b.Add(fn)
-	if err != nil {
-		return nil, 0, err
+	fns := []*btf.Func{fn}
+	if t.TailCallSubprog {
+		fns = append(fns, &btf.Func{Name: subprogName, Type: proto, Linkage: btf.StaticFunc})
+	}
+	var ids []uint32
+	for _, f := range fns {
+		id, err := b.Add(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		ids = append(ids, uint32(id))
 	}
 	raw, err := b.Marshal(nil, &btf.MarshalOptions{Order: binary.LittleEndian})
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
-	return raw, uint32(id), nil
+	return raw, ids, nil
 }
 
-// targetInsns is the target program's body. Without a tail call it
-// returns 0; with one it calls bpf_tail_call(ctx, progArray, 0) first.
-func targetInsns(tailCall bool, progArrayFD int) asm.Instructions {
-	if !tailCall {
-		return trivialProg()
+// targetInsns is the target program's body and the instruction offset
+// (in 8-byte slots) of each function. Without a tail call it returns 0;
+// with one it calls bpf_tail_call(ctx, progArray, 0) first, itself or
+// (TailCallSubprog) in a subprogram it calls with ctx.
+func (t *TargetProg) targetInsns(progArrayFD int) (asm.Instructions, []uint32) {
+	if !t.TailCall {
+		return trivialProg(), []uint32{0}
 	}
-	return asm.Instructions{
+	tail := asm.Instructions{
 		asm.LoadMapPtr(asm.R2, progArrayFD),
 		asm.Mov.Imm(asm.R3, 0),
 		asm.FnTailCall.Call(),
 		asm.Mov.Imm(asm.R0, 0),
 		asm.Return(),
 	}
+	if !t.TailCallSubprog {
+		return tail, []uint32{0}
+	}
+	main := asm.Instructions{
+		asm.Call.Label(subprogName),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Return(),
+	}
+	tail[0] = tail[0].WithSymbol(subprogName)
+	var off uint64
+	for _, ins := range main {
+		off += ins.Size() / asm.InstructionSize
+	}
+	return append(main, tail...), []uint32{0, uint32(off)}
 }
 
-// funcInfo is the one bpf_func_info record {insn_off 0, type_id} of a
-// single-function program.
-func funcInfo(typeID uint32) []byte {
-	b := make([]byte, 8)
-	binary.LittleEndian.PutUint32(b[4:], typeID)
-	return b
+// funcInfo is the bpf_func_info records {insn_off, type_id} of a
+// program's functions.
+func funcInfo(insnOffs, typeIDs []uint32) ([]byte, error) {
+	if len(insnOffs) != len(typeIDs) || len(insnOffs) == 0 {
+		return nil, fmt.Errorf("func_info: %d functions, %d BTF ids", len(insnOffs), len(typeIDs))
+	}
+	b := make([]byte, 8*len(insnOffs))
+	for i := range insnOffs {
+		binary.LittleEndian.PutUint32(b[8*i:], insnOffs[i])
+		binary.LittleEndian.PutUint32(b[8*i+4:], typeIDs[i])
+	}
+	return b, nil
 }
 
 // progTrampKey is bpf_trampoline_compute_key for a BPF-program target:

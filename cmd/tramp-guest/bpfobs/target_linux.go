@@ -28,11 +28,11 @@ func (t *loadedTarget) close() {
 // loadTarget loads the job's target program: its BTF, the program array
 // for the tail call, then the socket filter with func_info.
 func loadTarget(name string, tp *TargetProg) (*loadedTarget, error) {
-	raw, id, err := tp.targetBTF(name)
+	raw, ids, err := tp.targetBTF(name)
 	if err != nil {
 		return nil, err
 	}
-	t := &loadedTarget{fd: -1, mapFD: -1, btfID: id}
+	t := &loadedTarget{fd: -1, mapFD: -1, btfID: ids[0]}
 	var log string
 	if t.btfFD, log, err = loadBTF(raw); err != nil {
 		return nil, fmt.Errorf("BTF_LOAD of the target's BTF: %s: %s", ErrnoName(err), truncLog(log))
@@ -43,13 +43,18 @@ func loadTarget(name string, tp *TargetProg) (*loadedTarget, error) {
 			return nil, fmt.Errorf("program array: %s", ErrnoName(err))
 		}
 	}
-	insns, err := marshalInsns(targetInsns(tp.TailCall, t.mapFD))
+	in, offs := tp.targetInsns(t.mapFD)
+	insns, err := marshalInsns(in)
+	var fi []byte
+	if err == nil {
+		fi, err = funcInfo(offs, ids)
+	}
 	if err != nil {
 		t.close()
 		return nil, err
 	}
 	t.fd, log, err = loadProg(loadSpec{name: name, progType: progTypeSocketFilter, insns: insns,
-		btfFD: t.btfFD, funcInfo: funcInfo(id)})
+		btfFD: t.btfFD, funcInfo: fi})
 	if err != nil {
 		t.close()
 		return nil, fmt.Errorf("load of the target program: %s: %s", ErrnoName(err), truncLog(log))

@@ -48,13 +48,14 @@ func TestTargetProgCheck(t *testing.T) {
 // name, at the id the guest passes as attach_btf_id and in func_info.
 func TestTargetBTF(t *testing.T) {
 	for _, ret := range []string{"s32", "u32"} {
-		raw, id, err := (&TargetProg{Args: []string{"ptr"}, Ret: ret}).targetBTF("tc_entry")
+		raw, ids, err := (&TargetProg{Args: []string{"ptr"}, Ret: ret}).targetBTF("tc_entry")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if id == 0 {
-			t.Fatal("FUNC id 0")
+		if len(ids) != 1 || ids[0] == 0 {
+			t.Fatalf("FUNC ids %v, want one", ids)
 		}
+		id := ids[0]
 		if !bytes.HasPrefix(raw, []byte{0x9f, 0xeb}) {
 			t.Fatalf("blob starts % x, not the little-endian BTF magic", raw[:2])
 		}
@@ -91,16 +92,49 @@ func TestTargetBTF(t *testing.T) {
 	}
 }
 
-func TestTargetInsns(t *testing.T) {
-	const mapFD = 9
-	b, err := marshalInsns(targetInsns(false, -1))
+// The subprogram variant: a global FUNC and a static one, in program
+// order, both readable back.
+func TestTargetBTFSubprog(t *testing.T) {
+	raw, ids, err := (&TargetProg{TailCall: true, TailCallSubprog: true, Args: []string{"ptr"}, Ret: "s32"}).targetBTF("tc_entry")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if raw := decodeRaw(t, b); len(raw) != 2 || raw[0].op != 0xb7 || raw[0].imm != 0 || raw[1].op != 0x95 {
-		t.Errorf("plain target = %+v, want r0 = 0; exit", raw)
+	if len(ids) != 2 {
+		t.Fatalf("FUNC ids %v, want two", ids)
 	}
-	b, err = marshalInsns(targetInsns(true, mapFD))
+	spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		name    string
+		linkage btf.FuncLinkage
+	}{{"tc_entry", btf.GlobalFunc}, {subprogName, btf.StaticFunc}} {
+		typ, err := spec.TypeByID(btf.TypeID(ids[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fn, ok := typ.(*btf.Func); !ok || fn.Name != want.name || fn.Linkage != want.linkage {
+			t.Errorf("func %d is %v, want %s with linkage %v", i, typ, want.name, want.linkage)
+		}
+	}
+}
+
+func TestTargetInsns(t *testing.T) {
+	const mapFD = 9
+	in, offs := (&TargetProg{}).targetInsns(-1)
+	b, err := marshalInsns(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw := decodeRaw(t, b); len(raw) != 2 || raw[0].op != 0xb7 || raw[0].imm != 0 || raw[1].op != 0x95 || len(offs) != 1 || offs[0] != 0 {
+		t.Errorf("plain target = %+v at %v, want r0 = 0; exit at 0", raw, offs)
+	}
+	in, offs = (&TargetProg{TailCall: true}).targetInsns(mapFD)
+	if len(offs) != 1 || offs[0] != 0 {
+		t.Errorf("functions at %v, want [0]", offs)
+	}
+	b, err = marshalInsns(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,12 +160,50 @@ func TestTargetInsns(t *testing.T) {
 	if last := raw[len(raw)-1]; last.op != 0x95 {
 		t.Errorf("last insn %+v, want exit", last)
 	}
+
+	// Through a subprogram: main calls it (BPF_PSEUDO_CALL, imm = the
+	// distance to the second function), the second function tail-calls.
+	in, offs = (&TargetProg{TailCall: true, TailCallSubprog: true}).targetInsns(mapFD)
+	b, err = marshalInsns(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = decodeRaw(t, b)
+	if len(offs) != 2 || offs[0] != 0 || offs[1] == 0 || int(offs[1]) >= len(raw) {
+		t.Fatalf("functions at %v in %d slots", offs, len(raw))
+	}
+	if c := raw[0]; c.op != 0x85 || c.src != 1 || int(c.imm) != int(offs[1])-1 {
+		t.Errorf("first insn %+v, want a pseudo call to slot %d", c, offs[1])
+	}
+	for i, r := range raw {
+		if r.op == 0x85 && r.src == 0 && r.imm == 12 && i < int(offs[1]) {
+			t.Errorf("tail call at slot %d, in the main function", i)
+		}
+	}
+	if r := raw[offs[1]]; r.op != 0x18 || r.src != 1 || r.imm != mapFD {
+		t.Errorf("subprogram starts with %+v, want the program array load", r)
+	}
+	if r := raw[offs[1]-1]; r.op != 0x95 {
+		t.Errorf("main function ends with %+v, want exit", r)
+	}
+	if err := (&TargetProg{TailCallSubprog: true, Args: []string{"ptr"}, Ret: "s32"}).check("f"); err == nil {
+		t.Error("a subprogram tail call without TailCall passed the check")
+	}
 }
 
 func TestFuncInfoAndKey(t *testing.T) {
-	fi := funcInfo(5)
-	if len(fi) != 8 || binary.LittleEndian.Uint32(fi) != 0 || binary.LittleEndian.Uint32(fi[4:]) != 5 {
-		t.Errorf("funcInfo(5) = % x, want insn_off 0, type_id 5", fi)
+	fi, err := funcInfo([]uint32{0, 3}, []uint32{5, 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fi) != 16 || binary.LittleEndian.Uint32(fi) != 0 || binary.LittleEndian.Uint32(fi[4:]) != 5 ||
+		binary.LittleEndian.Uint32(fi[8:]) != 3 || binary.LittleEndian.Uint32(fi[12:]) != 6 {
+		t.Errorf("funcInfo = % x, want {0, 5} {3, 6}", fi)
+	}
+	for _, bad := range [][2][]uint32{{nil, nil}, {{0}, {5, 6}}} {
+		if _, err := funcInfo(bad[0], bad[1]); err == nil {
+			t.Errorf("funcInfo(%v, %v) passed", bad[0], bad[1])
+		}
 	}
 	// Debian 7.2.13 x86_64 (cases/testdata/.../tailcall_fentry_fexit.json):
 	// program id 4, BTF id 1, kallsyms bpf_trampoline_17179869185.
