@@ -325,6 +325,8 @@ func (p *parser) targetAttrs(toks []token) error {
 			a.TailCallReachable = true
 		case t.text == "tail-call-subprog":
 			a.TailCallReachable, a.TailCallViaSubprog = true, true
+		case t.text == "tail-call-taken":
+			a.TailCallReachable, a.TailCallTaken = true, true
 		case strings.HasPrefix(t.text, "btf-id="):
 			v, err := strconv.ParseUint(t.text[len("btf-id="):], 0, 32)
 			if err != nil || v == 0 {
@@ -332,7 +334,7 @@ func (p *parser) targetAttrs(toks []token) error {
 			}
 			p.c.Target.BTFID = uint32(v)
 		default:
-			return p.errf(t.col, "unknown target attribute %q (want fmodret, fmodret-sleepable, error-inject, noreturn, deny, bpf-prog, tail-call, tail-call-subprog, btf-id=N)", t.text)
+			return p.errf(t.col, "unknown target attribute %q (want fmodret, fmodret-sleepable, error-inject, noreturn, deny, bpf-prog, tail-call, tail-call-subprog, tail-call-taken, btf-id=N)", t.text)
 		}
 	}
 	if a.TailCallReachable && !a.BPFProg {

@@ -63,3 +63,35 @@ func TestTailCallCtx(t *testing.T) {
 		}
 	}
 }
+
+// The guest's target program as a test-run target: its ctx is the
+// kernel's skb (unknown), it returns 0, or the tail-called program's
+// value when its tail call is taken; other prototypes are not runnable.
+func TestTestTargetOfBPFProg(t *testing.T) {
+	parse := func(src string) trampoline.Target {
+		c, err := cases.Parse("t.tramp", []byte(src+"\nprog e fentry\nattach e\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Target
+	}
+	for _, tc := range []struct {
+		src string
+		ok  bool
+		ret uint64
+	}{
+		{"target f(ptr) -> s32 bpf-prog", true, 0},
+		{"target f(ptr) -> u32 bpf-prog tail-call", true, 0},
+		{"target f(ptr) -> s32 bpf-prog tail-call-taken", true, trampoline.TailCalleeRet},
+		{"target f(ptr, u64) -> s32 bpf-prog", false, 0},
+		{"target f(ptr) -> u64 bpf-prog", false, 0},
+	} {
+		tt, ok := TestTargetOf(parse(tc.src))
+		if ok != tc.ok || ok && (tt.Ret != tc.ret || !tt.UnknownArg(0)) {
+			t.Errorf("%s: %+v %v, want ok %v, ret %#x, arg 0 unknown", tc.src, tt, ok, tc.ok, tc.ret)
+		}
+	}
+	if tt, ok := TestTargetOf(parse("target bpf_fentry_test1")); !ok || tt.Ret != 2 {
+		t.Errorf("bpf_fentry_test1: %+v %v", tt, ok)
+	}
+}

@@ -40,8 +40,9 @@ var TestTargets = map[string]TestTarget{
 func (t TestTarget) UnknownArg(i int) bool { return i < len(t.Unknown) && t.Unknown[i] }
 
 // guestTargetProg is the BPF-program target the guest loads for a case
-// (cmd/tramp-guest/bpfobs.TargetProg): a socket filter that returns 0,
-// which BPF_PROG_TEST_RUN runs on an skb whose address is the kernel's.
+// (cmd/tramp-guest/bpfobs.TargetProg): a socket filter that returns 0
+// (TailCalleeRet when its tail call is taken), which BPF_PROG_TEST_RUN
+// runs on an skb whose address is the kernel's.
 var guestTargetProg = TestTarget{Args: []uint64{placeholderPtr}, Unknown: []bool{true}, Ret: 0}
 
 // TestTargetOf is what a test run passes to the target and gets back: a
@@ -51,7 +52,11 @@ func TestTargetOf(tg trampoline.Target) (TestTarget, bool) {
 	if tg.Attrs.BPFProg {
 		p := tg.Proto
 		ok := len(p.Args) == 1 && p.Args[0].Ptr && p.Ret.Size == 4 && !p.Ret.Struct
-		return guestTargetProg, ok
+		t := guestTargetProg
+		if tg.Attrs.TailCallTaken {
+			t.Ret = trampoline.TailCalleeRet
+		}
+		return t, ok
 	}
 	t, ok := TestTargets[tg.Name]
 	return t, ok

@@ -110,7 +110,16 @@ type Attrs struct {
 	// itself; the verifier's check_max_stack_depth marks the caller
 	// reachable all the same. Only the guest's program differs.
 	TailCallViaSubprog bool
+	// TailCallTaken: (TailCallReachable) the tail call finds a program in
+	// its program array, so the target returns what that program
+	// returns (TailCalleeRet). Only the guest's program and the value
+	// the traced function returns differ.
+	TailCallTaken bool
 }
+
+// TailCalleeRet is what the program a taken tail call jumps to returns
+// (the guest's, see TailCallTaken).
+const TailCalleeRet = 0x7a11
 
 // Target is the function a case's programs attach to.
 type Target struct {

@@ -30,6 +30,14 @@ func TestJobForBPFProgTarget(t *testing.T) {
 	if !reflect.DeepEqual(JobFor(c).TargetProg, want) {
 		t.Errorf("TargetProg = %+v, want %+v", JobFor(c).TargetProg, want)
 	}
+	c, err = cases.Parse("t.tramp", []byte("target tc_entry(ptr) -> s32 bpf-prog tail-call-taken\nprog e fentry\nattach e\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.TailCallSubprog, want.TailCallTaken = false, true
+	if !reflect.DeepEqual(JobFor(c).TargetProg, want) {
+		t.Errorf("TargetProg = %+v, want %+v", JobFor(c).TargetProg, want)
+	}
 	c, err = cases.Parse("t.tramp", []byte("target plain(ptr, u64) -> u32 bpf-prog\nprog e fentry\nattach e\n"))
 	if err != nil {
 		t.Fatal(err)

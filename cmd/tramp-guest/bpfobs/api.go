@@ -81,6 +81,7 @@ type TargetProgInfo struct {
 	TailCall bool   `json:"tail_call"`
 	// TailCallSubprog: the tail call is in a subprogram.
 	TailCallSubprog bool `json:"tail_call_subprog,omitempty"`
+	TailCallTaken   bool `json:"tail_call_taken,omitempty"`
 }
 
 // Step is the result of one Op.

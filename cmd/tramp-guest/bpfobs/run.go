@@ -257,7 +257,7 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 			st.TrampolineKey = key
 			st.Symbols[job.Target] = targetAddr
 			st.TargetProg = &TargetProgInfo{ID: tgt.id, Tag: tgt.tag, BPFFunc: tgt.bpfFunc, TailCall: job.TargetProg.TailCall,
-				TailCallSubprog: job.TargetProg.TailCallSubprog}
+				TailCallSubprog: job.TargetProg.TailCallSubprog, TailCallTaken: job.TargetProg.TailCallTaken}
 		}
 	} else {
 		for _, n := range []string{job.Target, trigger} {

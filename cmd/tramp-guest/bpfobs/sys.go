@@ -18,6 +18,7 @@ import (
 
 const (
 	cmdMapCreate      = 0
+	cmdMapUpdateElem  = 2
 	cmdProgLoad       = 5
 	cmdProgTestRun    = 10
 	cmdObjGetInfoByFD = 15
@@ -394,4 +395,22 @@ func (m *obsMap) close() {
 	}
 	unix.Munmap(m.mem)
 	unix.Close(m.fd)
+}
+
+type mapElemAttr struct {
+	_     structs.HostLayout
+	MapFd uint32
+	_     [4]byte
+	Key   uint64
+	Value uint64
+	Flags uint64
+}
+
+// mapUpdateU32 sets a 4-byte key to a 4-byte value (BPF_MAP_UPDATE_ELEM).
+func mapUpdateU32(mapFD int, key, value uint32) error {
+	a := mapElemAttr{MapFd: uint32(mapFD), Key: ptr(&key), Value: ptr(&value)}
+	_, err := bpfCall(cmdMapUpdateElem, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	runtime.KeepAlive(&key)
+	runtime.KeepAlive(&value)
+	return err
 }

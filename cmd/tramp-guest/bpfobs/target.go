@@ -20,9 +20,12 @@ type TargetProg struct {
 	TailCall bool `json:"tail_call"`
 	// TailCallSubprog (with TailCall): the function calls a static
 	// subprogram that makes the tail call.
-	TailCallSubprog bool     `json:"tail_call_subprog,omitempty"`
-	Args            []string `json:"args"` // case-file types: the guest takes exactly ["ptr"]
-	Ret             string   `json:"ret"`  // s32 or u32
+	TailCallSubprog bool `json:"tail_call_subprog,omitempty"`
+	// TailCallTaken (with TailCall): slot 0 of the program array holds a
+	// socket filter returning TailCalleeRet, so the tail call is taken.
+	TailCallTaken bool     `json:"tail_call_taken,omitempty"`
+	Args          []string `json:"args"` // case-file types: the guest takes exactly ["ptr"]
+	Ret           string   `json:"ret"`  // s32 or u32
 }
 
 // TargetTrigger is the Start.Trigger of a job whose target is a BPF
@@ -42,8 +45,8 @@ func (t *TargetProg) check(name string) error {
 	if !validFuncName(name) {
 		return fmt.Errorf("BPF-program target: %q is not a C identifier", name)
 	}
-	if t.TailCallSubprog && !t.TailCall {
-		return fmt.Errorf("BPF-program target %s: a tail call through a subprogram is still a tail call (TailCall unset)", name)
+	if (t.TailCallSubprog || t.TailCallTaken) && !t.TailCall {
+		return fmt.Errorf("BPF-program target %s: a tail call through a subprogram or a taken one is still a tail call (TailCall unset)", name)
 	}
 	if len(t.Args) != 1 || t.Args[0] != "ptr" || (t.Ret != "s32" && t.Ret != "u32") {
 		return fmt.Errorf("BPF-program target %s: the guest builds a socket filter, whose function is (ptr) -> s32 or (ptr) -> u32, not (%s) -> %s",
@@ -156,6 +159,15 @@ func funcInfo(insnOffs, typeIDs []uint32) ([]byte, error) {
 // progTrampKey is bpf_trampoline_compute_key for a BPF-program target:
 // the target program's id in the high half, the BTF id in the low half.
 func progTrampKey(progID, btfID uint32) uint64 { return uint64(progID)<<32 | uint64(btfID) }
+
+// TailCalleeRet is what the program in the program array returns when
+// TailCallTaken (trampoline.TailCalleeRet).
+const TailCalleeRet = 0x7a11
+
+// calleeInsns is the body of the program a taken tail call jumps to.
+func calleeInsns() asm.Instructions {
+	return asm.Instructions{asm.Mov.Imm(asm.R0, TailCalleeRet), asm.Return()}
+}
 
 // extInsns is the body of a freplace program on a BPF-program target: it
 // returns 0 (an extension runs with the target's program type, so the

@@ -11,6 +11,7 @@ import (
 // loadedTarget is a BPF-program target loaded for one job.
 type loadedTarget struct {
 	fd, btfFD, mapFD int
+	calleeFD         int    // the program in the program array (TailCallTaken)
 	btfID            uint32 // the FUNC's id in the program's BTF
 	id               uint32 // program id
 	bpfFunc          uint64 // the JITed image: the traced address
@@ -18,7 +19,7 @@ type loadedTarget struct {
 }
 
 func (t *loadedTarget) close() {
-	for _, fd := range []int{t.fd, t.mapFD, t.btfFD} {
+	for _, fd := range []int{t.fd, t.mapFD, t.calleeFD, t.btfFD} {
 		if fd > 0 {
 			unix.Close(fd)
 		}
@@ -32,7 +33,7 @@ func loadTarget(name string, tp *TargetProg) (*loadedTarget, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &loadedTarget{fd: -1, mapFD: -1, btfID: ids[0]}
+	t := &loadedTarget{fd: -1, mapFD: -1, calleeFD: -1, btfID: ids[0]}
 	var log string
 	if t.btfFD, log, err = loadBTF(raw); err != nil {
 		return nil, fmt.Errorf("BTF_LOAD of the target's BTF: %s: %s", ErrnoName(err), truncLog(log))
@@ -41,6 +42,21 @@ func loadTarget(name string, tp *TargetProg) (*loadedTarget, error) {
 		if t.mapFD, err = newProgArray(1); err != nil {
 			t.close()
 			return nil, fmt.Errorf("program array: %s", ErrnoName(err))
+		}
+	}
+	if tp.TailCallTaken {
+		callee, err := marshalInsns(calleeInsns())
+		if err != nil {
+			t.close()
+			return nil, err
+		}
+		if t.calleeFD, log, err = loadProg(loadSpec{name: "tramp_callee", progType: progTypeSocketFilter, insns: callee}); err != nil {
+			t.close()
+			return nil, fmt.Errorf("load of the tail-call callee: %s: %s", ErrnoName(err), truncLog(log))
+		}
+		if err := mapUpdateU32(t.mapFD, 0, uint32(t.calleeFD)); err != nil {
+			t.close()
+			return nil, fmt.Errorf("program array update: %s", ErrnoName(err))
 		}
 	}
 	in, offs := tp.targetInsns(t.mapFD)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bpftramp/tramp/trampoline"
 	"github.com/cilium/ebpf/btf"
 )
 
@@ -188,6 +189,19 @@ func TestTargetInsns(t *testing.T) {
 	}
 	if err := (&TargetProg{TailCallSubprog: true, Args: []string{"ptr"}, Ret: "s32"}).check("f"); err == nil {
 		t.Error("a subprogram tail call without TailCall passed the check")
+	}
+	if err := (&TargetProg{TailCallTaken: true, Args: []string{"ptr"}, Ret: "s32"}).check("f"); err == nil {
+		t.Error("a taken tail call without TailCall passed the check")
+	}
+	b, err = marshalInsns(calleeInsns())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw := decodeRaw(t, b); len(raw) != 2 || raw[0].op != 0xb7 || raw[0].imm != TailCalleeRet || raw[1].op != 0x95 {
+		t.Errorf("callee = %+v, want r0 = %#x; exit", raw, TailCalleeRet)
+	}
+	if TailCalleeRet != trampoline.TailCalleeRet {
+		t.Errorf("the guest's callee returns %#x, the model (trampoline.TailCalleeRet) says %#x", TailCalleeRet, trampoline.TailCalleeRet)
 	}
 }
 
