@@ -125,6 +125,8 @@ func TestParseErrors(t *testing.T) {
 		{"target f(u8) -> u64 sparkly\n", "e.tramp:1:21: unknown target attribute \"sparkly\""},
 		{"target f(ptr) -> s32 tail-call-subprog\n", "e.tramp:1:22: tail-call needs bpf-prog"},
 		{"target f(ptr) -> s32 tail-call-taken\n", "e.tramp:1:22: tail-call needs bpf-prog"},
+		{"target f(ptr) -> s32 global-subprog\n", "e.tramp:1:22: global-subprog needs bpf-prog"},
+		{"target f(ptr) -> s32 bpf-prog global-subprog tail-call-subprog\n", "e.tramp:1:46: global-subprog and tail-call-subprog"},
 		{"target bpf_fentry_test1\ntarget bpf_fentry_test2\n", "e.tramp:2:1: second target line (the first is on line 1)"},
 		{"prog s fentry\n", "e.tramp:1:1: no target line"},
 		{"target bpf_fentry_test1\nfrobnicate\n", "e.tramp:2:1: unknown keyword \"frobnicate\""},

@@ -115,6 +115,11 @@ type Attrs struct {
 	// returns (TailCalleeRet). Only the guest's program and the value
 	// the traced function returns differ.
 	TailCallTaken bool
+	// GlobalSubprog: (BPFProg) the target is a global subprogram that the
+	// program's main function calls, not the main function (the traced
+	// address is that subprogram's image). Only the guest's program
+	// differs.
+	GlobalSubprog bool
 }
 
 // TailCalleeRet is what the program a taken tail call jumps to returns

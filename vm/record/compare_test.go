@@ -38,6 +38,14 @@ func TestJobForBPFProgTarget(t *testing.T) {
 	if !reflect.DeepEqual(JobFor(c).TargetProg, want) {
 		t.Errorf("TargetProg = %+v, want %+v", JobFor(c).TargetProg, want)
 	}
+	c, err = cases.Parse("t.tramp", []byte("target tc_sub(ptr) -> s32 bpf-prog tail-call global-subprog\nprog e fentry\nattach e\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.TailCallTaken, want.GlobalSubprog = false, true
+	if !reflect.DeepEqual(JobFor(c).TargetProg, want) {
+		t.Errorf("TargetProg = %+v, want %+v", JobFor(c).TargetProg, want)
+	}
 	c, err = cases.Parse("t.tramp", []byte("target plain(ptr, u64) -> u32 bpf-prog\nprog e fentry\nattach e\n"))
 	if err != nil {
 		t.Fatal(err)

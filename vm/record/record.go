@@ -59,7 +59,8 @@ func JobFor(c *cases.Case) bpfobs.Job {
 	j := bpfobs.Job{Target: c.Target.Name, Capture: true}
 	if a := c.Target.Attrs; a.BPFProg {
 		tp := &bpfobs.TargetProg{TailCall: a.TailCallReachable, TailCallSubprog: a.TailCallViaSubprog, TailCallTaken: a.TailCallTaken,
-			Args: []string{}, Ret: c.Target.Proto.Ret.String()}
+			GlobalSubprog: a.GlobalSubprog,
+			Args:          []string{}, Ret: c.Target.Proto.Ret.String()}
 		for _, t := range c.Target.Proto.Args {
 			tp.Args = append(tp.Args, t.String())
 		}

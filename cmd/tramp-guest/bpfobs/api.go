@@ -82,6 +82,7 @@ type TargetProgInfo struct {
 	// TailCallSubprog: the tail call is in a subprogram.
 	TailCallSubprog bool `json:"tail_call_subprog,omitempty"`
 	TailCallTaken   bool `json:"tail_call_taken,omitempty"`
+	GlobalSubprog   bool `json:"global_subprog,omitempty"`
 }
 
 // Step is the result of one Op.

@@ -257,7 +257,8 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 			st.TrampolineKey = key
 			st.Symbols[job.Target] = targetAddr
 			st.TargetProg = &TargetProgInfo{ID: tgt.id, Tag: tgt.tag, BPFFunc: tgt.bpfFunc, TailCall: job.TargetProg.TailCall,
-				TailCallSubprog: job.TargetProg.TailCallSubprog, TailCallTaken: job.TargetProg.TailCallTaken}
+				TailCallSubprog: job.TargetProg.TailCallSubprog, TailCallTaken: job.TargetProg.TailCallTaken,
+				GlobalSubprog: job.TargetProg.GlobalSubprog}
 		}
 	} else {
 		for _, n := range []string{job.Target, trigger} {

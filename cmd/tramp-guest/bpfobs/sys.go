@@ -414,3 +414,22 @@ func mapUpdateU32(mapFD int, key, value uint32) error {
 	runtime.KeepAlive(&value)
 	return err
 }
+
+// progKsyms returns the JITed address of each of a program's n
+// functions (bpf_prog_info.jited_ksyms, main function first).
+func progKsyms(fd, n int) ([]uint64, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("progKsyms: %d functions", n)
+	}
+	var info progInfo
+	ksyms := make([]uint64, n)
+	info.NrJitedKsyms = uint32(n)
+	info.JitedKsyms = ptr(&ksyms[0])
+	a := objInfoAttr{BpfFd: uint32(fd), InfoLen: uint32(unsafe.Sizeof(info)), Info: ptr(&info)}
+	_, err := bpfCall(cmdObjGetInfoByFD, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	runtime.KeepAlive(ksyms)
+	if err != nil {
+		return nil, err
+	}
+	return ksyms[:min(n, int(info.NrJitedKsyms))], nil
+}

@@ -23,7 +23,11 @@ type TargetProg struct {
 	TailCallSubprog bool `json:"tail_call_subprog,omitempty"`
 	// TailCallTaken (with TailCall): slot 0 of the program array holds a
 	// socket filter returning TailCalleeRet, so the tail call is taken.
-	TailCallTaken bool     `json:"tail_call_taken,omitempty"`
+	TailCallTaken bool `json:"tail_call_taken,omitempty"`
+	// GlobalSubprog: the target is a global subprogram (subprog 1) that
+	// the program's main function (mainName) calls with ctx, not the
+	// main function itself; its tail call, if any, is its own.
+	GlobalSubprog bool     `json:"global_subprog,omitempty"`
 	Args          []string `json:"args"` // case-file types: the guest takes exactly ["ptr"]
 	Ret           string   `json:"ret"`  // s32 or u32
 }
@@ -44,6 +48,12 @@ func (t *TargetProg) check(name string) error {
 	}
 	if !validFuncName(name) {
 		return fmt.Errorf("BPF-program target: %q is not a C identifier", name)
+	}
+	if name == subprogName || name == mainName {
+		return fmt.Errorf("BPF-program target: %s is the name of the guest's own function, pick another", name)
+	}
+	if t.GlobalSubprog && t.TailCallSubprog {
+		return fmt.Errorf("BPF-program target %s: a global subprogram target makes its tail call itself (not through another subprogram)", name)
 	}
 	if (t.TailCallSubprog || t.TailCallTaken) && !t.TailCall {
 		return fmt.Errorf("BPF-program target %s: a tail call through a subprogram or a taken one is still a tail call (TailCall unset)", name)
@@ -69,14 +79,27 @@ func validFuncName(s string) bool {
 }
 
 // subprogName is the static subprogram that makes the tail call when
-// TailCallSubprog is set.
-const subprogName = "tramp_tail"
+// TailCallSubprog is set; mainName the main function that calls a
+// GlobalSubprog target.
+const (
+	subprogName = "tramp_tail"
+	mainName    = "tramp_main"
+)
+
+// targetIndex is the target's function index in the program (subprog).
+func (t *TargetProg) targetIndex() int {
+	if t.GlobalSubprog {
+		return 1
+	}
+	return 0
+}
 
 // targetBTF is the BTF of the target program: "<ret> name(struct
 // __sk_buff *ctx)" with global linkage (and, with TailCallSubprog, a
 // static subprogram of the same prototype). It returns the raw blob for
-// BPF_BTF_LOAD and the FUNC ids in program order: the first is the
-// attach BTF id.
+// BPF_BTF_LOAD and the FUNC ids in program order; the one at
+// targetIndex is the attach BTF id. With GlobalSubprog a global main
+// function of the same prototype comes first.
 func (t *TargetProg) targetBTF(name string) ([]byte, []uint32, error) {
 	if err := t.check(name); err != nil {
 		return nil, nil, err
@@ -93,6 +116,9 @@ func (t *TargetProg) targetBTF(name string) ([]byte, []uint32, error) {
 		return nil, nil, err
 	}
 	fns := []*btf.Func{fn}
+	if t.GlobalSubprog {
+		fns = []*btf.Func{{Name: mainName, Type: proto, Linkage: btf.GlobalFunc}, fn}
+	}
 	if t.TailCallSubprog {
 		fns = append(fns, &btf.Func{Name: subprogName, Type: proto, Linkage: btf.StaticFunc})
 	}
@@ -112,34 +138,43 @@ func (t *TargetProg) targetBTF(name string) ([]byte, []uint32, error) {
 }
 
 // targetInsns is the target program's body and the instruction offset
-// (in 8-byte slots) of each function. Without a tail call it returns 0;
-// with one it calls bpf_tail_call(ctx, progArray, 0) first, itself or
-// (TailCallSubprog) in a subprogram it calls with ctx.
+// (in 8-byte slots) of each function. Without a tail call the target
+// returns 0; with one it calls bpf_tail_call(ctx, progArray, 0) first,
+// itself or (TailCallSubprog) in a subprogram it calls with ctx. With
+// GlobalSubprog a main function calls the target with ctx and returns
+// its value.
 func (t *TargetProg) targetInsns(progArrayFD int) (asm.Instructions, []uint32) {
-	if !t.TailCall {
-		return trivialProg(), []uint32{0}
+	body := trivialProg()
+	if t.TailCall {
+		body = asm.Instructions{
+			asm.LoadMapPtr(asm.R2, progArrayFD),
+			asm.Mov.Imm(asm.R3, 0),
+			asm.FnTailCall.Call(),
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Return(),
+		}
 	}
-	tail := asm.Instructions{
-		asm.LoadMapPtr(asm.R2, progArrayFD),
-		asm.Mov.Imm(asm.R3, 0),
-		asm.FnTailCall.Call(),
-		asm.Mov.Imm(asm.R0, 0),
-		asm.Return(),
+	var callee string
+	switch {
+	case t.GlobalSubprog:
+		// main calls the target and returns what it returns.
+		callee = "target"
+	case t.TailCallSubprog:
+		callee = subprogName
+	default:
+		return body, []uint32{0}
 	}
-	if !t.TailCallSubprog {
-		return tail, []uint32{0}
+	main := asm.Instructions{asm.Call.Label(callee)}
+	if !t.GlobalSubprog {
+		main = append(main, asm.Mov.Imm(asm.R0, 0))
 	}
-	main := asm.Instructions{
-		asm.Call.Label(subprogName),
-		asm.Mov.Imm(asm.R0, 0),
-		asm.Return(),
-	}
-	tail[0] = tail[0].WithSymbol(subprogName)
+	main = append(main, asm.Return())
+	body[0] = body[0].WithSymbol(callee)
 	var off uint64
 	for _, ins := range main {
 		off += ins.Size() / asm.InstructionSize
 	}
-	return append(main, tail...), []uint32{0, uint32(off)}
+	return append(main, body...), []uint32{0, uint32(off)}
 }
 
 // funcInfo is the bpf_func_info records {insn_off, type_id} of a

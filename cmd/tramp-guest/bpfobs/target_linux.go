@@ -33,7 +33,7 @@ func loadTarget(name string, tp *TargetProg) (*loadedTarget, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &loadedTarget{fd: -1, mapFD: -1, calleeFD: -1, btfID: ids[0]}
+	t := &loadedTarget{fd: -1, mapFD: -1, calleeFD: -1, btfID: ids[tp.targetIndex()]}
 	var log string
 	if t.btfFD, log, err = loadBTF(raw); err != nil {
 		return nil, fmt.Errorf("BTF_LOAD of the target's BTF: %s: %s", ErrnoName(err), truncLog(log))
@@ -76,11 +76,21 @@ func loadTarget(name string, tp *TargetProg) (*loadedTarget, error) {
 		return nil, fmt.Errorf("load of the target program: %s: %s", ErrnoName(err), truncLog(log))
 	}
 	info, err := getProgInfo(t.fd)
+	var ksyms []uint64
+	if err == nil {
+		ksyms, err = progKsyms(t.fd, len(ids))
+	}
 	if err != nil {
 		t.close()
 		return nil, fmt.Errorf("target program info: %s", ErrnoName(err))
 	}
-	t.id, t.bpfFunc = info.ID, info.JitedKsyms
+	if len(ksyms) != len(ids) {
+		t.close()
+		return nil, fmt.Errorf("target program: %d JITed functions, the guest built %d", len(ksyms), len(ids))
+	}
+	// bpf_check_attach_target: the traced address is the subprogram's
+	// bpf_func (aux->func[subprog]), the main one's for subprog 0.
+	t.id, t.bpfFunc = info.ID, ksyms[tp.targetIndex()]
 	t.tag = fmt.Sprintf("%x", info.Tag[:])
 	return t, nil
 }

@@ -33,6 +33,9 @@ func TestTargetProgCheck(t *testing.T) {
 		{"f", &TargetProg{Args: []string{"u64"}, Ret: "s32"}, "(u64) -> s32"},
 		{"f", &TargetProg{Args: []string{"ptr"}, Ret: "u64"}, "(ptr) -> u64"},
 		{"f", &TargetProg{Args: []string{"ptr"}, Ret: "void"}, "(ptr) -> void"},
+		{"tramp_main", good, "the guest's own function"},
+		{"tramp_tail", good, "the guest's own function"},
+		{"f", &TargetProg{TailCall: true, TailCallSubprog: true, GlobalSubprog: true, Args: []string{"ptr"}, Ret: "s32"}, "makes its tail call itself"},
 	}
 	for _, b := range bad {
 		err := b.tp.check(b.name)
@@ -226,5 +229,60 @@ func TestFuncInfoAndKey(t *testing.T) {
 	}
 	if k := progTrampKey(0xffffffff, 0xffffffff); k != 0xffffffffffffffff {
 		t.Errorf("progTrampKey(max, max) = %#x", k)
+	}
+}
+
+// A global-subprogram target: main (global) first, the target (global)
+// second; main calls the target and returns its value, the target makes
+// the tail call.
+func TestTargetGlobalSubprog(t *testing.T) {
+	const mapFD = 4
+	tp := &TargetProg{TailCall: true, GlobalSubprog: true, Args: []string{"ptr"}, Ret: "s32"}
+	if tp.targetIndex() != 1 || (&TargetProg{}).targetIndex() != 0 {
+		t.Fatalf("target index %d", tp.targetIndex())
+	}
+	raw, ids, err := tp.targetBTF("tc_sub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 2 {
+		t.Fatalf("FUNC ids %v", ids)
+	}
+	for i, want := range []string{mainName, "tc_sub"} {
+		typ, err := spec.TypeByID(btf.TypeID(ids[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fn, ok := typ.(*btf.Func); !ok || fn.Name != want || fn.Linkage != btf.GlobalFunc {
+			t.Errorf("func %d is %v, want global %s", i, typ, want)
+		}
+	}
+	in, offs := tp.targetInsns(mapFD)
+	b, err := marshalInsns(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := decodeRaw(t, b)
+	if len(offs) != 2 || offs[1] != 2 {
+		t.Fatalf("functions at %v, want [0 2]", offs)
+	}
+	// main: call the target, exit with its r0.
+	if r[0].op != 0x85 || r[0].src != 1 || r[0].imm != 1 || r[1].op != 0x95 {
+		t.Errorf("main = %+v %+v, want call +1; exit", r[0], r[1])
+	}
+	if r[2].op != 0x18 || r[2].src != 1 || r[2].imm != mapFD {
+		t.Errorf("target starts with %+v, want the program array load", r[2])
+	}
+	// Without a tail call the subprogram returns 0.
+	in, offs = (&TargetProg{GlobalSubprog: true}).targetInsns(-1)
+	if b, err = marshalInsns(in); err != nil {
+		t.Fatal(err)
+	}
+	if r := decodeRaw(t, b); len(r) != 4 || len(offs) != 2 || r[2].op != 0xb7 || r[3].op != 0x95 {
+		t.Errorf("plain global subprogram = %+v at %v", r, offs)
 	}
 }
