@@ -286,3 +286,39 @@ func TestTargetGlobalSubprog(t *testing.T) {
 		t.Errorf("plain global subprogram = %+v at %v", r, offs)
 	}
 }
+
+// Whatever a job asks for, the guest's target builder refuses it with an
+// error or builds a program whose func_info matches its BTF: never a
+// panic.
+func FuzzTargetProg(f *testing.F) {
+	f.Add("tc_entry", "ptr", "s32", uint8(1))
+	f.Add("tc_sub", "ptr", "u32", uint8(0xf))
+	f.Add("tramp_main", "ptr,u64", "void", uint8(0x8))
+	f.Add("", "", "", uint8(0))
+	f.Fuzz(func(t *testing.T, name, args, ret string, flags uint8) {
+		tp := &TargetProg{TailCall: flags&1 != 0, TailCallSubprog: flags&2 != 0, TailCallTaken: flags&4 != 0, GlobalSubprog: flags&8 != 0, Ret: ret}
+		if args != "" {
+			tp.Args = strings.Split(args, ",")
+		}
+		raw, ids, err := tp.targetBTF(name)
+		if err != nil {
+			if tp.check(name) == nil {
+				t.Fatalf("targetBTF failed on a target check accepts: %v", err)
+			}
+			return
+		}
+		in, offs := tp.targetInsns(3)
+		if len(offs) != len(ids) || tp.targetIndex() >= len(ids) {
+			t.Fatalf("%d functions, %d BTF ids, target index %d", len(offs), len(ids), tp.targetIndex())
+		}
+		if _, err := funcInfo(offs, ids); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := marshalInsns(in); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := btf.LoadSpecFromReader(bytes.NewReader(raw)); err != nil {
+			t.Fatalf("BTF does not read back: %v", err)
+		}
+	})
+}
