@@ -323,6 +323,12 @@ func (p *parser) targetAttrs(toks []token) error {
 			a.BPFProg = true
 		case t.text == "tail-call":
 			a.TailCallReachable = true
+		case t.text == "tail-call-subprog":
+			a.TailCallReachable, a.TailCallViaSubprog = true, true
+		case t.text == "tail-call-taken":
+			a.TailCallReachable, a.TailCallTaken = true, true
+		case t.text == "global-subprog":
+			a.GlobalSubprog = true
 		case strings.HasPrefix(t.text, "btf-id="):
 			v, err := strconv.ParseUint(t.text[len("btf-id="):], 0, 32)
 			if err != nil || v == 0 {
@@ -330,8 +336,14 @@ func (p *parser) targetAttrs(toks []token) error {
 			}
 			p.c.Target.BTFID = uint32(v)
 		default:
-			return p.errf(t.col, "unknown target attribute %q (want fmodret, fmodret-sleepable, error-inject, noreturn, deny, bpf-prog, tail-call, btf-id=N)", t.text)
+			return p.errf(t.col, "unknown target attribute %q (want fmodret, fmodret-sleepable, error-inject, noreturn, deny, bpf-prog, tail-call, tail-call-subprog, tail-call-taken, global-subprog, btf-id=N)", t.text)
 		}
+	}
+	if a.GlobalSubprog && !a.BPFProg {
+		return p.errf(toks[len(toks)-1].col, "global-subprog needs bpf-prog: only a BPF program has subprograms")
+	}
+	if a.GlobalSubprog && a.TailCallViaSubprog {
+		return p.errf(toks[len(toks)-1].col, "global-subprog and tail-call-subprog: a subprogram target makes its tail call itself")
 	}
 	if a.TailCallReachable && !a.BPFProg {
 		return p.errf(toks[len(toks)-1].col, "tail-call needs bpf-prog: only a BPF-program target can reach tail calls")

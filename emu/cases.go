@@ -48,7 +48,7 @@ func RunSteps(c *cases.Case, prof *trampoline.Profile, a *trampoline.Arch) ([]Ca
 				delete(links, st.Prog)
 			}
 		case cases.OpRun:
-			cr := CaseRun{Step: i, Line: st.Line, Run: RunFor(c.Target.Name, m, st.Args)}
+			cr := CaseRun{Step: i, Line: st.Line, Run: RunFor(c.Target, m, st.Args)}
 			if tr.HasImage() {
 				cr.Plan = tr.Plan()
 			}
@@ -96,6 +96,9 @@ func GenerateWith(g *generators.Generator, p *trampoline.Plan, addrs *arch.Addrs
 
 // Check runs a setup once and verifies the run against the plan.
 func Check(s Setup, p *trampoline.Plan, r Run) (*Result, error) {
+	if p != nil && p.Flags&trampoline.FlagTailCallCtx != 0 && s.Arch == "x86_64" {
+		s.TailCallCtx = true
+	}
 	e, err := New(s)
 	if err != nil {
 		return nil, err

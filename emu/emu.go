@@ -73,6 +73,11 @@ const (
 	// CheckRetval: the trampoline's return value is not the one the
 	// model predicts.
 	CheckRetval = "retval"
+	// CheckTailCallCtx (x86_64, TAIL_CALL_CTX): the traced BPF program's
+	// body was entered with another rax than the trampoline was: rax
+	// carries the tail-call counter pointer into a tail-call-reachable
+	// program.
+	CheckTailCallCtx = "tail-call-ctx"
 )
 
 // Violation is one failed check.
@@ -141,6 +146,10 @@ type Setup struct {
 	// CallMode (x86): the traced function calls the trampoline (pushing
 	// the address after its 5-byte call site) instead of jumping to it.
 	CallMode bool
+	// TailCallCtx (x86_64): the target is a tail-call-reachable BPF
+	// program, whose body must be entered with the rax the trampoline
+	// got (emit_prologue / LOAD_TRAMP_TAIL_CALL_CNT_PTR).
+	TailCallCtx bool
 }
 
 // Run is one trigger of the traced function.

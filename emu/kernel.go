@@ -122,11 +122,12 @@ func CompareKernel(calls []Call, obs []bpfobs.Obs, p *trampoline.Plan, s *Setup,
 // counts the bodies that ran. It returns "" when they agree and a reason
 // when they do not; ok is false when the target is not one the test run
 // calls.
-func KernelRetval(target string, trigger string, kernelRetval uint32, res *Result) (problem string, ok bool) {
-	t, known := TestTargets[target]
+func KernelRetval(tg trampoline.Target, trigger string, kernelRetval uint32, res *Result) (problem string, ok bool) {
+	t, known := TestTargetOf(tg)
 	if !known {
 		return "", false
 	}
+	target := tg.Name
 	switch trigger {
 	case "bpf_modify_return_test":
 		other := TestTargets["bpf_modify_return_test"].Ret
@@ -147,6 +148,13 @@ func KernelRetval(target string, trigger string, kernelRetval uint32, res *Resul
 		}
 		return "", true
 	default:
+		if tg.Attrs.BPFProg {
+			// The test run returns the target program's own return value.
+			if uint32(res.Retval) != kernelRetval {
+				return fmt.Sprintf("test run retval %#x, the emulated return is %#x", kernelRetval, res.Retval), true
+			}
+			return "", true
+		}
 		if res.Retval&0xffffffff != t.Ret {
 			return fmt.Sprintf("the kernel's test run passed, so %s returned %d; the emulated return is %#x", target, t.Ret, res.Retval), true
 		}

@@ -160,7 +160,7 @@ func TestKernelRecordings(t *testing.T) {
 				continue
 			}
 			tl.runs++
-			tt := TestTargets[c.Target.Name]
+			tt, _ := TestTargetOf(c.Target)
 			unknown := tt.UnknownArg
 			// tramp's image at the kernel's addresses.
 			addrs := addrsOf(t, cr.Plan, rec, capt)
@@ -221,7 +221,7 @@ func TestKernelRecordings(t *testing.T) {
 			}
 			st := rec.Steps[cr.Step]
 			if st.Retval != nil {
-				if p, ok := KernelRetval(c.Target.Name, st.Trigger, *st.Retval, real); ok {
+				if p, ok := KernelRetval(c.Target, st.Trigger, *st.Retval, real); ok {
 					tl.retvals++
 					if p != "" {
 						t.Errorf("%s: %s", where, p)
@@ -289,7 +289,7 @@ func TestKernelImages(t *testing.T) {
 				t.Errorf("%s: no model image: %v", where, err)
 				continue
 			}
-			run := RunFor(c.Target.Name, p.Func, nil)
+			run := RunFor(c.Target, p.Func, nil)
 			rs, err := FromCapture(rec.Arch, capt, rec.Start.Symbols, p.Func, c.Progs)
 			if err != nil {
 				t.Errorf("%s: %v", where, err)

@@ -44,6 +44,7 @@ func FromImage(p *trampoline.Plan, img *arch.Image, addrs arch.Addrs, progs []*t
 	switch p.Arch {
 	case "x86_64":
 		s.CallMode = !p.JmpMode
+		s.TailCallCtx = p.Flags&trampoline.FlagTailCallCtx != 0
 		s.OrigEntry = addrs.Func + 5
 		if x86.Debian.EndbrAtFunc {
 			s.OrigEntry = addrs.Func + 9
@@ -108,10 +109,10 @@ func FromCapture(archName string, c bpfobs.Capture, symbols map[string]uint64, m
 // 0x7e57 (other targets get 1, 2, 3, ... when the step gives no
 // arguments, with 0x101, 0x102, ... in the upper words of 16-byte
 // arguments).
-func RunFor(target string, m trampoline.FuncModel, explicit []int64) Run {
+func RunFor(target trampoline.Target, m trampoline.FuncModel, explicit []int64) Run {
 	var vals []uint64
 	var ret uint64
-	t, known := TestTargets[target]
+	t, known := TestTargetOf(target)
 	if known {
 		vals, ret = t.Args, t.Ret
 	}

@@ -300,6 +300,9 @@ func (m *machine) orig() {
 	if !fromImage {
 		who = "the traced function (entered by the trampoline's return)"
 	}
+	if s.TailCallCtx && s.Arch == "x86_64" && m.regs[0] != m.saved[0] {
+		m.violate(CheckTailCallCtx, "%s: rax is %#x, the trampoline was entered with the tail-call counter pointer %#x", who, m.regs[0], m.saved[0])
+	}
 	base := m.stackArgBase(m.sp())
 	for _, l := range m.e.abi {
 		var got uint64

@@ -1,5 +1,7 @@
 package emu
 
+import "github.com/bpftramp/tramp/trampoline"
+
 // TestTarget is a function BPF_PROG_TEST_RUN calls for tracing programs
 // (net/bpf/test_run.c, facts sheet §F.3): the arguments it passes and
 // what the function returns.
@@ -36,3 +38,26 @@ var TestTargets = map[string]TestTarget{
 // UnknownArg says whether argument i of a test target is a kernel stack
 // address.
 func (t TestTarget) UnknownArg(i int) bool { return i < len(t.Unknown) && t.Unknown[i] }
+
+// guestTargetProg is the BPF-program target the guest loads for a case
+// (cmd/tramp-guest/bpfobs.TargetProg): a socket filter that returns 0
+// (TailCalleeRet when its tail call is taken), which BPF_PROG_TEST_RUN
+// runs on an skb whose address is the kernel's.
+var guestTargetProg = TestTarget{Args: []uint64{placeholderPtr}, Unknown: []bool{true}, Ret: 0}
+
+// TestTargetOf is what a test run passes to the target and gets back: a
+// kernel test_run function of TestTargets, or the guest's target program
+// for a BPF-program target with its prototype, (ptr) -> s32 or u32.
+func TestTargetOf(tg trampoline.Target) (TestTarget, bool) {
+	if tg.Attrs.BPFProg {
+		p := tg.Proto
+		ok := len(p.Args) == 1 && p.Args[0].Ptr && p.Ret.Size == 4 && !p.Ret.Struct
+		t := guestTargetProg
+		if tg.Attrs.TailCallTaken {
+			t.Ret = trampoline.TailCalleeRet
+		}
+		return t, ok
+	}
+	t, ok := TestTargets[tg.Name]
+	return t, ok
+}

@@ -55,11 +55,14 @@ type Trampoline struct {
 	flags     Flags             // tr->flags
 	image     bool              // tr->cur_image != NULL
 	loaded    map[*Prog]bool    // programs that passed the verifier
+	// linked: programs that were linked once (their load-time target,
+	// prog->aux->dst_trampoline, is used up).
+	linked map[*Prog]bool
 }
 
 // New returns an empty trampoline for target on the given kernel and arch.
 func New(p *Profile, a *Arch, target Target) *Trampoline {
-	return &Trampoline{Profile: p, Arch: a, Target: target, loaded: map[*Prog]bool{}}
+	return &Trampoline{Profile: p, Arch: a, Target: target, loaded: map[*Prog]bool{}, linked: map[*Prog]bool{}}
 }
 
 // Load applies the checks the kernel makes when the program is loaded
@@ -172,6 +175,14 @@ func (t *Trampoline) Attach(p *Prog) (*Link, error) {
 	if err := t.Load(p); err != nil {
 		return nil, err
 	}
+	// bpf_tracing_prog_attach: the first successful link uses up the
+	// target the program was loaded for. A later link without a target
+	// fd (the only kind a case makes) finds the trampoline again through
+	// attach_btf, which a program loaded with attach_prog_fd does not
+	// have (extensions never re-attach that way).
+	if t.Target.Attrs.BPFProg && t.linked[p] {
+		return nil, attachErr(EINVAL, "%s was linked before: re-attaching to a BPF program needs target_fd", p.Name)
+	}
 	if t.extension != nil {
 		return nil, attachErr(EBUSY, "an extension program (%s) is attached", t.extension.Prog.Name)
 	}
@@ -182,6 +193,7 @@ func (t *Trampoline) Attach(p *Prog) (*Link, error) {
 			return nil, attachErr(EBUSY, "cannot attach an extension while %d fentry/fexit/fmod_ret links are in use", cnt)
 		}
 		t.extension = l
+		t.linked[p] = true
 		return l, nil
 	}
 	// bpf_trampoline_add_prog
@@ -205,6 +217,7 @@ func (t *Trampoline) Attach(p *Prog) (*Link, error) {
 		t.remove(l)
 		return nil, err
 	}
+	t.linked[p] = true
 	return l, nil
 }
 

@@ -135,6 +135,10 @@ func TestAttachErrnos(t *testing.T) {
 			before: []*Prog{{Name: "r", Kind: KindFreplace}}, prog: &Prog{Name: "r2", Kind: KindFreplace}, want: "EBUSY@attach"},
 		{name: "sleepable on BPF program", profile: "debian-7.2.13", arch: "x86_64", target: bpfTarget,
 			prog: &Prog{Name: "e", Kind: KindFentry, Sleepable: true}, want: "EINVAL@load"},
+		{name: "same program twice on BPF program", profile: "debian-7.2.13", arch: "arm64", target: bpfTarget,
+			before: []*Prog{{Name: "e", Kind: KindFentry}}, prog: nil, want: "EINVAL@attach"},
+		{name: "same freplace twice", profile: "debian-7.2.13", arch: "x86_64", target: bpfTarget,
+			before: []*Prog{{Name: "r", Kind: KindFreplace}}, prog: nil, want: "EINVAL@attach"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -448,5 +452,42 @@ func TestMeasuredSlotLimits(t *testing.T) {
 	_, err := tr.Attach(&Prog{Name: "e", Kind: KindFentry})
 	if got := errnoOf(t, err); got != "E2BIG@attach" {
 		t.Errorf("fentry after 18 fsession on 7.2.13 x86_64: %s, want E2BIG", got)
+	}
+}
+
+// A program's first link to a BPF-program target uses up the target it was
+// loaded for: after a detach it cannot be linked again (EINVAL), where a
+// vmlinux function's trampoline takes it back (Debian 7.2.13, both arches:
+// cases/bpf_prog_target_relink.tramp, errno_ebusy_same_prog.tramp). A
+// refused link does not use it up.
+func TestRelinkAfterDetach(t *testing.T) {
+	bpfTarget := Target{Name: "f", Proto: Prototype{Args: []Type{{Size: 8, Ptr: true}}, Ret: Type{Size: 4, Signed: true}},
+		Attrs: Attrs{BPFProg: true, TailCallReachable: true}}
+	for _, tc := range []struct {
+		target Target
+		want   string
+	}{{known(t, "bpf_fentry_test1"), "ok"}, {bpfTarget, "EINVAL@attach"}} {
+		tr := New(mustProfile(t, "debian-7.2.13"), mustArch(t, "x86_64"), tc.target)
+		e, r := &Prog{Name: "e", Kind: KindFentry}, &Prog{Name: "r", Kind: KindFreplace}
+		if tc.target.Attrs.BPFProg {
+			if _, err := tr.Attach(r); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tr.Attach(e); errnoOf(t, err) != "EBUSY@attach" {
+				t.Fatalf("fentry next to freplace: %v", err)
+			}
+			tr.Detach(tr.extension)
+		}
+		l, err := tr.Attach(e)
+		if err != nil {
+			t.Fatalf("%s: first link after a refused one: %v", tc.target.Name, err)
+		}
+		if err := tr.Detach(l); err != nil {
+			t.Fatal(err)
+		}
+		_, err = tr.Attach(e)
+		if got := errnoOf(t, err); got != tc.want {
+			t.Errorf("%s: link after detach: %s, want %s", tc.target.Name, got, tc.want)
+		}
 	}
 }

@@ -105,7 +105,26 @@ type Attrs struct {
 	// TailCallReachable: (BPFProg) the target program reaches tail calls,
 	// so its trampolines get TAIL_CALL_CTX.
 	TailCallReachable bool
+	// TailCallViaSubprog: (TailCallReachable) the tail call sits in a
+	// static subprogram the target function calls, not in the function
+	// itself; the verifier's check_max_stack_depth marks the caller
+	// reachable all the same. Only the guest's program differs.
+	TailCallViaSubprog bool
+	// TailCallTaken: (TailCallReachable) the tail call finds a program in
+	// its program array, so the target returns what that program
+	// returns (TailCalleeRet). Only the guest's program and the value
+	// the traced function returns differ.
+	TailCallTaken bool
+	// GlobalSubprog: (BPFProg) the target is a global subprogram that the
+	// program's main function calls, not the main function (the traced
+	// address is that subprogram's image). Only the guest's program
+	// differs.
+	GlobalSubprog bool
 }
+
+// TailCalleeRet is what the program a taken tail call jumps to returns
+// (the guest's, see TailCallTaken).
+const TailCalleeRet = 0x7a11
 
 // Target is the function a case's programs attach to.
 type Target struct {

@@ -275,6 +275,10 @@ type Frame struct {
 	RunCtxOff   int
 	ArgStackOff int // outgoing stack arguments for the original call
 	StackSize   int // sub rsp, StackSize
+	// TailCallCntPtrOff: with TAIL_CALL_CTX, where "push rax" after the
+	// sub leaves the tail-call counter pointer (rbp - round_up(stack, 8)
+	// - 8); 0 otherwise.
+	TailCallCntPtrOff int
 }
 
 // nrUsedRegs is get_nr_used_regs: argument registers taken before the
@@ -330,6 +334,9 @@ func layout(p *trampoline.Plan) Frame {
 	}
 	f.ArgStackOff = s
 	f.StackSize = s
+	if p.Flags&trampoline.FlagTailCallCtx != 0 {
+		f.TailCallCntPtrOff = (s+7)&^7 + 8
+	}
 	return f
 }
 
@@ -357,6 +364,9 @@ func (f Frame) slots() []arch.Slot {
 	add("run_ctx", f.RunCtxOff, 16)
 	if f.ArgStackOff != f.RunCtxOff {
 		add("stack_args", f.ArgStackOff, f.ArgStackOff-f.RunCtxOff)
+	}
+	if f.TailCallCntPtrOff != 0 {
+		add("tail_call_cnt_ptr", f.TailCallCntPtrOff, 8)
 	}
 	return out
 }
@@ -668,7 +678,6 @@ func (g *gen) emitAll() error {
 // loadTailCallCntPtr is LOAD_TRAMP_TAIL_CALL_CNT_PTR: mov rax, [rbp -
 // round_up(stack, 8) - 8], always with a 32-bit displacement.
 func (g *gen) loadTailCallCntPtr() {
-	off := -((g.f.StackSize+7)&^7 + 8)
 	g.e.emit(0x48, 0x8b, 0x85)
-	g.e.le32(uint32(int32(off)))
+	g.e.le32(uint32(int32(-g.f.TailCallCntPtrOff)))
 }

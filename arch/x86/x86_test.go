@@ -125,3 +125,49 @@ func FuzzDecode(f *testing.F) {
 		_, _ = Explain(&arch.Image{Code: b}, 0xffffffffa0000000)
 	})
 }
+
+// TAIL_CALL_CTX: "push rax" right after the sub leaves the tail-call
+// counter pointer below the frame, the listing names that slot, and the
+// reload before the original call reads it back with a disp32 (the
+// bytes Debian 7.2.13 and 7.3.4 produced for tailcall_fentry_fexit).
+func TestTailCallCntPtrSlot(t *testing.T) {
+	p := planOf(t, "debian-7.2.13", "target tc(ptr) -> s32 bpf-prog tail-call\nprog e fentry\nprog x fexit\nattach e\nattach x\n")
+	im, err := Generate(p, Debian, arch.PlaceholderAddrs(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := layout(p)
+	if f.StackSize != 48 || f.TailCallCntPtrOff != 56 {
+		t.Fatalf("stack %d, tail-call counter pointer at rbp-%d; want 48 and 56", f.StackSize, f.TailCallCntPtrOff)
+	}
+	var slot *arch.Slot
+	for i := range im.Frame {
+		if im.Frame[i].Name == "tail_call_cnt_ptr" {
+			slot = &im.Frame[i]
+		}
+	}
+	if slot == nil || slot.Off != -56 || slot.Size != 8 {
+		t.Errorf("frame slot %+v, want tail_call_cnt_ptr at -56", slot)
+	}
+	if got := im.Code[:9]; string(got) != "\x55\x48\x89\xe5\x48\x83\xec\x30\x50" {
+		t.Errorf("prologue % x, want push rbp; mov rbp, rsp; sub rsp, 0x30; push rax", got)
+	}
+	reload := []byte{0x48, 0x8b, 0x85, 0xc8, 0xff, 0xff, 0xff} // mov rax, [rbp-0x38]
+	if n := countSub(im.Code, reload); n != 1 {
+		t.Errorf("%d reloads of the counter pointer, want 1 (before the original call)", n)
+	}
+	p = planOf(t, "debian-7.2.13", "target tc(ptr) -> s32 bpf-prog\nprog e fentry\nattach e\n")
+	if f := layout(p); f.TailCallCntPtrOff != 0 {
+		t.Errorf("without TAIL_CALL_CTX the counter pointer is at rbp-%d", f.TailCallCntPtrOff)
+	}
+}
+
+func countSub(b, sub []byte) int {
+	n := 0
+	for i := 0; i+len(sub) <= len(b); i++ {
+		if string(b[i:i+len(sub)]) == string(sub) {
+			n++
+		}
+	}
+	return n
+}

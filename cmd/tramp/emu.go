@@ -63,7 +63,7 @@ func runEmu(args []string, stdout, stderr io.Writer) int {
 			return fail("%v", err)
 		}
 		fmt.Fprintf(stderr, "note: %s has no run line; the image after its last step is run once with the kernel's own arguments\n", c.File)
-		steps = []emu.CaseRun{{Step: last, Line: 0, Plan: p, Run: emu.RunFor(c.Target.Name, trampoline.ModelOf(c.Target.Proto), nil)}}
+		steps = []emu.CaseRun{{Step: last, Line: 0, Plan: p, Run: emu.RunFor(c.Target, trampoline.ModelOf(c.Target.Proto), nil)}}
 	}
 	var out []emuRun
 	failed := false

@@ -66,6 +66,19 @@ func Compare(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *trampol
 	target := c.Target
 	if rec.Start != nil {
 		target.BTFID = rec.Start.BTFIDs[c.Target.Name]
+		if target.Attrs.BPFProg && rec.Start.TargetProg != nil {
+			target.ObjID = rec.Start.TargetProg.ID
+		}
+		// bpf_trampoline_compute_key: the kernel's key is the model's.
+		if k := rec.Start.TrampolineKey; k != 0 && k != target.Key() {
+			bad(c.TargetLine, "trampoline key %d, the model computes %d", k, target.Key())
+		}
+		for _, capt := range rec.Captures {
+			if capt.Name != target.KsymName() {
+				bad(c.TargetLine, "image after step %d is %s, the model names it %s", capt.Step, capt.Name, target.KsymName())
+				break
+			}
+		}
 	}
 	tr := trampoline.New(prof, a, target)
 	tr.SizeFunc = sizeFunc

@@ -70,6 +70,15 @@ type Recording struct {
 // every step in order, with image capture on.
 func JobFor(c *cases.Case) bpfobs.Job {
 	j := bpfobs.Job{Target: c.Target.Name, Capture: true}
+	if a := c.Target.Attrs; a.BPFProg {
+		tp := &bpfobs.TargetProg{TailCall: a.TailCallReachable, TailCallSubprog: a.TailCallViaSubprog, TailCallTaken: a.TailCallTaken,
+			GlobalSubprog: a.GlobalSubprog,
+			Args:          []string{}, Ret: c.Target.Proto.Ret.String()}
+		for _, t := range c.Target.Proto.Args {
+			tp.Args = append(tp.Args, t.String())
+		}
+		j.TargetProg = tp
+	}
 	for _, p := range c.Progs {
 		j.Progs = append(j.Progs, bpfobs.Prog{Name: p.Name, Kind: p.Kind.String(), Cookie: p.Cookie, IP: p.IP,
 			Sleepable: p.Sleepable, LinkCookie: p.LinkCookie, Returns: p.Returns})

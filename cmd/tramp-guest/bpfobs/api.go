@@ -29,6 +29,9 @@ type Job struct {
 	Progs   []Prog `json:"progs"`
 	Ops     []Op   `json:"ops"`
 	Capture bool   `json:"capture"`
+	// TargetProg: Target is the global function of a BPF program the
+	// guest loads for this job, not a vmlinux function.
+	TargetProg *TargetProg `json:"target_prog,omitempty"`
 }
 
 // Record kinds emitted by Run.
@@ -50,6 +53,9 @@ type Start struct {
 	// TrampolineKey is the key of the target's trampoline (its kallsyms
 	// name is bpf_trampoline_<key>).
 	TrampolineKey uint64 `json:"trampoline_key"`
+	// TargetProg describes the target program of a BPF-program target
+	// (Job.TargetProg); its bpf_func is Symbols[Target].
+	TargetProg *TargetProgInfo `json:"target_prog,omitempty"`
 	// FsessionSupported: a trivial fsession program on bpf_fentry_test1
 	// loaded; FsessionProbe is that load's errno name.
 	FsessionSupported bool   `json:"fsession_supported"`
@@ -70,6 +76,18 @@ type Start struct {
 	// InitMillis: time spent on BTF, kallsyms, probes.
 	InitMillis int64    `json:"init_ms"`
 	Errors     []string `json:"errors,omitempty"`
+}
+
+// TargetProgInfo is what the guest loaded as a BPF-program target.
+type TargetProgInfo struct {
+	ID       uint32 `json:"id"`
+	Tag      string `json:"tag"`
+	BPFFunc  uint64 `json:"bpf_func"`
+	TailCall bool   `json:"tail_call"`
+	// TailCallSubprog: the tail call is in a subprogram.
+	TailCallSubprog bool `json:"tail_call_subprog,omitempty"`
+	TailCallTaken   bool `json:"tail_call_taken,omitempty"`
+	GlobalSubprog   bool `json:"global_subprog,omitempty"`
 }
 
 // Step is the result of one Op.

@@ -62,3 +62,15 @@ func TestCallSiteARM64(t *testing.T) {
 		}
 	}
 }
+
+// The patched entry of a BPF program (x86_64 JIT, Debian 7.2.13): ENDBR,
+// the 5-byte poke site (here a call: fentry only), then the
+// tail-call-reachable prologue's xor rax, rax.
+func TestCallSiteBPFProgX86(t *testing.T) {
+	head := []byte{0xf3, 0x0f, 0x1e, 0xfa, 0xe8, 0x5b, 0x05, 0x00, 0x00, 0x48, 0x31, 0xc0, 0x55, 0x48, 0x89, 0xe5}
+	const fn = 0xffffffffc00006dc
+	cs := decodeCallSiteX86(fn, head)
+	if cs.Kind != "call" || cs.Offset != 4 || cs.Target != 0xffffffffc0000c40 {
+		t.Errorf("call site %+v, want call at +4 to 0xffffffffc0000c40", cs)
+	}
+}

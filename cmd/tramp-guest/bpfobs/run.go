@@ -221,15 +221,31 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 		return err
 	}
 	e.resetObs()
-	targetID := e.btfID(job.Target)
-	if _, ok := e.syms[job.Target]; !ok && job.Target != "" {
-		if err := e.readSyms([]string{job.Target}); err != nil {
-			e.errs = append(e.errs, err.Error())
+	var targetID uint32
+	var tgt *loadedTarget
+	var tgtErrs []string
+	if job.TargetProg != nil {
+		var err error
+		if tgt, err = loadTarget(job.Target, job.TargetProg); err != nil {
+			tgtErrs = append(tgtErrs, err.Error())
+		} else {
+			defer tgt.close()
+			targetID = tgt.btfID
+		}
+	} else {
+		targetID = e.btfID(job.Target)
+		if _, ok := e.syms[job.Target]; !ok && job.Target != "" {
+			if err := e.readSyms([]string{job.Target}); err != nil {
+				e.errs = append(e.errs, err.Error())
+			}
 		}
 	}
 	trigger := fentryTriggerTarget
 	if strings.HasPrefix(job.Target, modRetTriggerTarget) {
 		trigger = modRetTriggerTarget
+	}
+	if job.TargetProg != nil {
+		trigger = TargetTrigger
 	}
 	st := Start{
 		Release: e.release, Machine: e.machine, Target: job.Target,
@@ -239,17 +255,41 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 		Symbols:    map[string]uint64{},
 		Sysctls:    map[string]string{},
 		InitMillis: e.initMillis,
-		Errors:     e.errs,
+		Errors:     append(append([]string{}, e.errs...), tgtErrs...),
 	}
-	for _, n := range []string{job.Target, "bpf_session_cookie", "bpf_session_is_return", trigger} {
+	for _, n := range []string{"bpf_session_cookie", "bpf_session_is_return"} {
 		st.BTFIDs[n] = e.btfID(n)
 	}
-	if targetID != 0 {
-		st.TrampolineKey = vmlinuxTrampKeyBase + uint64(targetID)
-	}
-	for _, n := range append(append([]string{}, HelperSymbols...), job.Target) {
+	for _, n := range HelperSymbols {
 		if a, ok := e.syms[n]; ok {
 			st.Symbols[n] = a
+		}
+	}
+	var key, targetAddr uint64
+	if job.TargetProg != nil {
+		st.BTFIDs[job.Target] = targetID
+		st.TriggerErrno = "ok"
+		if tgt == nil {
+			st.TriggerErrno = "ENOENT"
+		} else {
+			key, targetAddr = progTrampKey(tgt.id, tgt.btfID), tgt.bpfFunc
+			st.TrampolineKey = key
+			st.Symbols[job.Target] = targetAddr
+			st.TargetProg = &TargetProgInfo{ID: tgt.id, Tag: tgt.tag, BPFFunc: tgt.bpfFunc, TailCall: job.TargetProg.TailCall,
+				TailCallSubprog: job.TargetProg.TailCallSubprog, TailCallTaken: job.TargetProg.TailCallTaken,
+				GlobalSubprog: job.TargetProg.GlobalSubprog}
+		}
+	} else {
+		for _, n := range []string{job.Target, trigger} {
+			st.BTFIDs[n] = e.btfID(n)
+		}
+		if targetID != 0 {
+			key = vmlinuxTrampKeyBase + uint64(targetID)
+			st.TrampolineKey = key
+		}
+		if a, ok := e.syms[job.Target]; ok {
+			st.Symbols[job.Target] = a
+			targetAddr = a
 		}
 	}
 	st.Padding = e.padding(st.Symbols)
@@ -301,7 +341,7 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 				break
 			}
 			if op.Op == "attach" {
-				e.attach(ps, targetID, &s)
+				e.attach(ps, targetID, tgt, &s)
 				if s.Errno == "ok" {
 					order = append(order, ps)
 				}
@@ -324,7 +364,10 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 				}
 			}
 			s.ProgID = ps.id
-			captureAfter = job.Capture && len(order) > 0
+			// An extension alone has no trampoline image.
+			for _, o := range order {
+				captureAfter = captureAfter || job.Capture && o.p.Kind != "freplace"
+			}
 		case "crash":
 			// For the harness's own tests: crash the kernel here, so that
 			// a panic in the middle of a batch can be tested.
@@ -335,12 +378,19 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 		case "run":
 			s.Trigger = trigger
 			fd, ok := e.triggers[trigger]
+			var data []byte
+			if job.TargetProg != nil {
+				ok = tgt != nil
+				if ok {
+					fd, data = tgt.fd, make([]byte, testRunPacketLen)
+				}
+			}
 			if !ok {
-				s.Errno, s.Stage, s.Error = e.triggerErr[trigger], "run", "trigger program did not load"
+				s.Errno, s.Stage, s.Error = st.TriggerErrno, "run", "trigger program did not load"
 				break
 			}
 			e.resetObs()
-			rv, dur, err := testRun(fd)
+			rv, dur, err := testRunData(fd, data)
 			s.Errno = ErrnoName(err)
 			if err != nil {
 				s.Stage = "run"
@@ -364,7 +414,7 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 			}
 		}
 		if captureAfter {
-			c := e.capture(i, job, targetID, order, progs)
+			c := e.capture(i, job, captureTarget{key: key, addr: targetAddr, prog: tgt}, order, progs)
 			if err := emit(KindCapture, c); err != nil {
 				return err
 			}
@@ -373,8 +423,9 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 	return emit(KindDone, Done{Steps: len(job.Ops), Millis: time.Since(t0).Milliseconds()})
 }
 
-// attach loads ps if needed, then creates its tracing link.
-func (e *env) attach(ps *progState, targetID uint32, s *Step) {
+// attach loads ps if needed, then creates its tracing link. tgt is the
+// target program of a BPF-program target (nil for vmlinux functions).
+func (e *env) attach(ps *progState, targetID uint32, tgt *loadedTarget, s *Step) {
 	// A program that is already linked is linked again: that is what a
 	// duplicate attach tests (the kernel is expected to refuse).
 	progType, attachType, err := attachTypeOf(ps.p.Kind)
@@ -402,8 +453,26 @@ func (e *env) attach(ps *progState, targetID uint32, s *Step) {
 			s.Errno, s.Stage, s.Error = "EINVAL", "load", err.Error()
 			return
 		}
-		fd, log, err := loadProg(loadSpec{name: ps.p.Name, progType: progType, attachType: attachType,
-			btfID: targetID, sleepable: ps.p.Sleepable, insns: raw})
+		ls := loadSpec{name: ps.p.Name, progType: progType, attachType: attachType,
+			btfID: targetID, sleepable: ps.p.Sleepable, insns: raw}
+		if tgt != nil {
+			ls.attachProgFD = tgt.fd
+			if ps.p.Kind == "freplace" {
+				// bpf_check_attach_target matches the extension's own
+				// BTF function against the target's: give it the same.
+				raw, err = marshalInsns(extInsns())
+				var fi []byte
+				if err == nil {
+					fi, err = funcInfo([]uint32{0}, []uint32{tgt.btfID})
+				}
+				if err != nil {
+					s.Errno, s.Stage, s.Error = "EINVAL", "load", err.Error()
+					return
+				}
+				ls.insns, ls.btfFD, ls.funcInfo = raw, tgt.btfFD, fi
+			}
+		}
+		fd, log, err := loadProg(ls)
 		if err != nil {
 			s.Errno, s.Stage, s.VerifierLog = ErrnoName(err), "load", truncLog(log)
 			return
@@ -436,11 +505,17 @@ func (e *env) drain(step int, job Job) Observations {
 	return Observations{Step: step, Count: count, Lost: lost, Records: recs, Errors: errs}
 }
 
-func (e *env) capture(step int, job Job, targetID uint32, order []*progState, all map[string]*progState) Capture {
+// captureTarget is where a job's trampoline is: its key, the traced
+// address, and the target program of a BPF-program target.
+type captureTarget struct {
+	key, addr uint64
+	prog      *loadedTarget
+}
+
+func (e *env) capture(step int, job Job, tg captureTarget, order []*progState, all map[string]*progState) Capture {
 	t0 := time.Now()
-	key := vmlinuxTrampKeyBase + uint64(targetID)
-	c := Capture{Step: step, Target: job.Target, Name: fmt.Sprintf("bpf_trampoline_%d", key)}
-	c.TargetAddr = e.syms[job.Target]
+	c := Capture{Step: step, Target: job.Target, Name: fmt.Sprintf("bpf_trampoline_%d", tg.key)}
+	c.TargetAddr = tg.addr
 	if e.kc == nil {
 		c.Errors = append(c.Errors, "no /proc/kcore")
 	} else if c.TargetAddr != 0 {
@@ -482,6 +557,12 @@ func (e *env) capture(step int, job Job, targetID uint32, order []*progState, al
 	}
 	for name, a := range e.triggerAddrs {
 		known = append(known, Sym{Addr: a, Type: "t", Name: "prog:" + name, Module: "bpf"})
+	}
+	if tg.prog != nil {
+		known = append(known, Sym{Addr: tg.prog.bpfFunc, Type: "t", Name: "prog:" + job.Target, Module: "bpf"})
+		// A BPF program's patched call may go through its PLT (arm64,
+		// out of bl range): the trampoline is found by name.
+		direct = false
 	}
 	sort.Slice(c.Progs, func(i, j int) bool { return attachRank(order, c.Progs[i].Name) < attachRank(order, c.Progs[j].Name) })
 

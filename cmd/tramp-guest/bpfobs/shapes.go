@@ -704,7 +704,7 @@ func (e *env) runShape(sh Shape, sysctls map[string]string, emit func(string, an
 		step++
 	}
 	if len(order) > 0 {
-		c := e.capture(step-1, Job{Target: sh.Func}, sh.BTFID, order, all)
+		c := e.capture(step-1, Job{Target: sh.Func}, captureTarget{key: vmlinuxTrampKeyBase + uint64(sh.BTFID), addr: e.syms[sh.Func]}, order, all)
 		if err := emit(KindCapture, c); err != nil {
 			return err
 		}

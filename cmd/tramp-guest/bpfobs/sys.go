@@ -18,10 +18,14 @@ import (
 
 const (
 	cmdMapCreate      = 0
+	cmdMapUpdateElem  = 2
 	cmdProgLoad       = 5
 	cmdProgTestRun    = 10
 	cmdObjGetInfoByFD = 15
 	cmdLinkCreate     = 28
+	cmdBtfLoad        = 18
+
+	progTypeSocketFilter = 1
 
 	progTypeTracing = 26
 	progTypeExt     = 28
@@ -31,8 +35,9 @@ const (
 	attachModRet   = 26
 	attachFsession = 58
 
-	mapTypeArray = 2
-	flagMmapable = 1 << 10
+	mapTypeArray     = 2
+	mapTypeProgArray = 3
+	flagMmapable     = 1 << 10
 
 	flagSleepable = 1 << 4 // BPF_F_SLEEPABLE
 )
@@ -191,6 +196,11 @@ type loadSpec struct {
 	btfID      uint32
 	sleepable  bool
 	insns      []byte // marshalled instructions, 8 bytes each
+	// BPF-program targets: the program's BTF and func_info records (8
+	// bytes each), and the target program a tracing program attaches to.
+	btfFD        int
+	funcInfo     []byte
+	attachProgFD int
 }
 
 // loadProg runs BPF_PROG_LOAD. It loads once without a log; on failure it
@@ -227,6 +237,15 @@ func loadProgLog(s loadSpec, logBuf []byte) (int, error) {
 	if s.sleepable {
 		a.ProgFlags = flagSleepable
 	}
+	if len(s.funcInfo) > 0 {
+		a.ProgBtfFd = uint32(s.btfFD)
+		a.FuncInfoRecSize = 8
+		a.FuncInfo = ptr(&s.funcInfo[0])
+		a.FuncInfoCnt = uint32(len(s.funcInfo) / 8)
+	}
+	if s.attachProgFD > 0 {
+		a.AttachBtfObjFd = uint32(s.attachProgFD) // the attach_prog_fd member of the union
+	}
 	if len(logBuf) > 0 {
 		a.LogLevel = 1
 		a.LogSize = uint32(len(logBuf))
@@ -235,6 +254,7 @@ func loadProgLog(s loadSpec, logBuf []byte) (int, error) {
 	r, err := bpfCall(cmdProgLoad, unsafe.Pointer(&a), unsafe.Sizeof(a))
 	runtime.KeepAlive(s.insns)
 	runtime.KeepAlive(lic)
+	runtime.KeepAlive(s.funcInfo)
 	runtime.KeepAlive(logBuf)
 	if err != nil {
 		return -1, err
@@ -252,9 +272,69 @@ func linkCreateTracing(progFd int, attachType uint32, cookie uint64) (int, error
 }
 
 func testRun(progFd int) (retval uint32, duration uint32, err error) {
+	return testRunData(progFd, nil)
+}
+
+// testRunData runs a program once on data (a packet, for socket filters).
+func testRunData(progFd int, data []byte) (retval uint32, duration uint32, err error) {
 	a := progRunAttr{ProgFd: uint32(progFd)}
+	if len(data) > 0 {
+		a.DataSizeIn, a.DataIn = uint32(len(data)), ptr(&data[0])
+	}
 	_, err = bpfCall(cmdProgTestRun, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	runtime.KeepAlive(data)
 	return a.Retval, a.Duration, err
+}
+
+type btfLoadAttr struct {
+	_           structs.HostLayout
+	Btf         uint64
+	BtfLogBuf   uint64
+	BtfSize     uint32
+	BtfLogSize  uint32
+	BtfLogLevel uint32
+	_           [4]byte
+}
+
+// loadBTF runs BPF_BTF_LOAD; on failure it retries with a log and
+// returns it.
+func loadBTF(raw []byte) (int, string, error) {
+	load := func(logBuf []byte) (int, error) {
+		a := btfLoadAttr{Btf: ptr(&raw[0]), BtfSize: uint32(len(raw))}
+		if len(logBuf) > 0 {
+			a.BtfLogBuf, a.BtfLogSize, a.BtfLogLevel = ptr(&logBuf[0]), uint32(len(logBuf)), 1
+		}
+		r, err := bpfCall(cmdBtfLoad, unsafe.Pointer(&a), unsafe.Sizeof(a))
+		runtime.KeepAlive(raw)
+		runtime.KeepAlive(logBuf)
+		return int(r), err
+	}
+	if len(raw) == 0 {
+		return -1, "", fmt.Errorf("empty BTF")
+	}
+	fd, err := load(nil)
+	if err == nil {
+		return fd, "", nil
+	}
+	buf := make([]byte, 64<<10)
+	if fd2, err2 := load(buf); err2 == nil {
+		return fd2, "", nil
+	}
+	n := 0
+	for n < len(buf) && buf[n] != 0 {
+		n++
+	}
+	return -1, string(buf[:n]), err
+}
+
+// newProgArray creates a BPF_MAP_TYPE_PROG_ARRAY with n slots.
+func newProgArray(n uint32) (int, error) {
+	a := mapCreateAttr{MapType: mapTypeProgArray, KeySize: 4, ValueSize: 4, MaxEntries: n, MapName: objName("tramp_jmp")}
+	r, err := bpfCall(cmdMapCreate, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	if err != nil {
+		return -1, err
+	}
+	return int(r), nil
 }
 
 func getProgInfo(fd int) (progInfo, error) {
@@ -315,4 +395,41 @@ func (m *obsMap) close() {
 	}
 	unix.Munmap(m.mem)
 	unix.Close(m.fd)
+}
+
+type mapElemAttr struct {
+	_     structs.HostLayout
+	MapFd uint32
+	_     [4]byte
+	Key   uint64
+	Value uint64
+	Flags uint64
+}
+
+// mapUpdateU32 sets a 4-byte key to a 4-byte value (BPF_MAP_UPDATE_ELEM).
+func mapUpdateU32(mapFD int, key, value uint32) error {
+	a := mapElemAttr{MapFd: uint32(mapFD), Key: ptr(&key), Value: ptr(&value)}
+	_, err := bpfCall(cmdMapUpdateElem, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	runtime.KeepAlive(&key)
+	runtime.KeepAlive(&value)
+	return err
+}
+
+// progKsyms returns the JITed address of each of a program's n
+// functions (bpf_prog_info.jited_ksyms, main function first).
+func progKsyms(fd, n int) ([]uint64, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("progKsyms: %d functions", n)
+	}
+	var info progInfo
+	ksyms := make([]uint64, n)
+	info.NrJitedKsyms = uint32(n)
+	info.JitedKsyms = ptr(&ksyms[0])
+	a := objInfoAttr{BpfFd: uint32(fd), InfoLen: uint32(unsafe.Sizeof(info)), Info: ptr(&info)}
+	_, err := bpfCall(cmdObjGetInfoByFD, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	runtime.KeepAlive(ksyms)
+	if err != nil {
+		return nil, err
+	}
+	return ksyms[:min(n, int(info.NrJitedKsyms))], nil
 }
