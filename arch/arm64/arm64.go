@@ -400,6 +400,9 @@ func run(p *trampoline.Plan, feat Features, addrs *arch.Addrs) (*gen, error) {
 	g := &gen{p: p, f: layout(p), feat: feat, addrs: addrs, legacy: legacyArgCount(p)}
 	n := len(p.Fentry) + len(p.Fexit) + len(p.ModReturn)
 	g.e.words, g.e.relocs = make([]uint32, 0, 48+n*24), make([]arch.Reloc, 0, 6+n*6)
+	if addrs != nil {
+		g.e.labels = make([]arch.Label, 0, 8+n*2)
+	}
 	if addrs == nil {
 		g.e.sizePass = true
 	} else {

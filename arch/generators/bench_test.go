@@ -71,33 +71,49 @@ func (it *benchItem) scramble(x *uint64) {
 // BenchmarkGenerateCheck renders a trampoline with addresses and runs the
 // structural checker on it (the issue's goal: 100k/s per core).
 //
-//   - fresh-addrs: every corpus shape in turn, each time with new
-//     pointers (scramble), so no two images are alike;
-//   - placeholder: the same shapes with fixed placeholder addresses, as
+//   - fresh-addrs: the corpus shapes in turn, each time with new pointers
+//     (scramble), so no two images are alike; split into the everyday
+//     trampolines (at most 8 links: 1-6 in the corpus, 100-600 bytes) and
+//     the corpus's full ones (34-37 links, 2.4-3.5 KiB), which would
+//     otherwise make up half the bytes;
+//   - placeholder: every corpus shape with fixed placeholder addresses, as
 //     `tramp gen` renders them.
 func BenchmarkGenerateCheck(b *testing.B) {
 	for _, an := range []string{"x86_64", "arm64"} {
 		g, _ := For(an)
-		b.Run(an+"/fresh-addrs", func(b *testing.B) {
-			items := benchItems(b, g)
-			x := uint64(0x9e3779b97f4a7c15)
-			b.ReportAllocs()
-			b.ResetTimer()
-			code := 0
-			for i := 0; i < b.N; i++ {
-				it := items[i%len(items)]
-				it.scramble(&x)
-				im, err := g.Generate(it.plan, it.addrs)
-				if err != nil {
-					b.Fatal(err)
+		for _, class := range []struct {
+			name     string
+			min, max int
+		}{{"links<=8", 0, 8}, {"links>=34", 34, 1 << 30}} {
+			b.Run(an+"/fresh-addrs/"+class.name, func(b *testing.B) {
+				var items []*benchItem
+				for _, it := range benchItems(b, g) {
+					if n := links(it.plan); n >= class.min && n <= class.max {
+						items = append(items, it)
+					}
 				}
-				if err := g.Check(im, it.addrs.Image, it.plan); err != nil {
-					b.Fatal(err)
+				if len(items) == 0 {
+					b.Fatalf("no corpus shape with %s", class.name)
 				}
-				code += len(im.Code)
-			}
-			report(b, code)
-		})
+				x := uint64(0x9e3779b97f4a7c15)
+				b.ReportAllocs()
+				b.ResetTimer()
+				code := 0
+				for i := 0; i < b.N; i++ {
+					it := items[i%len(items)]
+					it.scramble(&x)
+					im, err := g.Generate(it.plan, it.addrs)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := g.Check(im, it.addrs.Image, it.plan); err != nil {
+						b.Fatal(err)
+					}
+					code += len(im.Code)
+				}
+				report(b, code)
+			})
+		}
 		b.Run(an+"/placeholder", func(b *testing.B) {
 			items := benchItems(b, g)
 			b.ReportAllocs()
@@ -118,6 +134,9 @@ func BenchmarkGenerateCheck(b *testing.B) {
 		})
 	}
 }
+
+// links counts a plan's list entries (an fsession counts twice).
+func links(p *trampoline.Plan) int { return len(p.Fentry) + len(p.Fexit) + len(p.ModReturn) }
 
 // BenchmarkGenerate: rendering alone, fresh addresses each time.
 func BenchmarkGenerate(b *testing.B) {

@@ -391,7 +391,7 @@ func Generate(p *trampoline.Plan, feat Features, addrs arch.Addrs) (*arch.Image,
 	}
 	n := len(p.Fentry) + len(p.Fexit) + len(p.ModReturn)
 	e := emitter{base: addrs.Image, callDepth: feat.CallDepth, callThunks: addrs.CallThunks,
-		code: make([]byte, 0, 160+n*80), relocs: make([]arch.Reloc, 0, 6+n*5)}
+		code: make([]byte, 0, 160+n*80), relocs: make([]arch.Reloc, 0, 6+n*5), labels: make([]arch.Label, 0, 8+n*2)}
 	g := &gen{e: e, p: p, f: layout(p), feat: feat, addrs: addrs}
 	if feat.CallDepth {
 		g.e.callDepthVar = g.sym(CallDepthVar)
