@@ -187,6 +187,49 @@ func TestSizePassIsTheWorstCaseRealPass(t *testing.T) {
 	t.Logf("%d plans", n)
 }
 
+// TestSizeFromRealPass: Generate derives AllocSize from its own pass (3
+// more words per bl, 4 words for every load of im); the separate size
+// pass (SizeWith, what the kernel runs first) must give the same for
+// every corpus plan with near, far and scattered addresses.
+func TestSizeFromRealPass(t *testing.T) {
+	corpus, err := cases.Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := trampoline.LookupArch("arm64")
+	n := 0
+	for _, c := range corpus {
+		for _, prof := range c.Profiles() {
+			res, err := cases.Replay(c, prof, a, nil)
+			if err != nil || !res.Final.HasImage() {
+				continue
+			}
+			p := res.Final.Plan()
+			want, err := SizeWith(p, Debian)
+			if err != nil {
+				t.Fatal(err)
+			}
+			scattered := PlaceholderAddrs(p)
+			scattered.Im = 0xffff0000_0000_1000 // movn + 1 movk
+			for name, pa := range scattered.Progs {
+				pa.BPFFunc += 200 << 20 // programs out of bl reach, helpers in it
+				scattered.Progs[name] = pa
+			}
+			for layout, addrs := range map[string]arch.Addrs{"near": PlaceholderAddrs(p), "far": PlaceholderAddrsFar(p), "scattered": scattered} {
+				im, err := Generate(p, Debian, addrs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if im.AllocSize != want {
+					t.Errorf("%s/%s %s: derived size %d, size pass %d", c.Name, prof.Name, layout, im.AllocSize, want)
+				}
+				n++
+			}
+		}
+	}
+	t.Logf("%d images", n)
+}
+
 func TestProfileDeltas(t *testing.T) {
 	gen := func(prof, src string) (*trampoline.Plan, *arch.Image) {
 		p := planOf(t, prof, src)
