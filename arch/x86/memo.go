@@ -41,9 +41,14 @@ const memoLimit = 1 << 17
 // meaning. So a path through the trie is an instruction's bytes, with a
 // skip node standing for its PC-relative field, and its end holds the
 // decode; a branch target is computed from the field x86asm located. The
-// 64-bit immediate of movabs is skipped the same way (any value is the
-// same instruction). Other immediates are part of the path. No path ends
-// inside another: no instruction is a proper prefix of another.
+// immediate of a mov (B8+r, C7 /0: any value is the same instruction) is
+// skipped the same way, so that the pointers trampolines load (im, struct
+// bpf_prog, the traced function) do not each take a path. Other
+// immediates are part of the path. No path ends inside another: no
+// instruction is a proper prefix of another.
+//
+// The nodes live in one pointer-free slice, which the garbage collector
+// does not scan however large the memo grows.
 type decodeMemo struct {
 	mu     sync.Mutex
 	padded []byte
@@ -52,8 +57,13 @@ type decodeMemo struct {
 	starts  []bool
 	relocAt []int32
 	limit   int
-	nodes   int
-	root    *trieNode
+	// nodes[0] is the root; index 0 elsewhere means none. The first two
+	// levels, where most instructions differ, are tables: first[b0] is
+	// the root's child, second[b0<<8|b1] that child's (allocated with
+	// the first insert).
+	nodes  []trieNode
+	first  [256]int32
+	second []int32
 }
 
 // trieNode is one byte position of a memoised instruction.
@@ -61,43 +71,81 @@ type trieNode struct {
 	// end: an instruction ends here, decoded as entry.
 	end   bool
 	entry memoEntry
+	// b is the byte that leads here from the parent.
+	b byte
 	// skip > 0: the next skip bytes are a masked field; the path goes on
 	// at next whatever they hold.
-	skip int
-	next *trieNode
-	// keys[i] leads to kids[i].
-	keys []byte
-	kids []*trieNode
+	skip int8
+	next int32
+	// child is the first child, sibling the parent's next one (below
+	// the two table levels); hasKids says a node has children in a table.
+	child, sibling int32
+	hasKids        bool
 }
 
-func (n *trieNode) kid(b byte) *trieNode {
-	for i, k := range n.keys {
-		if k == b {
-			return n.kids[i]
+// kid is the child for byte rest[i] of node n, which rest[:i] led to,
+// or 0.
+func (m *decodeMemo) kid(n int32, rest []byte, i int) int32 {
+	switch {
+	case i == 0:
+		return m.first[rest[0]]
+	case i == 1 && m.second != nil:
+		return m.second[int(rest[0])<<8|int(rest[1])]
+	}
+	b := rest[i]
+	for c := m.nodes[n].child; c != 0; c = m.nodes[c].sibling {
+		if m.nodes[c].b == b {
+			return c
 		}
 	}
-	return nil
+	return 0
+}
+
+// setKid makes k the child for byte rest[i] of node n.
+func (m *decodeMemo) setKid(n int32, rest []byte, i int, k int32) {
+	switch i {
+	case 0:
+		m.first[rest[0]] = k
+	case 1:
+		m.nodes[n].hasKids = true
+		if m.second == nil {
+			m.second = make([]int32, 1<<16)
+		}
+		m.second[int(rest[0])<<8|int(rest[1])] = k
+	default:
+		m.nodes[k].sibling = m.nodes[n].child
+		m.nodes[n].child = k
+	}
+}
+
+// add appends a node and returns its index.
+func (m *decodeMemo) add(t trieNode) int32 {
+	m.nodes = append(m.nodes, t)
+	return int32(len(m.nodes) - 1)
 }
 
 var checkMemo = newDecodeMemo()
 
 func newDecodeMemo() *decodeMemo {
-	return &decodeMemo{limit: memoLimit, root: &trieNode{}}
+	return &decodeMemo{limit: memoLimit, nodes: make([]trieNode, 1, 1024)}
 }
 
 // lookup finds the instruction at the start of rest (padded: at least
 // maxInsnLen bytes).
 func (m *decodeMemo) lookup(rest []byte) (memoEntry, bool) {
-	n := m.root
-	for i := 0; n != nil && i <= maxInsnLen; {
+	n := int32(0)
+	for i := 0; i <= maxInsnLen; {
+		t := &m.nodes[n]
 		switch {
-		case n.end:
-			return n.entry, true
-		case n.skip > 0:
-			i += n.skip
-			n = n.next
+		case t.end:
+			return t.entry, true
+		case t.skip > 0:
+			i += int(t.skip)
+			n = t.next
 		default:
-			n = n.kid(rest[i])
+			if n = m.kid(n, rest, i); n == 0 {
+				return memoEntry{}, false
+			}
 			i++
 		}
 	}
@@ -108,42 +156,51 @@ func (m *decodeMemo) lookup(rest []byte) (memoEntry, bool) {
 // that disagrees with what is there (which a correct decoder never
 // produces) is left out.
 func (m *decodeMemo) insert(rest []byte, e memoEntry) {
-	if m.nodes >= m.limit {
-		m.root, m.nodes = &trieNode{}, 0
+	if len(m.nodes) >= m.limit {
+		m.nodes = m.nodes[:1]
+		m.nodes[0] = trieNode{}
+		clear(m.first[:])
+		clear(m.second)
 	}
-	n := m.root
+	n := int32(0)
 	for i := 0; i < int(e.len); {
-		if n.end {
+		t := m.nodes[n]
+		if t.end {
 			return
 		}
 		if e.pcRel > 0 && i == int(e.pcRelOff) {
-			if len(n.keys) > 0 || (n.skip > 0 && n.skip != int(e.pcRel)) {
+			if m.hasKids(n) || (t.skip > 0 && t.skip != e.pcRel) {
 				return
 			}
-			if n.skip == 0 {
-				n.skip, n.next = int(e.pcRel), &trieNode{}
-				m.nodes++
+			if t.skip == 0 {
+				next := m.add(trieNode{})
+				m.nodes[n].skip, m.nodes[n].next = e.pcRel, next
 			}
-			i += n.skip
-			n = n.next
+			i += int(e.pcRel)
+			n = m.nodes[n].next
 			continue
 		}
-		if n.skip > 0 {
+		if t.skip > 0 {
 			return
 		}
-		k := n.kid(rest[i])
-		if k == nil {
-			k = &trieNode{}
-			m.nodes++
-			n.keys, n.kids = append(n.keys, rest[i]), append(n.kids, k)
+		k := m.kid(n, rest, i)
+		if k == 0 {
+			k = m.add(trieNode{b: rest[i]})
+			m.setKid(n, rest, i, k)
 		}
 		n = k
 		i++
 	}
-	if n.skip > 0 || len(n.keys) > 0 {
+	if t := m.nodes[n]; t.skip > 0 || m.hasKids(n) {
 		return
 	}
-	n.end, n.entry = true, e
+	m.nodes[n].end, m.nodes[n].entry = true, e
+}
+
+// hasKids: node n has children (which an end or a skip node must not
+// have).
+func (m *decodeMemo) hasKids(n int32) bool {
+	return m.nodes[n].child != 0 || m.nodes[n].hasKids
 }
 
 // decodeAll decodes code for Check (ENDBR64 and its poison included).
@@ -205,13 +262,17 @@ func learn(rest []byte) (memoEntry, error) {
 	case inst.PCRel > 0:
 		e.pcRelOff, e.pcRel = int8(inst.PCRelOff), int8(inst.PCRel)
 		e.branch = isRelBranch(inst)
-	case inst.Op == x86asm.MOV && inst.DataSize == 64 && inst.Opcode>>24 >= 0xb8 && inst.Opcode>>24 <= 0xbf:
-		// movabs r64, imm64 (REX.W B8+r): the immediate is the last
-		// eight bytes, and any value is the same instruction. Masked
-		// like a PC-relative field (not a branch), so that the pointers
-		// trampolines load (im, struct bpf_prog, the IP argument) do not
-		// each take a path.
-		e.pcRelOff, e.pcRel = int8(inst.Len-8), 8
+	case inst.Op == x86asm.MOV && inst.Opcode>>24 >= 0xb8 && inst.Opcode>>24 <= 0xbf:
+		// mov r, imm (B8+r): the immediate, operand-sized (imm64 with
+		// REX.W), is the last bytes; any value is the same instruction.
+		// Masked like a PC-relative field, not a branch.
+		n := int8(inst.DataSize / 8)
+		e.pcRelOff, e.pcRel = int8(inst.Len)-n, n
+	case inst.Op == x86asm.MOV && inst.Opcode>>24 == 0xc7:
+		// mov r/m, imm (C7 /0): imm16, or imm32 (sign-extended with
+		// REX.W), after ModRM, SIB and displacement: the last bytes.
+		n := int8(min(inst.DataSize/8, 4))
+		e.pcRelOff, e.pcRel = int8(inst.Len)-n, n
 	}
 	return e, nil
 }
