@@ -96,7 +96,6 @@ func WritePNG(path string, r *Report) error {
 	var plots []*plot.Plot
 	if len(r.Live) > 0 {
 		var ss []series
-		var labels []string
 		for _, l := range r.Live {
 			vals := make(plotter.Values, len(configs))
 			for i, c := range configs {
@@ -105,8 +104,8 @@ func WritePNG(path string, r *Report) error {
 				}
 			}
 			ss = append(ss, series{name: l.Arch, values: vals})
-			labels = append(labels, fmt.Sprintf("%s: Linux %s, %s, %s", l.Arch, l.Release, strings.ToUpper(orQ(l.Accel)), orQ(l.CPUModel)))
 		}
+		labels := liveLabels(r)
 		title := "Live overhead per call, relative to one fentry (syscall loop on the getpgid wrapper)\n" + strings.Join(labels, "\n")
 		if r.anyTCG() {
 			title += "\nTCG: ratios within one boot only; absolute times are meaningless"
@@ -160,6 +159,25 @@ func WritePNG(path string, r *Report) error {
 		return err
 	}
 	return f.Close()
+}
+
+// liveLabels name each arch's boot, and the configurations that have no
+// bar because the kernel refused them.
+func liveLabels(r *Report) []string {
+	var labels []string
+	for _, l := range r.Live {
+		labels = append(labels, fmt.Sprintf("%s: Linux %s, %s, %s", l.Arch, l.Release, strings.ToUpper(orQ(l.Accel)), orQ(l.CPUModel)))
+		var refused []string
+		for _, row := range l.Rows {
+			if row.Errno != "ok" {
+				refused = append(refused, row.Config+" ("+row.Errno+")")
+			}
+		}
+		if len(refused) > 0 {
+			labels = append(labels, l.Arch+": no bar for "+strings.Join(refused, ", "))
+		}
+	}
+	return labels
 }
 
 func orQ(s string) string {

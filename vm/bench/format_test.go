@@ -162,3 +162,29 @@ func TestArchRunErrorIsReported(t *testing.T) {
 		t.Errorf("error %q", ar.Error)
 	}
 }
+
+// TestLiveLabelsNameRefusals: the 6.18.15 recording refuses fsession and
+// fmod_ret; the chart says so instead of leaving bare gaps.
+func TestLiveLabelsNameRefusals(t *testing.T) {
+	b, err := os.ReadFile("results/debian-6.18.15.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(liveLabels(&r), "\n")
+	for _, want := range []string{
+		"x86_64: no bar for fsession (EINVAL), fsession-cookie (EINVAL), fmod_ret (EINVAL)",
+		"arm64: no bar for fsession (EINVAL), fsession-cookie (EINVAL), fmod_ret (EINVAL)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("labels lack %q:\n%s", want, got)
+		}
+	}
+	fake := liveLabels(NewReport([]*ArchRun{fakeRun()}, nil))
+	if len(fake) != 2 || !strings.HasSuffix(fake[1], ": no bar for fsession-cookie (EINVAL)") {
+		t.Errorf("fake run (fsession-cookie refused): labels %q", fake)
+	}
+}
