@@ -154,37 +154,59 @@ func TestSizesSeen(t *testing.T) {
 	}
 }
 
-// The size pass is the real pass with no ro_image: run the real pass with
-// image address 0 (every call indirect) and an im needing four
-// instructions and the lengths must agree.
-func TestSizePassIsTheWorstCaseRealPass(t *testing.T) {
+// corpusPlan is the final plan of a corpus case on one profile.
+type corpusPlan struct {
+	name string
+	plan *trampoline.Plan
+}
+
+// corpusPlans are the final arm64 plans of every corpus case on every
+// profile it applies to, where an image is left.
+func corpusPlans(t *testing.T) []corpusPlan {
+	t.Helper()
 	corpus, err := cases.Corpus()
 	if err != nil {
 		t.Fatal(err)
 	}
 	a, _ := trampoline.LookupArch("arm64")
-	n := 0
+	var out []corpusPlan
 	for _, c := range corpus {
 		for _, prof := range c.Profiles() {
 			res, err := cases.Replay(c, prof, a, nil)
 			if err != nil || !res.Final.HasImage() {
 				continue
 			}
-			p := res.Final.Plan()
-			addrs := PlaceholderAddrs(p)
-			addrs.Image = 0
-			addrs.Im = 0x1234_5678_9abc_def0
-			im, err := Generate(p, Debian, addrs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(im.Code) != im.AllocSize {
-				t.Errorf("%s/%s: worst-case real pass %d bytes, size pass %d", c.Name, prof.Name, len(im.Code), im.AllocSize)
-			}
-			n++
+			out = append(out, corpusPlan{c.Name + "/" + prof.Name, res.Final.Plan()})
 		}
 	}
-	t.Logf("%d plans", n)
+	if len(out) == 0 {
+		t.Fatal("no corpus case leaves an arm64 image")
+	}
+	return out
+}
+
+// The size pass is the real pass with no ro_image: run the real pass with
+// image address 0 (every call indirect) and an im needing four
+// instructions and its length must be the size pass's (SizeWith).
+func TestSizePassIsTheWorstCaseRealPass(t *testing.T) {
+	plans := corpusPlans(t)
+	for _, cp := range plans {
+		addrs := PlaceholderAddrs(cp.plan)
+		addrs.Image = 0
+		addrs.Im = 0x1234_5678_9abc_def0
+		im, err := Generate(cp.plan, Debian, addrs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size, err := SizeWith(cp.plan, Debian)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(im.Code) != size {
+			t.Errorf("%s: worst-case real pass %d bytes, size pass %d", cp.name, len(im.Code), size)
+		}
+	}
+	t.Logf("%d plans", len(plans))
 }
 
 // TestSizeFromRealPass: Generate derives AllocSize from its own pass (3
@@ -192,39 +214,28 @@ func TestSizePassIsTheWorstCaseRealPass(t *testing.T) {
 // pass (SizeWith, what the kernel runs first) must give the same for
 // every corpus plan with near, far and scattered addresses.
 func TestSizeFromRealPass(t *testing.T) {
-	corpus, err := cases.Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _ := trampoline.LookupArch("arm64")
 	n := 0
-	for _, c := range corpus {
-		for _, prof := range c.Profiles() {
-			res, err := cases.Replay(c, prof, a, nil)
-			if err != nil || !res.Final.HasImage() {
-				continue
-			}
-			p := res.Final.Plan()
-			want, err := SizeWith(p, Debian)
+	for _, cp := range corpusPlans(t) {
+		p := cp.plan
+		want, err := SizeWith(p, Debian)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scattered := PlaceholderAddrs(p)
+		scattered.Im = 0xffff0000_0000_1000 // movn + 1 movk
+		for name, pa := range scattered.Progs {
+			pa.BPFFunc += 200 << 20 // programs out of bl reach, helpers in it
+			scattered.Progs[name] = pa
+		}
+		for layout, addrs := range map[string]arch.Addrs{"near": PlaceholderAddrs(p), "far": PlaceholderAddrsFar(p), "scattered": scattered} {
+			im, err := Generate(p, Debian, addrs)
 			if err != nil {
 				t.Fatal(err)
 			}
-			scattered := PlaceholderAddrs(p)
-			scattered.Im = 0xffff0000_0000_1000 // movn + 1 movk
-			for name, pa := range scattered.Progs {
-				pa.BPFFunc += 200 << 20 // programs out of bl reach, helpers in it
-				scattered.Progs[name] = pa
+			if im.AllocSize != want {
+				t.Errorf("%s %s: derived size %d, size pass %d", cp.name, layout, im.AllocSize, want)
 			}
-			for layout, addrs := range map[string]arch.Addrs{"near": PlaceholderAddrs(p), "far": PlaceholderAddrsFar(p), "scattered": scattered} {
-				im, err := Generate(p, Debian, addrs)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if im.AllocSize != want {
-					t.Errorf("%s/%s %s: derived size %d, size pass %d", c.Name, prof.Name, layout, im.AllocSize, want)
-				}
-				n++
-			}
+			n++
 		}
 	}
 	t.Logf("%d images", n)
