@@ -259,8 +259,9 @@ func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, o bootOp
 				defer wg.Done()
 				n := 0
 				r.res, r.err = record.Run(ctx, record.Boot{
-					Kernel: r.kernel, Profile: r.profile.Name, Arch: r.arch, Cases: r.cases,
-					Fetcher: f, KASLR: o.kaslr, CPU: o.cpu, Append: o.append,
+					Machine: record.Machine{Kernel: r.kernel, Profile: r.profile.Name, Arch: r.arch,
+						Fetcher: f, KASLR: o.kaslr, CPU: o.cpu, Append: o.append},
+					Cases: r.cases,
 					OnRecording: func(rec *record.Recording) {
 						mu.Lock()
 						defer mu.Unlock()

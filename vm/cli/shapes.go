@@ -102,8 +102,9 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				defer wg.Done()
 				n := 0
 				r.res, r.err = record.RunShapes(ctx, record.ShapeBoot{
-					Kernel: r.profile.Name, Profile: r.profile.Name, Arch: r.arch, Job: job,
-					Fetcher: f, KASLR: *kaslr, CPU: *cpu, Append: words,
+					Machine: record.Machine{Kernel: r.profile.Name, Profile: r.profile.Name, Arch: r.arch,
+						Fetcher: f, KASLR: *kaslr, CPU: *cpu, Append: words},
+					Job: job,
 					OnRecording: func(rec *record.Recording) {
 						mu.Lock()
 						defer mu.Unlock()

@@ -13,24 +13,16 @@ import (
 	"github.com/bpftramp/tramp/vm/qemu"
 )
 
-// Boot is one VM run of several cases on one kernel and arch.
-type Boot struct {
+// Machine is what a VM run boots: the kernel, the arch and the QEMU
+// settings, shared by case boots (Boot) and shapes boots (ShapeBoot).
+type Machine struct {
 	// Kernel is a profile name or a kernel image path.
 	Kernel string
 	// Profile names the model profile the recordings are filed under
-	// (the profile itself when Kernel is one).
+	// (the profile itself when Kernel is one, Kernel when empty).
 	Profile string
 	Arch    kernels.Arch
-	Cases   []*cases.Case
-	// Extra are guest jobs run after the cases (the harness's own tests).
-	Extra []bpfobs.NamedJob
-	// OnStart is called with QEMU's process id.
-	OnStart func(pid int)
-	// OnRecording is called as soon as a case's recording is complete
-	// (or cut short), before the boot ends, so that a crash later in the
-	// boot loses nothing already finished.
-	OnRecording func(*Recording)
-	// Timeout bounds the whole boot; 0 derives it from the case count.
+	// Timeout bounds the whole boot; 0 takes the boot kind's default.
 	Timeout time.Duration
 	KASLR   bool
 	// CPU is QEMU's -cpu model ("" for the default); Append are extra
@@ -40,6 +32,50 @@ type Boot struct {
 	// WorkDir keeps console.log and results.bin when set.
 	WorkDir string
 	Fetcher *kernels.Fetcher
+}
+
+// profile is the profile recordings are filed under.
+func (m Machine) profile() string {
+	if m.Profile == "" {
+		return m.Kernel
+	}
+	return m.Profile
+}
+
+// harnessBoot is the harness's view of a run of job on m.
+func (m Machine) harnessBoot(job guestapi.Job, timeout time.Duration, onRecord func(channel.Record), onStart func(int)) harness.Boot {
+	if m.Timeout != 0 {
+		timeout = m.Timeout
+	}
+	return harness.Boot{
+		Kernel:  m.Kernel,
+		Arch:    m.Arch,
+		Job:     job,
+		Fetcher: m.Fetcher,
+		QEMU: qemu.Config{
+			Timeout:  timeout,
+			KASLR:    m.KASLR,
+			CPU:      m.CPU,
+			Append:   m.Append,
+			WorkDir:  m.WorkDir,
+			OnRecord: onRecord,
+			OnStart:  onStart,
+		},
+	}
+}
+
+// Boot is one VM run of several cases on one kernel and arch.
+type Boot struct {
+	Machine
+	Cases []*cases.Case
+	// Extra are guest jobs run after the cases (the harness's own tests).
+	Extra []bpfobs.NamedJob
+	// OnStart is called with QEMU's process id.
+	OnStart func(pid int)
+	// OnRecording is called as soon as a case's recording is complete
+	// (or cut short), before the boot ends, so that a crash later in the
+	// boot loses nothing already finished.
+	OnRecording func(*Recording)
 }
 
 // Result is what a boot produced.
@@ -138,30 +174,10 @@ func Run(ctx context.Context, b Boot) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.Profile == "" {
-		b.Profile = b.Kernel
-	}
-	timeout := b.Timeout
-	if timeout == 0 {
-		// Boot, then a generous bound per case under TCG.
-		timeout = 90*time.Second + time.Duration(len(b.Cases))*20*time.Second
-	}
+	b.Profile = b.profile()
 	col := &collector{b: &b}
-	res, err := harness.Run(ctx, harness.Boot{
-		Kernel:  b.Kernel,
-		Arch:    b.Arch,
-		Job:     job,
-		Fetcher: b.Fetcher,
-		QEMU: qemu.Config{
-			Timeout:  timeout,
-			KASLR:    b.KASLR,
-			CPU:      b.CPU,
-			Append:   b.Append,
-			WorkDir:  b.WorkDir,
-			OnRecord: col.onRecord,
-			OnStart:  b.OnStart,
-		},
-	})
+	// Default bound: boot, then a generous bound per case under TCG.
+	res, err := harness.Run(ctx, b.harnessBoot(job, 90*time.Second+time.Duration(len(b.Cases))*20*time.Second, col.onRecord, b.OnStart))
 	col.finish()
 	out := &Result{Recordings: col.out}
 	if res != nil {

@@ -15,31 +15,17 @@ import (
 	"github.com/bpftramp/tramp/vm/channel"
 	"github.com/bpftramp/tramp/vm/guestapi"
 	"github.com/bpftramp/tramp/vm/harness"
-	"github.com/bpftramp/tramp/vm/kernels"
-	"github.com/bpftramp/tramp/vm/qemu"
 )
 
 // ShapeBoot is one VM run of a shapes job (bpfobs.RunShapes) on one
 // kernel and arch: trampolines of real kernel functions chosen by their
 // BTF prototype.
 type ShapeBoot struct {
-	// Kernel is a profile name or a kernel image path; Profile names the
-	// model profile the recordings are filed under (Kernel when empty).
-	Kernel  string
-	Profile string
-	Arch    kernels.Arch
-	Job     bpfobs.ShapeJob
+	Machine
+	Job bpfobs.ShapeJob
 	// OnRecording is called with each completed shape recording (Source
 	// filled in), as soon as the guest finished it.
 	OnRecording func(*Recording)
-	// Timeout bounds the whole boot (0: 20 minutes).
-	Timeout time.Duration
-	KASLR   bool
-	// CPU and Append are as in Boot.
-	CPU     string
-	Append  []string
-	WorkDir string
-	Fetcher *kernels.Fetcher
 }
 
 // ShapeResult is what a shapes boot produced.
@@ -68,16 +54,10 @@ func RunShapes(ctx context.Context, b ShapeBoot) (*ShapeResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.Profile == "" {
-		b.Profile = b.Kernel
-	}
-	timeout := b.Timeout
-	if timeout == 0 {
-		timeout = 20 * time.Minute
-	}
+	b.Profile = b.profile()
 	out := &ShapeResult{Shapes: map[string]bpfobs.Shape{}}
 	var convErr error
-	col := &collector{b: &Boot{Profile: b.Profile, Arch: b.Arch, KASLR: b.KASLR, CPU: b.CPU, Append: b.Append, OnRecording: func(r *Recording) {
+	col := &collector{b: &Boot{Machine: b.Machine, OnRecording: func(r *Recording) {
 		sh, ok := out.Shapes[r.Case]
 		if !ok {
 			r.Errors = append(r.Errors, "no shape record for this case")
@@ -109,20 +89,7 @@ func RunShapes(ctx context.Context, b ShapeBoot) (*ShapeResult, error) {
 		}
 		col.onRecord(r)
 	}
-	res, err := harness.Run(ctx, harness.Boot{
-		Kernel:  b.Kernel,
-		Arch:    b.Arch,
-		Job:     job,
-		Fetcher: b.Fetcher,
-		QEMU: qemu.Config{
-			Timeout:  timeout,
-			KASLR:    b.KASLR,
-			CPU:      b.CPU,
-			Append:   b.Append,
-			WorkDir:  b.WorkDir,
-			OnRecord: onRecord,
-		},
-	})
+	res, err := harness.Run(ctx, b.harnessBoot(job, 20*time.Minute, onRecord, nil))
 	col.finish()
 	out.Recordings = col.out
 	if res != nil {

@@ -90,7 +90,7 @@ func TestHungGuestKeepsCompletedCases(t *testing.T) {
 		long = append(long, bpfobs.Op{Op: "attach", Prog: "e"}, bpfobs.Op{Op: "detach", Prog: "e"})
 	}
 	runWithFailure(t, qemu.ErrHung, Boot{
-		Timeout: 25 * time.Second,
+		Machine: Machine{Timeout: 25 * time.Second},
 		Extra: []bpfobs.NamedJob{{Name: "long", Job: bpfobs.Job{Target: "bpf_fentry_test1",
 			Progs: []bpfobs.Prog{{Name: "e", Kind: "fentry"}}, Ops: long}}},
 	})
