@@ -40,11 +40,7 @@ var hintNames = map[int]string{
 // Decode splits code into 4-byte instructions with golang.org/x/arch. A
 // trailing partial word or an undecodable word stops it with an error
 // naming the offset; the instructions before it are returned.
-func Decode(code []byte, base uint64) ([]Insn, error) { return decode(code, base, true) }
-
-// decode is Decode; without withText the (costly) GNU syntax is left out,
-// and Check formats it only for the instruction it complains about.
-func decode(code []byte, base uint64, withText bool) ([]Insn, error) {
+func Decode(code []byte, base uint64) ([]Insn, error) {
 	var out []Insn
 	for off := 0; off+4 <= len(code); off += 4 {
 		w := binary.LittleEndian.Uint32(code[off:])
@@ -59,10 +55,6 @@ func decode(code []byte, base uint64, withText bool) ([]Insn, error) {
 				in.PCRel = true
 				in.Target = pc + uint64(int64(r))
 			}
-		}
-		if !withText {
-			out = append(out, in)
-			continue
 		}
 		text := arm64asm.GNUSyntax(inst)
 		for _, a := range inst.Args {
@@ -319,7 +311,7 @@ func legacyMov(w uint32) uint32 {
 
 // textAt formats the instruction at off (for error messages).
 func textAt(code []byte, base uint64, off int) string {
-	in, err := decode(code[off:off+4], base+uint64(off), true)
+	in, err := Decode(code[off:off+4], base+uint64(off))
 	if err != nil || len(in) == 0 {
 		return fmt.Sprintf("%x", code[off:off+4])
 	}

@@ -43,7 +43,7 @@ var (
 func Decode(code []byte, base uint64) ([]Insn, error) { return decode(code, base, true) }
 
 // decode is Decode; without withText the (costly) Intel syntax is left
-// out, and Check formats it only for the instruction it complains about.
+// out (the memo tests use that as their reference).
 func decode(code []byte, base uint64, withText bool) ([]Insn, error) {
 	out := make([]Insn, 0, len(code)/4)
 	padded := pad(nil, code)
