@@ -12,6 +12,7 @@ import (
 	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/vm/bench"
 	"github.com/bpftramp/tramp/vm/kernels"
+	"github.com/bpftramp/tramp/vm/qemu"
 )
 
 // runBench is "tramp bench": live overhead in real kernels (both arches
@@ -30,6 +31,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	from := fs.String("from", "", "render a report saved with --json instead of measuring")
 	cache := fs.String("cache", "", "cache directory (default: $TRAMP_CACHE_DIR or the user cache dir)")
 	workDir := fs.String("workdir", "", "keep each boot's console.log and results.bin under DIR/<arch>")
+	accel := fs.String("accel", "", "accelerator: auto, kvm or tcg (default: $"+qemu.EnvAccel+", else auto: KVM for a guest of the host's arch once a probe boot shows it works, else TCG)")
 	pos, code, done := parseFlags(fs, args)
 	if done {
 		return code
@@ -40,6 +42,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(pos) > 0 {
 		return fail("unexpected argument %q", pos[0])
+	}
+	if _, err := qemu.ParseAccel(*accel); err != nil {
+		return fail("--accel: %v", err)
 	}
 	var rep *bench.Report
 	if *from != "" {
@@ -84,7 +89,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
 			defer f.Close()
 			runs = bench.Live(ctx, bench.Options{
-				Kernel: *kernel, Arches: arches, Fetcher: f, WorkDir: *workDir,
+				Kernel: *kernel, Arches: arches, Fetcher: f, WorkDir: *workDir, Accel: *accel,
 				Job: bpfobs.BenchJob{Configs: names, Iters: *iters, TargetMS: *repMS, Reps: *reps},
 				Progress: func(a kernels.Arch, line string) {
 					fmt.Fprintf(stderr, "[%s %s] %s\n", *kernel, a, line)

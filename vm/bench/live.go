@@ -34,6 +34,8 @@ type Options struct {
 	// WorkDir keeps each boot's console.log and results.bin under
 	// WorkDir/<arch> when set.
 	WorkDir string
+	// Accel is qemu.Config.Accel: "" for $TRAMP_ACCEL or auto.
+	Accel string
 }
 
 // ArchRun is what one boot measured.
@@ -133,7 +135,7 @@ func RunArch(ctx context.Context, o Options, a kernels.Arch) *ArchRun {
 	}
 	res, err := harness.Run(ctx, harness.Boot{
 		Kernel: o.Kernel, Arch: a, Job: job, Fetcher: o.Fetcher,
-		QEMU: qemu.Config{Timeout: timeout, WorkDir: wd, OnRecord: col.onRecord},
+		QEMU: qemu.Config{Timeout: timeout, WorkDir: wd, Accel: o.Accel, OnRecord: col.onRecord},
 	})
 	if res != nil {
 		run.Accel, run.HelloAfter, run.Elapsed, run.Console = res.Accel, res.HelloAfter, res.Elapsed, res.Console

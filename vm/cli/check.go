@@ -12,6 +12,7 @@ import (
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
 	"github.com/bpftramp/tramp/vm/kernels"
+	"github.com/bpftramp/tramp/vm/qemu"
 	"github.com/bpftramp/tramp/vm/record"
 )
 
@@ -41,6 +42,7 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 	out := fs.String("out", "", "check: also write the recordings under this directory")
 	cache := fs.String("cache", "", "cache directory (default: $TRAMP_CACHE_DIR or the user cache dir)")
 	kaslr := fs.Bool("kaslr", false, "boot with KASLR (default: nokaslr)")
+	accel := accelFlag(fs)
 	cpu := fs.String("cpu", "", "QEMU -cpu model for a single --arch, e.g. EPYC-Rome (default: max); recordings go to <case>.cpu-<model>.json")
 	var appendArgs listFlag
 	fs.Var(&appendArgs, "append", "extra kernel command-line words, e.g. retbleed=stuff (repeatable; named in the recording's file name)")
@@ -73,7 +75,11 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 	for _, a := range appendArgs {
 		words = append(words, strings.Fields(a)...)
 	}
-	opts := bootOpts{kaslr: *kaslr, cpu: *cpu, append: words}
+	if _, err := qemu.ParseAccel(*accel); err != nil {
+		fmt.Fprintf(stderr, "tramp vm %s: --accel: %v\n", name, err)
+		return ExitUsage
+	}
+	opts := bootOpts{kaslr: *kaslr, accel: *accel, cpu: *cpu, append: words}
 	var corpus []*cases.Case
 	if len(files) == 0 {
 		if corpus, err = cases.Corpus(); err != nil {
@@ -237,6 +243,7 @@ func report(runs []*suiteRun, stdout, stderr io.Writer, write bool, testdata, ou
 // bootOpts are how every boot of a suite is made.
 type bootOpts struct {
 	kaslr  bool
+	accel  string   // qemu.Config.Accel
 	cpu    string   // QEMU -cpu model, "" for the default
 	append []string // extra kernel command-line words
 }
@@ -260,7 +267,7 @@ func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, o bootOp
 				n := 0
 				r.res, r.err = record.Run(ctx, record.Boot{
 					Machine: record.Machine{Kernel: r.kernel, Profile: r.profile.Name, Arch: r.arch,
-						Fetcher: f, KASLR: o.kaslr, CPU: o.cpu, Append: o.append},
+						Fetcher: f, KASLR: o.kaslr, CPU: o.cpu, Accel: o.accel, Append: o.append},
 					Cases: r.cases,
 					OnRecording: func(rec *record.Recording) {
 						mu.Lock()

@@ -187,6 +187,11 @@ func fetch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
+// accelFlag defines --accel, shared by every command that boots.
+func accelFlag(fs *flag.FlagSet) *string {
+	return fs.String("accel", "", "accelerator: auto, kvm or tcg (default: $"+qemu.EnvAccel+", else auto: KVM for a guest of the host's arch once a probe boot shows it works, else TCG)")
+}
+
 type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, " ") }
@@ -198,7 +203,7 @@ func hello(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	aflag := fs.String("arch", "x86_64,arm64", "comma-separated architectures; they boot in parallel")
 	timeout := fs.Duration("timeout", 2*time.Minute, "per-boot timeout")
 	kaslr := fs.Bool("kaslr", false, "leave KASLR on (default: nokaslr)")
-	accel := fs.String("accel", "", "accelerator: tcg or kvm (default: kvm when usable for the arch, else tcg)")
+	accel := accelFlag(fs)
 	cpu := fs.String("cpu", "", "QEMU -cpu model (default: max, or host with kvm)")
 	workdir := fs.String("workdir", "", "keep console.log, results.bin and the initramfs under this directory (one subdirectory per arch)")
 	cache := fs.String("cache", "", "cache directory (default $TRAMP_CACHE_DIR or the user cache dir + /tramp)")
@@ -212,8 +217,8 @@ func hello(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tramp vm hello: %v\n", err)
 		return ExitUsage
 	}
-	if *accel != "" && *accel != qemu.AccelTCG && *accel != qemu.AccelKVM {
-		fmt.Fprintf(stderr, "tramp vm hello: --accel must be tcg or kvm\n")
+	if _, err := qemu.ParseAccel(*accel); err != nil {
+		fmt.Fprintf(stderr, "tramp vm hello: --accel: %v\n", err)
 		return ExitUsage
 	}
 	if _, err := kernels.LookupProfile(*kflag); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
 	"github.com/bpftramp/tramp/vm/kernels"
+	"github.com/bpftramp/tramp/vm/qemu"
 	"github.com/bpftramp/tramp/vm/record"
 )
 
@@ -103,8 +104,13 @@ func fuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ops := fs.Int("ops", 80, "number of random steps")
 	save := fs.String("save", "", "write each generated case here as fuzz-<arch>-<seed>.tramp")
 	cache := fs.String("cache", "", "cache directory")
+	accel := accelFlag(fs)
 	if code, ok := parse(fs, args, stdout); !ok {
 		return code
+	}
+	if _, err := qemu.ParseAccel(*accel); err != nil {
+		fmt.Fprintf(stderr, "tramp vm fuzz: --accel: %v\n", err)
+		return ExitUsage
 	}
 	if *ops < 1 || *ops > 2000 {
 		fmt.Fprintf(stderr, "tramp vm fuzz: --ops %d: want 1..2000\n", *ops)
@@ -151,6 +157,6 @@ func fuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
 	defer f.Close()
-	bootAll(ctx, runs, f, bootOpts{}, stderr, func(*suiteRun, *record.Recording) {})
+	bootAll(ctx, runs, f, bootOpts{accel: *accel}, stderr, func(*suiteRun, *record.Recording) {})
 	return report(runs, stdout, stderr, false, "", "")
 }

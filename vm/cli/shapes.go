@@ -14,6 +14,7 @@ import (
 	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/trampoline"
 	"github.com/bpftramp/tramp/vm/kernels"
+	"github.com/bpftramp/tramp/vm/qemu"
 	"github.com/bpftramp/tramp/vm/record"
 )
 
@@ -43,6 +44,7 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "print every shape, not only the ones that disagree")
 	cache := fs.String("cache", "", "cache directory (default: $TRAMP_CACHE_DIR or the user cache dir)")
 	kaslr := fs.Bool("kaslr", false, "boot with KASLR (default: nokaslr)")
+	accel := accelFlag(fs)
 	cpu := fs.String("cpu", "", "QEMU -cpu model for a single --arch, e.g. EPYC-Rome (default: max); recordings go to shape-*.cpu-<model>.json")
 	var appendArgs listFlag
 	fs.Var(&appendArgs, "append", "extra kernel command-line words, e.g. retbleed=stuff (repeatable; named in the recordings' file names)")
@@ -52,6 +54,10 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	arches, err := parseArches(*archFlag)
 	if err != nil {
 		fmt.Fprintf(stderr, "tramp vm shapes: --arch: %v\n", err)
+		return ExitUsage
+	}
+	if _, err := qemu.ParseAccel(*accel); err != nil {
+		fmt.Fprintf(stderr, "tramp vm shapes: --accel: %v\n", err)
 		return ExitUsage
 	}
 	if *cpu != "" && len(arches) != 1 {
@@ -103,7 +109,7 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				n := 0
 				r.res, r.err = record.RunShapes(ctx, record.ShapeBoot{
 					Machine: record.Machine{Kernel: r.profile.Name, Profile: r.profile.Name, Arch: r.arch,
-						Fetcher: f, KASLR: *kaslr, CPU: *cpu, Append: words},
+						Fetcher: f, KASLR: *kaslr, CPU: *cpu, Accel: *accel, Append: words},
 					Job: job,
 					OnRecording: func(rec *record.Recording) {
 						mu.Lock()

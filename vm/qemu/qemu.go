@@ -22,20 +22,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/bpftramp/tramp/vm/channel"
 	"github.com/bpftramp/tramp/vm/guestapi"
 	"github.com/bpftramp/tramp/vm/kernels"
-)
-
-// Accelerator choices for Config.Accel.
-const (
-	AccelAuto = ""    // KVM when /dev/kvm is usable and the arch matches the host, else TCG
-	AccelTCG  = "tcg" // always emulate
-	AccelKVM  = "kvm" // require KVM
 )
 
 // DefaultTimeout bounds one boot when Config.Timeout is zero.
@@ -50,9 +47,11 @@ type Config struct {
 	MemoryMB int    // default 512
 	CPUs     int    // default 1
 	CPU      string // -cpu override; default max (TCG) or host (KVM)
-	Accel    string // AccelAuto, AccelTCG or AccelKVM
-	KASLR    bool   // false adds "nokaslr"
-	Verbose  bool   // false adds "quiet" (warnings and worse still print)
+	// Accel is AccelAuto, AccelTCG or AccelKVM; "" means $TRAMP_ACCEL or
+	// auto. See Decide.
+	Accel   string
+	KASLR   bool // false adds "nokaslr"
+	Verbose bool // false adds "quiet" (warnings and worse still print)
 	// Append holds extra kernel command-line words, e.g. "mitigations=off".
 	Append []string
 	// ExtraArgs are appended to the QEMU command line.
@@ -75,6 +74,13 @@ type Config struct {
 	RecordLog io.Writer
 	// ConsoleLog, if set, receives the raw console output as it arrives.
 	ConsoleLog io.Writer
+	// Log receives the accelerator decision, once per process for each
+	// QEMU binary, arch and CPU (default os.Stderr).
+	Log io.Writer
+
+	// stopAtHello ends the run (successfully) at the hello record: the
+	// KVM probe. skipDecide runs under Accel and CPU as given.
+	stopAtHello, skipDecide bool
 }
 
 // Binary returns the QEMU executable name for arch.
@@ -83,16 +89,6 @@ func Binary(a kernels.Arch) string {
 		return "qemu-system-aarch64"
 	}
 	return "qemu-system-x86_64"
-}
-
-// KVMUsable reports whether /dev/kvm can be opened for reading and writing.
-func KVMUsable() bool {
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
-		return false
-	}
-	f.Close()
-	return true
 }
 
 // escapeOpt escapes commas for QEMU's option syntax.
@@ -114,9 +110,10 @@ func (c *Config) Cmdline() string {
 	return strings.Join(append(w, c.Append...), " ")
 }
 
-// Command returns QEMU's argv (argv[0] is the binary name) for c, with the
-// results port backed by resultsPath. kvm says whether to use KVM.
-func (c *Config) Command(resultsPath string, kvm bool) ([]string, error) {
+// Command returns QEMU's argv (argv[0] is the binary name) for c under
+// the accelerator and CPU of d, with the results port backed by
+// resultsPath. An empty d.CPU is the accelerator's default for the arch.
+func (c *Config) Command(resultsPath string, d Decision) ([]string, error) {
 	if c.Arch != kernels.X86_64 && c.Arch != kernels.ARM64 {
 		return nil, fmt.Errorf("qemu: unsupported arch %q", c.Arch)
 	}
@@ -134,21 +131,19 @@ func (c *Config) Command(resultsPath string, kvm bool) ([]string, error) {
 	if cpus == 0 {
 		cpus = 1
 	}
-	accel, cpu := "tcg", "max"
-	if c.Arch == kernels.ARM64 {
-		// Plain "max" emulates pointer authentication with QARMA5, 2-2.5x
-		// slower under TCG; the implementation-defined algorithm is fast.
-		cpu = "max,pauth-impdef=on"
+	accel := d.Accel
+	if accel != AccelKVM && accel != AccelTCG {
+		return nil, fmt.Errorf("qemu: accelerator %q is not decided (want kvm or tcg)", accel)
 	}
-	if kvm {
-		accel, cpu = "kvm", "host"
-	}
-	if c.CPU != "" {
-		cpu = c.CPU
-	}
+	cpu := orDefault(d.CPU, defaultCPU(c.Arch, accel))
 	machine := "q35"
 	if c.Arch == kernels.ARM64 {
 		machine = "virt"
+		if accel == AccelKVM {
+			// The host's GIC: a GICv3-only host cannot emulate virt's
+			// default GICv2 in the kernel.
+			machine = "virt,gic-version=host"
+		}
 	}
 	argv := []string{bin,
 		"-accel", accel,
@@ -188,10 +183,11 @@ const (
 
 // RunError is the error Run returns.
 type RunError struct {
-	Kind  ErrorKind
-	Msg   string
-	Lines []string // console lines that explain it
-	Err   error    // underlying error, if any
+	Kind   ErrorKind
+	Msg    string
+	Lines  []string // console lines that explain it
+	Stderr []string // the last lines QEMU wrote to its standard error
+	Err    error    // underlying error, if any
 }
 
 func (e *RunError) Error() string {
@@ -200,6 +196,13 @@ func (e *RunError) Error() string {
 	if len(e.Lines) > 0 {
 		b.WriteString("\nconsole:")
 		for _, l := range e.Lines {
+			b.WriteString("\n  | ")
+			b.WriteString(l)
+		}
+	}
+	if len(e.Stderr) > 0 {
+		b.WriteString("\nqemu stderr:")
+		for _, l := range e.Stderr {
 			b.WriteString("\n  | ")
 			b.WriteString(l)
 		}
@@ -224,7 +227,10 @@ type Result struct {
 	Splats      []Splat
 	ConsolePath string // empty when WorkDir was temporary
 	ResultsPath string // raw channel bytes; empty when WorkDir was temporary
-	Accel       string
+	Accel       string // "kvm" or "tcg"
+	CPU         string // the -cpu value
+	AccelReason string // why this accelerator (Decision.Reason)
+	Stderr      string // what QEMU wrote to its standard error (bounded)
 	Start       time.Time
 	HelloAfter  time.Duration // QEMU start to hello record; 0 if none
 	Elapsed     time.Duration // QEMU start to exit
@@ -267,28 +273,22 @@ func missingQEMU(bin string, a kernels.Arch, err error) error {
 // timeout expires.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{ExitCode: -1}
-	kvm := false
-	switch cfg.Accel {
-	case AccelAuto:
-		kvm = KVMUsable() && kernels.HostArch() == cfg.Arch
-	case AccelKVM:
-		if !KVMUsable() {
-			return res, &RunError{Kind: ErrQEMUFailed, Msg: "KVM requested but /dev/kvm is not usable"}
-		}
-		kvm = true
-	case AccelTCG:
-	default:
-		return res, fmt.Errorf("qemu: unknown accelerator %q", cfg.Accel)
-	}
-	res.Accel = "tcg"
-	if kvm {
-		res.Accel = "kvm"
-	}
 	for _, p := range []string{cfg.Kernel, cfg.Initrd} {
 		if _, err := os.Stat(p); err != nil {
 			return res, fmt.Errorf("qemu: %w", err)
 		}
 	}
+	d := Decision{Accel: cfg.Accel, CPU: cfg.CPU}
+	if !cfg.skipDecide {
+		if _, err := exec.LookPath(orDefault(cfg.Binary, Binary(cfg.Arch))); err != nil {
+			return res, missingQEMU(orDefault(cfg.Binary, Binary(cfg.Arch)), cfg.Arch, err)
+		}
+		var err error
+		if d, err = Decide(ctx, cfg); err != nil {
+			return res, err
+		}
+	}
+	res.Accel, res.AccelReason = d.Accel, d.Reason
 	dir := cfg.WorkDir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "tramp-vm-")
@@ -305,11 +305,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.ResultsPath = filepath.Join(dir, "results.bin")
 	}
 	resultsPath := filepath.Join(dir, "results.bin")
-	argv, err := cfg.Command(resultsPath, kvm)
+	argv, err := cfg.Command(resultsPath, d)
 	if err != nil {
 		return res, err
 	}
 	res.Argv = argv
+	res.CPU = orDefault(d.CPU, defaultCPU(cfg.Arch, d.Accel))
 	bin, err := exec.LookPath(argv[0])
 	if err != nil {
 		return res, missingQEMU(argv[0], cfg.Arch, err)
@@ -331,8 +332,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	cmd := exec.Command(bin, argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var stderr strings.Builder
-	cmd.Stderr = &limitedWriter{w: &stderr, n: 64 << 10}
+	stderr := newStderrWatch()
+	cmd.Stderr = stderr
 	// A pipe of our own rather than StdoutPipe: Wait runs concurrently with
 	// the reader and must not close the read end under it.
 	stdout, stdoutW, err := os.Pipe()
@@ -345,6 +346,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	err = cmd.Start()
 	stdoutW.Close()
 	if err != nil {
+		stderr.close()
 		return res, &RunError{Kind: ErrQEMUFailed, Msg: fmt.Sprintf("starting %s: %v", bin, err), Err: err}
 	}
 	if cfg.OnStart != nil {
@@ -377,6 +379,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// then drains it.
 	exited := make(chan struct{})
 	corrupt := make(chan struct{})
+	helloSeen := make(chan struct{})
 	var dec channel.Decoder
 	var decErr error
 	resultsDone := make(chan struct{})
@@ -395,7 +398,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				if n > 0 {
 					recs, ferr := dec.Feed(buf[:n])
 					for _, r := range recs {
+						hadHello := res.Hello != nil
 						deliver(&cfg, res, r)
+						if !hadHello && res.Hello != nil {
+							close(helloSeen)
+						}
 					}
 					if ferr != nil {
 						decErr = ferr
@@ -431,11 +438,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var (
-		werr     error
-		timedOut bool
-		canceled bool
-		weKilled bool
+		werr        error
+		timedOut    bool
+		canceled    bool
+		weKilled    bool
+		fatal       bool // QEMU printed a message after which the guest cannot run
+		stoppedHere bool // stopAtHello: the hello record arrived
 	)
+	var stopHello <-chan struct{}
+	if cfg.stopAtHello {
+		stopHello = helloSeen
+	}
 	select {
 	case werr = <-waitErr:
 	case <-timer.C:
@@ -444,11 +457,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		canceled, weKilled = true, true
 	case <-corrupt:
 		weKilled = true
+	case <-stderr.fatal:
+		// QEMU pauses the VM and waits: give it a moment to finish its
+		// register dump on stderr, then stop it.
+		fatal, weKilled = true, true
+		select {
+		case werr = <-waitErr:
+			weKilled = false
+		case <-time.After(200 * time.Millisecond):
+		}
+	case <-stopHello:
+		stoppedHere, weKilled = true, true
 	}
 	if weKilled {
 		_ = cmd.Process.Kill()
 		werr = <-waitErr
 	}
+	res.Stderr = stderr.close()
 	res.Elapsed = time.Since(res.Start)
 	close(exited)
 	<-resultsDone
@@ -461,9 +486,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	res.Splats = FindSplats(res.Console)
+	if stoppedHere {
+		return res, nil
+	}
 	return res, classify(&cfg, res, classifyIn{
 		timeout: timeout, timedOut: timedOut, canceled: canceled, ctxErr: ctx.Err(),
-		weKilled: weKilled, werr: werr, decErr: decErr, stderr: stderr.String(),
+		weKilled: weKilled, fatal: fatal, werr: werr, decErr: decErr,
 	})
 }
 
@@ -493,16 +521,55 @@ type classifyIn struct {
 	timeout            time.Duration
 	timedOut, canceled bool
 	ctxErr             error
-	weKilled           bool
+	weKilled, fatal    bool
 	werr, decErr       error
-	stderr             string
 }
 
 const tailLines = 25
 
+// stderrTail is how many of QEMU's last stderr lines an error quotes.
+const stderrTail = 12
+
+// qemuTerminating is QEMU's own line when it exits on a signal it caught
+// (SIGTERM, SIGINT, SIGHUP): it exits normally after printing it.
+var qemuTerminating = regexp.MustCompile(`terminating on signal (\d+)(?: from pid (\d+)(?: \(([^)]*)\))?)?`)
+
+// crashSignals are the signals QEMU raises itself when it fails: an
+// assertion (SIGABRT) or a fault.
+var crashSignals = map[syscall.Signal]bool{syscall.SIGABRT: true, syscall.SIGSEGV: true, syscall.SIGBUS: true,
+	syscall.SIGILL: true, syscall.SIGFPE: true, syscall.SIGTRAP: true, syscall.SIGSYS: true}
+
+// signalName is "SIGABRT (aborted)".
+func signalName(sig syscall.Signal) string {
+	if n := unix.SignalName(sig); n != "" {
+		return fmt.Sprintf("%s (%v)", n, sig)
+	}
+	return sig.String()
+}
+
+// fatalExcerpt is QEMU's fatal message and what follows it (the register
+// dump of a KVM internal error), bounded.
+func fatalExcerpt(stderr string) []string {
+	lines := lastLines(stderr, 1<<20)
+	for i, l := range lines {
+		if fatalStderr.MatchString(l) {
+			lines = lines[i:]
+			break
+		}
+	}
+	if len(lines) > stderrTail {
+		lines = append(lines[:stderrTail:stderrTail], fmt.Sprintf("... (%d more lines)", len(lines)-stderrTail))
+	}
+	return lines
+}
+
 func classify(cfg *Config, res *Result, in classifyIn) error {
 	nrec := len(res.Records)
 	kept := fmt.Sprintf("%d record(s) received before it are kept", nrec)
+	qstderr := lastLines(res.Stderr, stderrTail)
+	fail := func(kind ErrorKind, err error, lines []string, format string, args ...any) *RunError {
+		return &RunError{Kind: kind, Err: err, Lines: lines, Stderr: qstderr, Msg: fmt.Sprintf(format, args...)}
+	}
 	firstSplat := func(kinds ...string) *Splat {
 		for i := range res.Splats {
 			for _, k := range kinds {
@@ -517,49 +584,75 @@ func classify(cfg *Config, res *Result, in classifyIn) error {
 	if nrec > 0 {
 		last = fmt.Sprintf(" (last record: %s #%d)", res.Records[nrec-1].Kind, res.Records[nrec-1].Seq)
 	}
+	after := res.Elapsed.Round(time.Millisecond)
+	under := fmt.Sprintf("%s -cpu %s", strings.ToUpper(orDefault(res.Accel, "?")), res.CPU)
+	hello := "after the guest's hello"
+	if res.Hello == nil {
+		hello = "before the guest said hello"
+	}
 	switch {
+	case in.fatal:
+		ex := fatalExcerpt(res.Stderr)
+		e := fail(ErrQEMUFailed, in.werr, res.Tail(5), "%s QEMU stopped the guest %s under %s, after %s: %q (QEMU pauses the VM there; tramp ended it); %s",
+			cfg.Arch, hello, under, after, ex[0], kept)
+		e.Stderr = ex
+		return e
 	case in.timedOut && res.Hello == nil:
-		return &RunError{Kind: ErrNoHello, Lines: res.Tail(tailLines),
-			Msg: fmt.Sprintf("%s guest hung before saying hello: no hello record within %s, QEMU killed; the kernel did not boot or /init did not start (%s)", cfg.Arch, in.timeout, kept)}
+		return fail(ErrNoHello, nil, res.Tail(tailLines),
+			"%s guest hung before saying hello: no hello record within %s under %s, QEMU killed; the kernel did not boot or /init did not start (%s)", cfg.Arch, in.timeout, under, kept)
 	case in.timedOut:
-		return &RunError{Kind: ErrHung, Lines: res.Tail(tailLines),
-			Msg: fmt.Sprintf("%s guest hung: no done record within %s%s, QEMU killed; %s", cfg.Arch, in.timeout, last, kept)}
+		return fail(ErrHung, nil, res.Tail(tailLines),
+			"%s guest hung: no done record within %s%s, QEMU killed; %s", cfg.Arch, in.timeout, last, kept)
 	case in.canceled:
-		return &RunError{Kind: ErrCanceled, Err: in.ctxErr, Lines: res.Tail(tailLines),
-			Msg: fmt.Sprintf("%s run canceled (%v), QEMU killed; %s", cfg.Arch, in.ctxErr, kept)}
+		return fail(ErrCanceled, in.ctxErr, res.Tail(tailLines),
+			"%s run canceled (%v), QEMU killed; %s", cfg.Arch, in.ctxErr, kept)
+	}
+	if m := qemuTerminating.FindStringSubmatch(res.Stderr); m != nil && !in.weKilled {
+		who := ""
+		if m[2] != "" {
+			who = " from pid " + m[2]
+			if m[3] != "" {
+				who += " (" + m[3] + ")"
+			}
+		}
+		sig := m[1]
+		if n, err := strconv.Atoi(m[1]); err == nil {
+			sig = signalName(syscall.Signal(n))
+		}
+		return fail(ErrKilled, in.werr, res.Tail(tailLines),
+			"%s QEMU was killed from outside by signal %s%s after %s%s (QEMU: %q); %s", cfg.Arch, sig, who, after, last, strings.TrimSpace(m[0]), kept)
 	}
 	if st, ok := res.exitStatus(); ok && st.Signaled() && !in.weKilled {
-		return &RunError{Kind: ErrKilled, Lines: res.Tail(tailLines),
-			Msg: fmt.Sprintf("%s QEMU was killed from outside by signal %v after %s%s; %s", cfg.Arch, st.Signal(), res.Elapsed.Round(time.Millisecond), last, kept)}
+		if crashSignals[st.Signal()] {
+			return fail(ErrQEMUFailed, in.werr, res.Tail(5),
+				"%s QEMU died of %s %s under %s, after %s%s; %s", cfg.Arch, signalName(st.Signal()), hello, under, after, last, kept)
+		}
+		return fail(ErrKilled, in.werr, res.Tail(tailLines),
+			"%s QEMU was killed from outside by signal %s after %s%s (not by tramp: an operator, a supervisor or the OOM killer); %s", cfg.Arch, signalName(st.Signal()), after, last, kept)
 	}
 	var ce *channel.CorruptError
 	if errors.As(in.decErr, &ce) {
-		return &RunError{Kind: ErrCorrupt, Err: in.decErr,
-			Msg: fmt.Sprintf("%s results channel corrupted: %v; QEMU stopped; %s", cfg.Arch, ce, kept)}
+		return fail(ErrCorrupt, in.decErr, nil,
+			"%s results channel corrupted: %v; QEMU stopped; %s", cfg.Arch, ce, kept)
 	}
 	if s := firstSplat("panic"); s != nil {
-		return &RunError{Kind: ErrPanic, Lines: s.Excerpt,
-			Msg: fmt.Sprintf("%s guest kernel panicked%s; %s", cfg.Arch, last, kept)}
+		return fail(ErrPanic, nil, s.Excerpt, "%s guest kernel panicked%s; %s", cfg.Arch, last, kept)
 	}
 	if in.werr != nil {
-		lines := res.Tail(tailLines)
-		if s := strings.TrimSpace(in.stderr); s != "" {
-			lines = append(lines, "qemu stderr: "+s)
-		}
-		return &RunError{Kind: ErrQEMUFailed, Err: in.werr, Lines: lines,
-			Msg: fmt.Sprintf("%s QEMU failed: %v; %s", cfg.Arch, in.werr, kept)}
+		return fail(ErrQEMUFailed, in.werr, res.Tail(tailLines),
+			"%s QEMU failed %s under %s: %v after %s; %s", cfg.Arch, hello, under, in.werr, after, kept)
 	}
 	var te *channel.TruncatedError
 	if errors.As(in.decErr, &te) {
-		return &RunError{Kind: ErrTruncated, Err: in.decErr, Lines: res.Tail(tailLines),
-			Msg: fmt.Sprintf("%s results channel ended mid-record: %v; %s", cfg.Arch, te, kept)}
+		return fail(ErrTruncated, in.decErr, res.Tail(tailLines),
+			"%s results channel ended mid-record: %v; %s", cfg.Arch, te, kept)
 	}
 	if in.decErr != nil {
-		return &RunError{Kind: ErrQEMUFailed, Err: in.decErr, Msg: fmt.Sprintf("%s reading results: %v", cfg.Arch, in.decErr)}
+		return fail(ErrQEMUFailed, in.decErr, nil, "%s reading results: %v", cfg.Arch, in.decErr)
 	}
 	if res.Hello == nil {
-		return &RunError{Kind: ErrNoHello, Lines: res.Tail(tailLines),
-			Msg: fmt.Sprintf("%s guest powered off without a hello record: the kernel did not boot or /init failed (%d records)", cfg.Arch, nrec)}
+		return fail(ErrNoHello, nil, res.Tail(tailLines),
+			"%s guest powered off without a hello record after %s under %s: the kernel did not boot or /init failed (%d records)", cfg.Arch, after, under, nrec)
 	}
 	if errs := res.RecordsOf(guestapi.KindError); len(errs) > 0 {
 		var ge guestapi.Error
@@ -572,30 +665,12 @@ func classify(cfg *Config, res *Result, in classifyIn) error {
 			Msg: fmt.Sprintf("%s guest kernel reported a %s (fails the run, as in the kernel's BPF CI); %d splat(s) in total", cfg.Arch, s.Kind, len(res.Splats))}
 	}
 	if len(res.RecordsOf(guestapi.KindDone)) == 0 {
-		return &RunError{Kind: ErrNoDone, Lines: res.Tail(tailLines),
-			Msg: fmt.Sprintf("%s guest powered off without a done record%s; %s", cfg.Arch, last, kept)}
+		return fail(ErrNoDone, nil, res.Tail(tailLines),
+			"%s guest powered off without a done record%s; %s", cfg.Arch, last, kept)
 	}
 	return nil
 }
 
 func (r *Result) exitStatus() (syscall.WaitStatus, bool) {
 	return r.waitStatus, r.haveStatus
-}
-
-type limitedWriter struct {
-	w io.Writer
-	n int
-}
-
-func (l *limitedWriter) Write(p []byte) (int, error) {
-	if l.n <= 0 {
-		return len(p), nil
-	}
-	q := p
-	if len(q) > l.n {
-		q = q[:l.n]
-	}
-	l.n -= len(q)
-	_, err := l.w.Write(q)
-	return len(p), err
 }

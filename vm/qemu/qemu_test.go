@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 
 func TestCommandX86(t *testing.T) {
 	c := Config{Arch: kernels.X86_64, Kernel: "/k/bz", Initrd: "/i.gz", Append: []string{"mitigations=off"}}
-	argv, err := c.Command("/tmp/a,b/results.bin", false)
+	argv, err := c.Command("/tmp/a,b/results.bin", Decision{Accel: AccelTCG})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,24 +35,26 @@ func TestCommandX86(t *testing.T) {
 
 func TestCommandARM64AndOptions(t *testing.T) {
 	c := Config{Arch: kernels.ARM64, Kernel: "k", Initrd: "i", KASLR: true, Verbose: true, MemoryMB: 256, ExtraArgs: []string{"-icount", "shift=0"}}
-	argv, _ := c.Command("r", false)
+	argv, _ := c.Command("r", Decision{Accel: AccelTCG})
 	s := strings.Join(argv, " ")
 	for _, w := range []string{"qemu-system-aarch64 ", "-machine virt ", "-cpu max,pauth-impdef=on ", "-m 256M ", "-append console=ttyAMA0 panic=-1 -device", " -icount shift=0"} {
 		if !strings.Contains(s, w) {
 			t.Errorf("argv lacks %q: %s", w, s)
 		}
 	}
-	argv, _ = c.Command("r", true)
-	if s := strings.Join(argv, " "); !strings.Contains(s, "-accel kvm -machine virt -cpu host ") {
+	argv, _ = c.Command("r", Decision{Accel: AccelKVM})
+	if s := strings.Join(argv, " "); !strings.Contains(s, "-accel kvm -machine virt,gic-version=host -cpu host ") {
 		t.Errorf("kvm argv: %s", s)
 	}
-	c.CPU = "EPYC-Rome"
-	argv, _ = c.Command("r", false)
+	argv, _ = c.Command("r", Decision{Accel: AccelTCG, CPU: "EPYC-Rome"})
 	if !slices.Contains(argv, "EPYC-Rome") {
 		t.Errorf("cpu override ignored: %q", argv)
 	}
-	if _, err := (&Config{Arch: "mips", Kernel: "k", Initrd: "i"}).Command("r", false); err == nil {
+	if _, err := (&Config{Arch: "mips", Kernel: "k", Initrd: "i"}).Command("r", Decision{Accel: AccelTCG}); err == nil {
 		t.Error("mips accepted")
+	}
+	if _, err := c.Command("r", Decision{Accel: AccelAuto}); err == nil {
+		t.Error("an undecided accelerator accepted")
 	}
 }
 
@@ -162,11 +165,54 @@ func fakeQEMU(mode string, args []string) int {
 	case "fail":
 		fmt.Fprintln(os.Stderr, "qemu: could not load kernel")
 		return 1
+	case "abort":
+		// QEMU 7.2 with -accel kvm -cpu host on an AMD host with nested KVM.
+		fmt.Fprintln(os.Stderr, "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69")
+		fmt.Fprintln(os.Stderr, "qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.")
+		abort()
+	case "kvm-internal":
+		// A KVM that cannot run the guest's code (seen with kvm-pvm): QEMU
+		// dumps the registers and pauses the VM forever.
+		fmt.Fprintln(os.Stderr, "KVM internal error. Suberror: 1")
+		fmt.Fprintln(os.Stderr, "extra data[0]: 0x0000000000000001")
+		fmt.Fprintln(os.Stderr, "emulation failure")
+		fmt.Fprintln(os.Stderr, "RAX=000000000c692990 RBX=0000000004bdbb64 RCX=000000000c692990 RDX=0000000000000005")
+		fmt.Fprintln(os.Stderr, "Code=87 1d 02 00 00 4f 8d 14 2b 41 b9 01 00 00 00 41 89 17 89 c8 <c4> 42 69 f7 c9 4c 89 d2")
+		time.Sleep(30 * time.Second)
+	case "sigterm":
+		hello()
+		fmt.Fprintln(os.Stderr, "qemu-system-x86_64: terminating on signal 15 from pid 4242 (timeout)")
+	case "pvm":
+		// kvm-pvm: KVM opens but cannot run the kernel; TCG works.
+		if slices.Contains(args, "kvm") {
+			return fakeQEMU("kvm-internal", args)
+		}
+		hello()
+		done()
+	case "msr-quirk":
+		// Aborts like "abort" unless -cpu carries -arch-capabilities.
+		for i, a := range args {
+			if a == "-cpu" && strings.Contains(args[i+1], "-arch-capabilities") {
+				hello()
+				done()
+				return 0
+			}
+		}
+		fmt.Fprintln(os.Stderr, "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69")
+		abort()
 	case "slow":
 		hello()
 		time.Sleep(30 * time.Second)
 	}
 	return 0
+}
+
+// abort ends the fake with SIGABRT as QEMU's failed assertion does (the Go
+// runtime would catch it, so a shell raises it).
+func abort() {
+	err := syscall.Exec("/bin/sh", []string{"sh", "-c", "kill -ABRT $$"}, os.Environ())
+	fmt.Fprintln(os.Stderr, err)
+	os.Exit(3)
 }
 
 func fakeRun(t *testing.T, mode string, timeout time.Duration) (*Result, error) {
@@ -202,7 +248,12 @@ func TestRunFake(t *testing.T) {
 		{"nohello", ErrNoHello, 0, []string{"without a hello record", "Unable to mount root fs"}},
 		{"guesterror", ErrGuest, 2, []string{"error in job: no such thing"}},
 		{"nodone", ErrNoDone, 1, []string{"without a done record"}},
-		{"fail", ErrQEMUFailed, 0, []string{"exit status 1", "could not load kernel"}},
+		{"fail", ErrQEMUFailed, 0, []string{"exit status 1", "qemu stderr:\n  | qemu: could not load kernel"}},
+		{"abort", ErrQEMUFailed, 0, []string{"QEMU died of SIGABRT (aborted) before the guest said hello under TCG -cpu max",
+			"qemu stderr:\n  | qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\n  | qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion"}},
+		{"kvm-internal", ErrQEMUFailed, 0, []string{`QEMU stopped the guest before the guest said hello under TCG -cpu max`, `"KVM internal error. Suberror: 1"`,
+			"qemu stderr:\n  | KVM internal error. Suberror: 1\n  | extra data[0]", "emulation failure", "Code=87 1d"}},
+		{"sigterm", ErrKilled, 1, []string{"killed from outside by signal SIGTERM (terminated) from pid 4242 (timeout)", `(QEMU: "terminating on signal 15 from pid 4242 (timeout)")`}},
 		{"slow", ErrHung, 1, []string{"hung", "within 2s"}},
 	}
 	for _, c := range cases {
@@ -229,8 +280,11 @@ func TestRunFake(t *testing.T) {
 					t.Errorf("error lacks %q:\n%v", s, err)
 				}
 			}
-			if c.mode == "corrupt" && time.Since(start) > 20*time.Second {
-				t.Errorf("runner waited for QEMU after corruption")
+			if (c.mode == "corrupt" || c.mode == "kvm-internal") && time.Since(start) > 10*time.Second {
+				t.Errorf("runner waited for QEMU after %s", c.mode)
+			}
+			if err != nil && strings.Contains(err.Error(), "killed from outside") != (c.kind == ErrKilled) {
+				t.Errorf("\"killed from outside\" is for signals from outside only:\n%v", err)
 			}
 		})
 	}

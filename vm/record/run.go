@@ -29,6 +29,8 @@ type Machine struct {
 	// kernel command-line words. Both are kept in the recordings.
 	CPU    string
 	Append []string
+	// Accel is qemu.Config.Accel: "" for $TRAMP_ACCEL or auto.
+	Accel string
 	// WorkDir keeps console.log and results.bin when set.
 	WorkDir string
 	Fetcher *kernels.Fetcher
@@ -56,6 +58,7 @@ func (m Machine) harnessBoot(job guestapi.Job, timeout time.Duration, onRecord f
 			Timeout:  timeout,
 			KASLR:    m.KASLR,
 			CPU:      m.CPU,
+			Accel:    m.Accel,
 			Append:   m.Append,
 			WorkDir:  m.WorkDir,
 			OnRecord: onRecord,
