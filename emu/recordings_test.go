@@ -111,7 +111,7 @@ func TestKernelRecordings(t *testing.T) {
 			continue
 		}
 		key := rec.Profile + "/" + rec.Arch
-		if v := record.Variant(rec.CPU, rec.Append); v != "" {
+		if v := record.VariantOf(rec); v != "" {
 			key += "/" + v
 		}
 		tl := byKey[key]
@@ -276,7 +276,7 @@ func TestKernelImages(t *testing.T) {
 			t.Fatal(err)
 		}
 		key := rec.Profile + "/" + rec.Arch
-		if v := record.Variant(rec.CPU, rec.Append); v != "" {
+		if v := record.VariantOf(rec); v != "" {
 			key += "/" + v
 		}
 		if byKey[key] == nil {

@@ -322,7 +322,7 @@ func writeShapes(root string, r *shapeRun, prune bool) error {
 		if err != nil {
 			return err
 		}
-		if rec.KASLR == this.KASLR && record.Variant(rec.CPU, rec.Append) == record.Variant(this.CPU, this.Append) {
+		if rec.KASLR == this.KASLR && record.VariantOf(rec) == record.VariantOf(this) {
 			if err := os.Remove(p); err != nil {
 				return err
 			}

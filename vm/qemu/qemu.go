@@ -64,6 +64,9 @@ type Config struct {
 	// directory is used and removed afterwards.
 	WorkDir string
 
+	// OnDecision is called with the accelerator and CPU before QEMU
+	// starts.
+	OnDecision func(Decision)
 	// OnStart is called with QEMU's process id once it runs.
 	OnStart func(pid int)
 	// OnRecord is called for every record as it arrives, in order, from a
@@ -289,6 +292,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	res.Accel, res.AccelReason = d.Accel, d.Reason
+	if cfg.OnDecision != nil {
+		cfg.OnDecision(d)
+	}
 	dir := cfg.WorkDir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "tramp-vm-")

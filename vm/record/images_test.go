@@ -41,7 +41,7 @@ func TestRecordedImages(t *testing.T) {
 		// Per boot variant: the KASLR and CPU-model recordings are counted
 		// apart from the default ones.
 		key := rec.Profile + "/" + rec.Arch
-		if v := Variant(rec.CPU, rec.Append); v != "" {
+		if v := VariantOf(rec); v != "" {
 			key += "/" + v
 		}
 		name := key + "/" + rec.Case

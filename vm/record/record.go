@@ -161,7 +161,7 @@ func Path(root, profile, arch, name string) string {
 // <case>.<variant>.kaslr.json), see Variant.
 func PathOf(root string, r *Recording) string {
 	name := r.Case
-	if v := Variant(r.CPU, r.Append); v != "" {
+	if v := VariantOf(r); v != "" {
 		name += "." + v
 	}
 	if r.KASLR {
@@ -183,6 +183,24 @@ func Variant(cpu string, appendWords []string) string {
 		parts = append(parts, slug(w))
 	}
 	return strings.Join(parts, "-")
+}
+
+// VariantOf names r's boot for file names: Variant of its CPU and words,
+// and for a KVM boot "kvm-<host CPU model>" before them, so that KVM
+// recordings lie beside the TCG ones ("kvm-amd-epyc-7b13-cpu-host").
+func VariantOf(r *Recording) string {
+	v := Variant(r.CPU, r.Append)
+	if r.Kernel.Accel != "kvm" {
+		return v
+	}
+	k := "kvm-" + slug(r.Kernel.CPUModel)
+	if r.Kernel.CPUModel == "" {
+		k = "kvm"
+	}
+	if v != "" {
+		k += "-" + v
+	}
+	return k
 }
 
 func slug(s string) string {

@@ -45,7 +45,7 @@ func (m Machine) profile() string {
 }
 
 // harnessBoot is the harness's view of a run of job on m.
-func (m Machine) harnessBoot(job guestapi.Job, timeout time.Duration, onRecord func(channel.Record), onStart func(int)) harness.Boot {
+func (m Machine) harnessBoot(job guestapi.Job, timeout time.Duration, col *collector, onRecord func(channel.Record), onStart func(int)) harness.Boot {
 	if m.Timeout != 0 {
 		timeout = m.Timeout
 	}
@@ -63,6 +63,9 @@ func (m Machine) harnessBoot(job guestapi.Job, timeout time.Duration, onRecord f
 			WorkDir:  m.WorkDir,
 			OnRecord: onRecord,
 			OnStart:  onStart,
+			// Recordings carry the accelerator from their first write on:
+			// a KVM boot's are filed under their own name (VariantOf).
+			OnDecision: func(d qemu.Decision) { col.accel = d.Accel },
 		},
 	}
 }
@@ -93,6 +96,7 @@ type Result struct {
 // collector turns the record stream into per-case recordings.
 type collector struct {
 	b     *Boot
+	accel string // the boot's accelerator, known before QEMU starts
 	facts KernelFacts
 	cur   *Recording
 	out   []*Recording
@@ -117,7 +121,7 @@ func (c *collector) onRecord(r channel.Record) {
 		var h guestapi.Hello
 		if decode(&h) {
 			c.facts = KernelFacts{Release: h.Release, Cmdline: h.Cmdline, CPUModel: h.CPUModel, CPUFamily: h.CPUFamily,
-				Vulnerabilities: h.Vulnerabilities, ReturnThunk: h.ReturnThunk, CallDepthTracking: h.CallDepthTracking}
+				Vulnerabilities: h.Vulnerabilities, ReturnThunk: h.ReturnThunk, CallDepthTracking: h.CallDepthTracking, Accel: c.accel}
 		}
 		return
 	case bpfobs.KindCase:
@@ -180,7 +184,7 @@ func Run(ctx context.Context, b Boot) (*Result, error) {
 	b.Profile = b.profile()
 	col := &collector{b: &b}
 	// Default bound: boot, then a generous bound per case under TCG.
-	res, err := harness.Run(ctx, b.harnessBoot(job, 90*time.Second+time.Duration(len(b.Cases))*20*time.Second, col.onRecord, b.OnStart))
+	res, err := harness.Run(ctx, b.harnessBoot(job, 90*time.Second+time.Duration(len(b.Cases))*20*time.Second, col, col.onRecord, b.OnStart))
 	col.finish()
 	out := &Result{Recordings: col.out}
 	if res != nil {

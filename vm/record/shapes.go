@@ -89,7 +89,7 @@ func RunShapes(ctx context.Context, b ShapeBoot) (*ShapeResult, error) {
 		}
 		col.onRecord(r)
 	}
-	res, err := harness.Run(ctx, b.harnessBoot(job, 20*time.Minute, onRecord, nil))
+	res, err := harness.Run(ctx, b.harnessBoot(job, 20*time.Minute, col, onRecord, nil))
 	col.finish()
 	out.Recordings = col.out
 	if res != nil {

@@ -15,6 +15,7 @@ func TestPathOfVariants(t *testing.T) {
 		cpu    string
 		append []string
 		kaslr  bool
+		kvm    string // the host CPU model of a KVM boot
 		want   string
 	}{
 		{want: "r/k/x86_64/c.json"},
@@ -24,9 +25,14 @@ func TestPathOfVariants(t *testing.T) {
 		{cpu: "Skylake-Client", append: []string{"retbleed=stuff"}, want: "r/k/x86_64/c.cpu-skylake-client-retbleed-stuff.json"},
 		{cpu: "max,-rdrand", want: "r/k/x86_64/c.cpu-max--rdrand.json"},
 		{append: []string{"mitigations=off"}, want: "r/k/x86_64/c.mitigations-off.json"},
+		{kvm: "AMD EPYC 7B13 64-Core Processor", want: "r/k/x86_64/c.kvm-amd-epyc-7b13-64-core-processor.json"},
+		{kvm: "AMD EPYC", cpu: "EPYC-Rome", kaslr: true, want: "r/k/x86_64/c.kvm-amd-epyc-cpu-epyc-rome.kaslr.json"},
 	}
 	for _, tc := range tests {
 		r := &Recording{Case: "c", Profile: "k", Arch: "x86_64", CPU: tc.cpu, Append: tc.append, KASLR: tc.kaslr}
+		if tc.kvm != "" {
+			r.Kernel = KernelFacts{Accel: "kvm", CPUModel: tc.kvm}
+		}
 		if got := PathOf("r", r); got != filepath.FromSlash(tc.want) {
 			t.Errorf("cpu %q append %q kaslr %v: %s, want %s", tc.cpu, tc.append, tc.kaslr, got, tc.want)
 		}
