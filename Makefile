@@ -6,18 +6,25 @@ PKGS       := ./...
 # pre-fsession control, each on x86_64 and arm64.
 VM_KERNELS ?= debian-7.2.13,debian-6.18.15
 comma      := ,
+TRAMP      := bin/tramp
+# TRAMP_ACCEL (auto, kvm or tcg) chooses the accelerator of every boot;
+# auto (the default) uses KVM where a probe boot shows it works.
+export TRAMP_ACCEL
+HOST_ARCH  := $(shell uname -m | sed -e s/aarch64/arm64/)
 
 .PHONY: all build check test unit vmtest setup lint bench fuzz record clean
 
 all: build
 
 build:
-	$(GO) build -o bin/tramp ./cmd/tramp
+	@echo "building $(TRAMP) (go build ./cmd/tramp)"
+	$(GO) build -o $(TRAMP) ./cmd/tramp
 
 # The main job on its built-in defaults: boot Debian 7.2.13 on x86_64 and
 # arm64, run the case corpus, compare everything with the model.
-check: setup
-	$(GO) run ./cmd/tramp vm check
+check: build
+	scripts/setup debian-7.2.13
+	$(TRAMP) vm check
 
 # Everything CI runs.
 test: lint unit vmtest
@@ -30,28 +37,36 @@ unit: setup
 
 # The corpus in real kernels, compared with the model; a bounded run of
 # random attach/detach sequences; the shapes of real kernel functions.
-vmtest: setup
-	$(GO) run ./cmd/tramp vm check --kernel $(VM_KERNELS) --arch x86_64,arm64
-	$(GO) run ./cmd/tramp vm fuzz --seed 1 --ops 150 --arch x86_64,arm64
-	$(GO) run ./cmd/tramp vm shapes --kernel debian-7.2.13 --arch x86_64,arm64
+vmtest: setup build
+	$(TRAMP) vm accel
+	$(TRAMP) vm check --kernel $(VM_KERNELS) --arch x86_64,arm64
+	$(TRAMP) vm fuzz --seed 1 --ops 150 --arch x86_64,arm64
+	$(TRAMP) vm shapes --kernel debian-7.2.13 --arch x86_64,arm64
 	# a CPU model with a return thunk and call-depth accounting (x86_64)
-	$(GO) run ./cmd/tramp vm check --kernel debian-7.2.13 --arch x86_64 --cpu Skylake-Client --append retbleed=stuff
+	$(TRAMP) vm check --kernel debian-7.2.13 --arch x86_64 --cpu Skylake-Client --append retbleed=stuff
+	# Where KVM runs the host's arch, the TCG path is kept from rotting:
+	# the corpus and the fault tests once more under TCG.
+	@if [ "$$($(TRAMP) vm accel --short --arch $(HOST_ARCH))" = kvm ]; then \
+		echo "KVM works here: one TCG leg as well"; \
+		TRAMP_ACCEL=tcg $(TRAMP) vm check --kernel debian-7.2.13 --arch $(HOST_ARCH) && \
+		TRAMP_ACCEL=tcg TRAMP_VM=1 $(GO) test -count=1 -run 'TestVM(Panic|Hang|Killed)' ./vm/harness; \
+	else echo "no working KVM for the host's arch: every boot above ran under TCG"; fi
 
 setup:
 	scripts/setup $(subst $(comma), ,$(VM_KERNELS))
 
 # Re-record cases/testdata from real kernels (read the diff before committing).
-record: setup
-	$(GO) run ./cmd/tramp vm record --kernel debian-7.2.13,debian-7.3.4,debian-6.18.15
-	$(GO) run ./cmd/tramp vm record --kaslr --kernel debian-7.2.13,debian-7.3.4
-	$(GO) run ./cmd/tramp vm shapes --record --kernel debian-7.2.13,debian-7.3.4
+record: setup build
+	$(TRAMP) vm record --kernel debian-7.2.13,debian-7.3.4,debian-6.18.15
+	$(TRAMP) vm record --kaslr --kernel debian-7.2.13,debian-7.3.4
+	$(TRAMP) vm shapes --record --kernel debian-7.2.13,debian-7.3.4
 	# x86_64 CPU models whose mitigations change the bytes (<case>.cpu-<model>.json)
-	$(GO) run ./cmd/tramp vm record --arch x86_64 --cpu EPYC-Rome --kernel debian-7.2.13,debian-7.3.4
-	$(GO) run ./cmd/tramp vm record --arch x86_64 --cpu EPYC-Milan --kernel debian-7.2.13,debian-7.3.4
-	$(GO) run ./cmd/tramp vm record --arch x86_64 --cpu Cascadelake-Server --kernel debian-7.2.13,debian-7.3.4
-	$(GO) run ./cmd/tramp vm record --arch x86_64 --cpu Skylake-Client --append retbleed=stuff --kernel debian-7.2.13,debian-7.3.4
-	$(GO) run ./cmd/tramp vm shapes --record --arch x86_64 --cpu EPYC-Rome --kernel debian-7.2.13
-	$(GO) run ./cmd/tramp vm shapes --record --arch x86_64 --cpu Skylake-Client --append retbleed=stuff --kernel debian-7.2.13
+	$(TRAMP) vm record --arch x86_64 --cpu EPYC-Rome --kernel debian-7.2.13,debian-7.3.4
+	$(TRAMP) vm record --arch x86_64 --cpu EPYC-Milan --kernel debian-7.2.13,debian-7.3.4
+	$(TRAMP) vm record --arch x86_64 --cpu Cascadelake-Server --kernel debian-7.2.13,debian-7.3.4
+	$(TRAMP) vm record --arch x86_64 --cpu Skylake-Client --append retbleed=stuff --kernel debian-7.2.13,debian-7.3.4
+	$(TRAMP) vm shapes --record --arch x86_64 --cpu EPYC-Rome --kernel debian-7.2.13
+	$(TRAMP) vm shapes --record --arch x86_64 --cpu Skylake-Client --append retbleed=stuff --kernel debian-7.2.13
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -281,6 +281,13 @@ func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, o bootOp
 						onRecording(r, rec)
 					},
 				})
+				if r.err != nil {
+					// Said when it happens, not after the other arch ends.
+					mu.Lock()
+					fmt.Fprintf(stderr, "[%s %s] boot FAILED (%d/%d cases recorded): %s\n", r.profile.Name, r.arch, n, len(r.cases),
+						strings.ReplaceAll(r.err.Error(), "\n", "\n    "))
+					mu.Unlock()
+				}
 			}()
 		}
 		wg.Wait()

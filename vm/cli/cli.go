@@ -41,6 +41,7 @@ const usage = `usage: tramp vm <command> [flags]
 commands:
   fetch   download kernels into the cache and print where they are
   hello   boot kernels under QEMU and print what the guest reports
+  accel   say which accelerator boots would use here, and why (probes KVM)
   check   run the case corpus in real kernels and compare every outcome and observation with the model
   record  like check, and write the recordings to cases/testdata/<kernel>/<arch>/<case>.json
   fuzz    random attach/detach sequences on one target, checked step by step against the model
@@ -66,6 +67,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return fetch(ctx, args[1:], stdout, stderr)
 	case "hello":
 		return hello(ctx, args[1:], stdout, stderr)
+	case "accel":
+		return accel(ctx, args[1:], stdout, stderr)
 	case "check":
 		return suite(ctx, "check", args[1:], stdout, stderr, false)
 	case "record":
@@ -190,6 +193,59 @@ func fetch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // accelFlag defines --accel, shared by every command that boots.
 func accelFlag(fs *flag.FlagSet) *string {
 	return fs.String("accel", "", "accelerator: auto, kvm or tcg (default: $"+qemu.EnvAccel+", else auto: KVM for a guest of the host's arch once a probe boot shows it works, else TCG)")
+}
+
+// accel is "tramp vm accel": the accelerator decision for each arch, as
+// every boot would make it (a KVM probe boot of the hello job, or its
+// result kept from an earlier probe).
+func accel(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("accel", "accel [--kernel K] [--arch x86_64,arm64] [--accel auto|kvm|tcg] [--cpu MODEL] [--short]", stderr)
+	kflag := fs.String("kernel", kernels.DefaultProfile, "kernel profile or image path the probe boots")
+	aflag := fs.String("arch", "x86_64,arm64", "comma-separated architectures")
+	acc := accelFlag(fs)
+	cpu := fs.String("cpu", "", "QEMU -cpu model (default: max, or host with kvm)")
+	cache := fs.String("cache", "", "cache directory (default $TRAMP_CACHE_DIR or the user cache dir + /tramp)")
+	short := fs.Bool("short", false, "print only kvm or tcg, one line per arch")
+	if code, ok := parse(fs, args, stdout); !ok {
+		return code
+	}
+	arches, err := parseArches(*aflag)
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp vm accel: %v\n", err)
+		return ExitUsage
+	}
+	if _, err := qemu.ParseAccel(*acc); err != nil {
+		fmt.Fprintf(stderr, "tramp vm accel: --accel: %v\n", err)
+		return ExitUsage
+	}
+	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
+	defer f.Close()
+	code := ExitOK
+	for _, a := range arches {
+		dir, err := os.MkdirTemp("", "tramp-accel-")
+		if err != nil {
+			fmt.Fprintf(stderr, "tramp vm accel: %v\n", err)
+			return ExitCheck
+		}
+		defer os.RemoveAll(dir)
+		cfg, _, err := harness.Prepare(ctx, harness.Boot{Kernel: *kflag, Arch: a, Fetcher: f, CacheDir: *cache,
+			QEMU: qemu.Config{Accel: *acc, CPU: *cpu, Log: io.Discard}}, dir)
+		var d qemu.Decision
+		if err == nil {
+			d, err = qemu.Decide(ctx, cfg)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "tramp vm accel: %s: %v\n", a, err)
+			code = ExitCheck
+			continue
+		}
+		if *short {
+			fmt.Fprintln(stdout, d.Accel)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: %s -cpu %s (%s)\n", a, d.Accel, d.CPU, d.Reason)
+	}
+	return code
 }
 
 type listFlag []string

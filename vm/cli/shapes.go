@@ -163,7 +163,15 @@ func shapeReport(runs []*shapeRun, stdout, stderr io.Writer, verbose, write, ful
 	failed := false
 	passed, bad, skipped := 0, 0, 0
 	var stats []*shapeStats
-	fmt.Fprintf(stdout, "%-15s %-7s %-26s %-15s %-34s %5s %6s  %s\n", "kernel", "arch", "bucket", "mix", "function", "steps", "images", "result")
+	// The table's header comes with its first row: a run whose shapes all
+	// agree prints no rows without -v.
+	headerDone := false
+	header := func() {
+		if !headerDone {
+			headerDone = true
+			fmt.Fprintf(stdout, "%-15s %-7s %-26s %-15s %-34s %5s %6s  %s\n", "kernel", "arch", "bucket", "mix", "function", "steps", "images", "result")
+		}
+	}
 	for _, r := range runs {
 		st := &shapeStats{classes: map[string]bool{}, protos: map[string]bool{}, errnos: map[string]int{}}
 		stats = append(stats, st)
@@ -186,6 +194,7 @@ func shapeReport(runs []*shapeRun, stdout, stderr io.Writer, verbose, write, ful
 			if err != nil {
 				bad++
 				failed = true
+				header()
 				fmt.Fprintf(stdout, "%-15s %-7s %-26s %-15s %-34s %5s %6s  BAD SOURCE: %v\n", r.profile.Name, r.arch, sh.Bucket, sh.Mix, sh.Func, "-", "-", err)
 				continue
 			}
@@ -211,6 +220,7 @@ func shapeReport(runs []*shapeRun, stdout, stderr io.Writer, verbose, write, ful
 				st.agree++
 			}
 			if verbose || cmp.Verdict != record.Agree {
+				header()
 				fmt.Fprintf(stdout, "%-15s %-7s %-26s %-15s %-34s %5d %6d  %s\n", r.profile.Name, r.arch, sh.Bucket, sh.Mix, sh.Func, cmp.Steps, cmp.Images, cmp.Verdict)
 				for _, p := range cmp.Problems {
 					fmt.Fprintf(stdout, "    %s\n", strings.ReplaceAll(p, "\n", "\n    "))
@@ -248,8 +258,13 @@ func printShapeSummary(w io.Writer, r *shapeRun, st *shapeStats) {
 	}
 	fmt.Fprintf(w, " boot→hello %s, whole run %s\n", r.res.HelloAfter.Round(10*time.Millisecond), r.res.Elapsed.Round(10*time.Millisecond))
 	if s := r.res.Scan; s != nil {
-		fmt.Fprintf(w, "  scan: %d BTF functions, %d traceable (%s%s), %d denied, %d ambiguous, %d refused, %d out of range, %d candidates in %d buckets, %d error-injectable; %d chosen, mixes %s (%d ms)\n",
-			s.BTFFuncs, s.Traceable, s.FuncSource, note(s.FuncSourceNote), s.Denied, s.Ambiguous, s.Refused, s.OutOfRange, s.Candidates, len(s.Buckets), s.ErrorInject,
+		// The guest says -1 when the kernel has no error-injection list.
+		inject := fmt.Sprintf("%d error-injectable", s.ErrorInject)
+		if s.ErrorInject < 0 {
+			inject = "no error-injection list"
+		}
+		fmt.Fprintf(w, "  scan: %d BTF functions, %d traceable (%s%s), %d denied, %d ambiguous, %d refused, %d out of range, %d candidates in %d buckets, %s; %d chosen, mixes %s (%d ms)\n",
+			s.BTFFuncs, s.Traceable, s.FuncSource, note(s.FuncSourceNote), s.Denied, s.Ambiguous, s.Refused, s.OutOfRange, s.Candidates, len(s.Buckets), inject,
 			len(s.Chosen), strings.Join(s.Mixes, ","), s.Millis)
 		fmt.Fprintf(w, "  scan time: %d ms reading the traceable functions, %d ms walking BTF\n", s.ReadMillis, s.BTFMillis)
 		if s.ErrorInjectNote != "" {

@@ -20,12 +20,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/bpftramp/tramp/vm/guestapi"
 	"github.com/bpftramp/tramp/vm/initramfs"
@@ -154,7 +157,13 @@ type Boot struct {
 	Guest string
 	// CacheDir is the tramp cache root; empty means the default.
 	CacheDir string
+	// Log receives progress lines (building the guest); nil means the
+	// Fetcher's Log, and none when that is nil too.
+	Log io.Writer
 }
+
+// guestBuildSaid holds the arches whose guest build was announced.
+var guestBuildSaid sync.Map
 
 // Prepare resolves the kernel, builds the guest and writes the initramfs
 // into dir, returning the completed QEMU config.
@@ -178,8 +187,22 @@ func Prepare(ctx context.Context, b Boot, dir string) (qemu.Config, *kernels.Ker
 	}
 	guest := b.Guest
 	if guest == "" {
+		log := b.Log
+		if log == nil {
+			log = f.Log
+		}
+		if _, said := guestBuildSaid.LoadOrStore(b.Arch, true); said {
+			log = nil // once per arch and process
+		}
+		if log != nil {
+			fmt.Fprintf(log, "building the %s guest (go build %s; the first build of a checkout takes a minute, later ones a second)\n", b.Arch, GuestPackage)
+		}
+		start := time.Now()
 		if guest, err = BuildGuest(ctx, b.Arch, b.CacheDir); err != nil {
 			return cfg, k, err
+		}
+		if log != nil && time.Since(start) > 2*time.Second {
+			fmt.Fprintf(log, "built the %s guest in %s\n", b.Arch, time.Since(start).Round(100*time.Millisecond))
 		}
 	}
 	init, err := os.ReadFile(guest)
