@@ -153,3 +153,42 @@ func TestVMKilled(t *testing.T) {
 		t.Errorf("records %q, want \"hello tick\" kept", kindsOf(res.Records))
 	}
 }
+
+// TestVMQEMUOwnWords: a QEMU that refuses its command line (an impossible
+// -cpu) and one that aborts (a wrapper raising SIGABRT after QEMU's own
+// assertion text, as QEMU 7.2 does on MSR 0x10a) fail with QEMU's words
+// quoted, and neither is "killed from outside".
+func TestVMQEMUOwnWords(t *testing.T) {
+	needVM(t)
+	t.Run("impossible cpu", func(t *testing.T) {
+		_, err := boot(t, kernels.X86_64, guestapi.Job{Kind: guestapi.JobHello},
+			qemu.Config{Timeout: 60 * time.Second, Accel: qemu.AccelTCG, CPU: "no-such-cpu"})
+		if !qemu.IsKind(err, qemu.ErrQEMUFailed) {
+			t.Fatalf("err = %v, want a QEMU failure", err)
+		}
+		t.Logf("error as reported:\n%v", err)
+		for _, w := range []string{"exit status 1", "qemu stderr:", "no-such-cpu"} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error lacks %q", w)
+			}
+		}
+	})
+	t.Run("abort", func(t *testing.T) {
+		wrapper := filepath.Join(t.TempDir(), "qemu-wrapper")
+		script := "#!/bin/sh\necho \"qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\" >&2\n" +
+			"echo \"qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion failed.\" >&2\nkill -ABRT $$\n"
+		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, err := boot(t, kernels.X86_64, guestapi.Job{Kind: guestapi.JobHello},
+			qemu.Config{Timeout: 60 * time.Second, Accel: qemu.AccelTCG, Binary: wrapper})
+		if !qemu.IsKind(err, qemu.ErrQEMUFailed) || strings.Contains(err.Error(), "killed from outside") {
+			t.Fatalf("err = %v, want QEMU's own failure", err)
+		}
+		for _, w := range []string{"died of SIGABRT", "failed to set MSR 0x10a to 0x69", "kvm_buf_set_msrs"} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error lacks %q:\n%v", w, err)
+			}
+		}
+	})
+}
