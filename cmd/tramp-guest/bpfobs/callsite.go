@@ -41,19 +41,24 @@ func decodeCallSiteX86(fn uint64, b []byte) CallSite {
 
 // decodeCallSiteARM64 follows arm64 patchable-function-entry: "mov x9,
 // x30" then the patched insn ("bl <tramp>" or "bl ftrace_caller", nop when
-// idle), optionally after a "bti c".
+// idle), optionally after a "bti c". A BPF program's entry has the same
+// shape (the JIT's prologue, poked by bpf_arch_text_poke), with "bti jc"
+// first when the JIT emits BTI, and its mov written as "add x9, x30, #0"
+// by the 6.18 JIT (ftrace and the 7.x JIT write "orr x9, xzr, x30").
 func decodeCallSiteARM64(fn uint64, b []byte) CallSite {
 	const (
-		movX9X30 = 0xaa1e03e9
+		movX9X30 = 0xaa1e03e9 // orr x9, xzr, x30
+		addX9X30 = 0x910003c9 // add x9, x30, #0
 		btiC     = 0xd503245f
+		btiJC    = 0xd50324df
 		nop      = 0xd503201f
 	)
 	word := func(i int) uint32 { return binary.LittleEndian.Uint32(b[i:]) }
 	start := 0
-	if len(b) >= 4 && word(0) == btiC {
+	if len(b) >= 4 && (word(0) == btiC || word(0) == btiJC) {
 		start = 4
 	}
-	if len(b) < start+8 || word(start) != movX9X30 {
+	if len(b) < start+8 || word(start) != movX9X30 && word(start) != addX9X30 {
 		return CallSite{Kind: "unknown", Offset: start}
 	}
 	off := start + 4

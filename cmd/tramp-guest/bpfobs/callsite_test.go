@@ -74,3 +74,20 @@ func TestCallSiteBPFProgX86(t *testing.T) {
 		t.Errorf("call site %+v, want call at +4 to 0xffffffffc0000c40", cs)
 	}
 }
+
+// TestCallSiteARM64BPFProg618: the 6.18 JIT writes the prologue's mov as
+// "add x9, x30, #0"; the poked bl after it is still found (recorded
+// tailcall_taken, debian-6.18.15 arm64, step 0: the image 0x638 after the
+// program).
+func TestCallSiteARM64BPFProg618(t *testing.T) {
+	const fn = 0xffff800081cdc008
+	cs := decodeCallSiteARM64(fn, mustHex("c90300918d0100943f2303d5fd7bbfa9"))
+	if cs.Kind != "bl" || cs.Offset != 4 || cs.Target != fn+0x638 {
+		t.Errorf("%+v, want bl at +4 to %#x", cs, uint64(fn+0x638))
+	}
+	// bti jc first (a JIT with BTI).
+	cs = decodeCallSiteARM64(fn, mustHex("df2403d5c9030091010000943f2303d5"))
+	if cs.Kind != "bl" || cs.Offset != 8 || cs.Target != fn+12 {
+		t.Errorf("bti jc: %+v", cs)
+	}
+}
