@@ -143,13 +143,23 @@ type Capture struct {
 	TargetAddr uint64   `json:"target_addr"`
 	TargetHead string   `json:"target_head"` // first 16 bytes of the traced function, hex
 	CallSite   CallSite `json:"call_site"`
+	// Live is where the patched entry leads, followed through an arm64
+	// PLT or ftrace_ops.direct_call (LiveVia says how); 0 when it cannot
+	// be told, and LiveError says why.
+	Live      uint64 `json:"live,omitempty"`
+	LiveVia   string `json:"live_via,omitempty"`
+	LiveError string `json:"live_error,omitempty"`
 	// Trampoline image.
-	Name     string `json:"name"` // bpf_trampoline_<key>
-	Addr     uint64 `json:"addr"`
-	AddrFrom string `json:"addr_from"` // kallsyms | call_site
+	Name string `json:"name"` // bpf_trampoline_<key>
+	Addr uint64 `json:"addr"`
+	// AddrFrom: call_site (Live; one of Candidates when kallsyms was
+	// read), kallsyms (the only candidate), kallsyms_settled (the only
+	// one left after waiting WaitedMillis for superseded images to go).
+	AddrFrom string `json:"addr_from"`
 	// Candidates: every kallsyms address with the trampoline's name (an
-	// old image may still be listed while it waits to be freed).
-	Candidates []uint64 `json:"candidates,omitempty"`
+	// old image is still listed until its RCU-tasks free has run).
+	Candidates   []uint64 `json:"candidates,omitempty"`
+	WaitedMillis int64    `json:"waited_ms,omitempty"`
 	// NextSym: the symbol after the image that bounded the read: a
 	// kallsyms [bpf] name, or "prog:<name>" for a program loaded here.
 	NextSym  string      `json:"next_sym,omitempty"`

@@ -4,6 +4,7 @@ package bpfobs
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -28,9 +29,10 @@ const (
 // CaptureKallsyms makes every capture re-read the [bpf] symbols of
 // /proc/kallsyms (about 1 s per capture under TCG). When false, kallsyms
 // is only read when the traced function's call site does not lead
-// straight to the trampoline (e.g. arm64 through ftrace_caller); the
-// image read is then bounded by the addresses of the programs this
-// process loaded.
+// straight to the trampoline (arm64 through ftrace_caller or a PLT) or
+// the target is a BPF program; else the image read is bounded by the
+// addresses of the programs this process loaded. Either way the image
+// is the one the call site leads to (see live.go).
 var CaptureKallsyms = false
 
 // env is the per-boot state shared by all Runs: nothing in it changes
@@ -47,6 +49,7 @@ type env struct {
 	fsessProbeLog    string
 	syms             map[string]uint64
 	kc               *kcore
+	directCallOff    int // struct ftrace_ops.direct_call, -1: unknown
 	errs             []string
 	initMillis       int64
 }
@@ -75,6 +78,7 @@ func newEnv() (*env, error) {
 		return nil, fmt.Errorf("vmlinux BTF: %w", err)
 	}
 	e.spec = spec
+	e.directCallOff = memberOffset(spec, "ftrace_ops", "direct_call")
 	for _, n := range []string{fentryTriggerTarget, modRetTriggerTarget, "bpf_session_cookie", "bpf_session_is_return"} {
 		e.btfID(n)
 	}
@@ -531,7 +535,19 @@ func (e *env) capture(step int, job Job, tg captureTarget, order []*progState, a
 			c.CallSite = decodeCallSiteARM64(c.TargetAddr, head)
 		}
 	}
-	direct := c.CallSite.Target != 0 && c.CallSite.Target != e.syms["ftrace_caller"]
+	var liveErr error
+	if e.kc == nil || c.TargetAddr == 0 {
+		liveErr = errors.New("the traced function's entry was not read")
+	} else {
+		k := liveKernel{mem: e.kc, ftraceCaller: e.syms["ftrace_caller"], directCallOff: e.directCallOff}
+		c.Live, c.LiveVia, liveErr = k.follow(runtime.GOARCH, c.TargetAddr, c.CallSite)
+	}
+	if liveErr != nil {
+		c.Live, c.LiveVia, c.LiveError = 0, "", liveErr.Error()
+	}
+	// A direct call or branch from a kernel function needs no kallsyms:
+	// the CPU goes there. Anything else is checked against the names.
+	direct := c.Live != 0 && tg.prog == nil && (c.LiveVia == "call" || c.LiveVia == "jmp" || c.LiveVia == "bl")
 
 	// Addresses of every program this process loaded bound the read
 	// when kallsyms is not consulted.
@@ -560,43 +576,22 @@ func (e *env) capture(step int, job Job, tg captureTarget, order []*progState, a
 	}
 	if tg.prog != nil {
 		known = append(known, Sym{Addr: tg.prog.bpfFunc, Type: "t", Name: "prog:" + job.Target, Module: "bpf"})
-		// A BPF program's patched call may go through its PLT (arm64,
-		// out of bl range): the trampoline is found by name.
-		direct = false
 	}
 	sort.Slice(c.Progs, func(i, j int) bool { return attachRank(order, c.Progs[i].Name) < attachRank(order, c.Progs[j].Name) })
 
 	if !direct || CaptureKallsyms {
 		t1 := time.Now()
-		f, err := os.Open("/proc/kallsyms")
-		if err == nil {
-			c.BPFSyms, err = readBPFSyms(f)
-			f.Close()
-		}
+		ch, err := chooseImage(c.Name, c.Live, liveErr, readKallsymsBPF, defaultSettle)
+		c.KallsymsMillis = time.Since(t1).Milliseconds()
+		c.BPFSyms, c.Candidates, c.WaitedMillis = ch.Syms, ch.Cands, ch.Waited.Milliseconds()
 		if err != nil {
 			c.Errors = append(c.Errors, err.Error())
-		}
-		c.KallsymsMillis = time.Since(t1).Milliseconds()
-		for _, s := range c.BPFSyms {
-			if s.Name == c.Name {
-				c.Candidates = append(c.Candidates, s.Addr)
-			}
-		}
-		for _, a := range c.Candidates {
-			if a == c.CallSite.Target {
-				c.Addr, c.AddrFrom = a, "kallsyms"
-			}
-		}
-		if c.Addr == 0 && len(c.Candidates) > 0 {
-			c.Addr, c.AddrFrom = c.Candidates[len(c.Candidates)-1], "kallsyms"
-			if direct {
-				c.Errors = append(c.Errors, fmt.Sprintf("call site goes to %#x, not to a %s", c.CallSite.Target, c.Name))
-			}
+		} else {
+			c.Addr, c.AddrFrom = ch.Addr, ch.From
 		}
 		known = append(known, c.BPFSyms...)
-	}
-	if c.Addr == 0 && direct {
-		c.Addr, c.AddrFrom = c.CallSite.Target, "call_site"
+	} else {
+		c.Addr, c.AddrFrom = c.Live, "call_site"
 	}
 	sort.SliceStable(known, func(i, j int) bool { return known[i].Addr < known[j].Addr })
 	if c.Addr != 0 && e.kc != nil {
@@ -612,11 +607,19 @@ func (e *env) capture(step int, job Job, tg captureTarget, order []*progState, a
 		}
 		c.KcoreMillis = time.Since(t2).Milliseconds()
 		c.Len, c.Bytes = len(b), hex.EncodeToString(b)
-	} else if c.Addr == 0 {
-		c.Errors = append(c.Errors, "trampoline not found")
 	}
 	c.Millis = time.Since(t0).Milliseconds()
 	return c
+}
+
+// readKallsymsBPF reads the [bpf] symbols of /proc/kallsyms.
+func readKallsymsBPF() ([]Sym, error) {
+	f, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readBPFSyms(f)
 }
 
 func attachRank(order []*progState, name string) int {
