@@ -58,9 +58,15 @@ func Compare(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *trampol
 		return cmp
 	}
 	if len(rec.Steps) != len(c.Steps) {
-		bad(0, "the kernel ran %d of the case's %d steps", len(rec.Steps), len(c.Steps))
+		// The first step the kernel did not run (or the case's first line
+		// when it ran more than the case has).
+		line := c.TargetLine
+		if len(rec.Steps) < len(c.Steps) {
+			line = c.Steps[len(rec.Steps)].Line
+		}
+		bad(line, "the kernel ran %d of the case's %d steps", len(rec.Steps), len(c.Steps))
 		for _, e := range rec.Errors {
-			bad(0, "guest: %s", e)
+			bad(line, "guest: %s", e)
 		}
 	}
 	target := c.Target
@@ -149,7 +155,7 @@ func Compare(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *trampol
 		for _, r := range CompareImages(rec, c) {
 			cmp.Images++
 			if !r.OK {
-				bad(0, "image after step %d: %s", r.Step, r.Diff)
+				bad(stepLine(c, r.Step), "image after step %d: %s", r.Step, r.Diff)
 			}
 		}
 	}
@@ -160,6 +166,15 @@ func Compare(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *trampol
 		cmp.Verdict = Disagree
 	}
 	return cmp
+}
+
+// stepLine is the case line of step i (the target line when the
+// recording names a step the case does not have).
+func stepLine(c *cases.Case, i int) int {
+	if i >= 0 && i < len(c.Steps) {
+		return c.Steps[i].Line
+	}
+	return c.TargetLine
 }
 
 func at(stage string) string {

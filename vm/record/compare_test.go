@@ -1,6 +1,7 @@
 package record
 
 import (
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -89,5 +90,82 @@ func TestCompareTrampolineKey(t *testing.T) {
 	rec.Captures[0].Name = "bpf_trampoline_6442516024"
 	if got := cmp(rec); got.Verdict != Disagree || !strings.Contains(strings.Join(got.Problems, "\n"), "the model names it bpf_trampoline_17179869185") {
 		t.Errorf("wrong image name: %s %v", got.Verdict, got.Problems)
+	}
+}
+
+// TestCompareImageLine: an image that is not the step's (here the kernel's
+// image from before the detach, the superseded image an unlucky capture
+// took) is a disagreement named at the step's own case line, and a
+// capture without bytes says why the guest took none.
+func TestCompareImageLine(t *testing.T) {
+	c, err := cases.ParseFile(filepath.Join("..", "..", "cases", "tailcall_fentry_fexit.tramp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(testdata, "debian-6.18.15", "arm64", "tailcall_fentry_fexit.json")
+	prof, _ := trampoline.LookupProfile("debian-6.18.15")
+	a, _ := trampoline.LookupArch("arm64")
+	rec, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := CompareBoot(rec, c, prof, a); got.Verdict != Agree {
+		t.Fatalf("recorded: %s %v", got.Verdict, got.Problems)
+	}
+	var before, after = -1, -1
+	for i, capt := range rec.Captures {
+		switch c.Steps[capt.Step].Op {
+		case cases.OpAttach:
+			before = i
+		case cases.OpDetach:
+			if after < 0 {
+				after = i
+			}
+		}
+		if after >= 0 {
+			break
+		}
+	}
+	if before < 0 || after < 0 {
+		t.Fatalf("the recording has no attach capture followed by a detach capture")
+	}
+	step := rec.Captures[after].Step
+	line := c.Steps[step].Line
+	if line == 0 {
+		t.Fatal("the detach step has no line")
+	}
+	stale := rec.Captures[before]
+	rec.Captures[after].Bytes, rec.Captures[after].Addr = stale.Bytes, stale.Addr
+	want := fmt.Sprintf("%s:%d: image after step %d: generated", c.File, line, step)
+	if got := CompareBoot(rec, c, prof, a); got.Verdict != Disagree || len(got.Problems) != 1 || !strings.HasPrefix(got.Problems[0], want) {
+		t.Errorf("superseded image: %s %v, want one problem starting %q", got.Verdict, got.Problems, want)
+	}
+
+	rec, _ = Load(path)
+	rec.Captures[after].Bytes, rec.Captures[after].Addr = "", 0
+	rec.Captures[after].Errors = []string{"2 images named bpf_trampoline_x were still listed"}
+	want = fmt.Sprintf("%s:%d: image after step %d: the guest captured no image of %s: 2 images", c.File, line, step, rec.Captures[after].Name)
+	if got := CompareBoot(rec, c, prof, a); got.Verdict != Disagree || len(got.Problems) != 1 || !strings.HasPrefix(got.Problems[0], want) {
+		t.Errorf("no image: %s %v, want one problem starting %q", got.Verdict, got.Problems, want)
+	}
+}
+
+// TestCompareMissingStepsLine: a recording that stops early names the
+// first step the kernel did not run.
+func TestCompareMissingStepsLine(t *testing.T) {
+	c, err := cases.ParseFile(filepath.Join("..", "..", "cases", "tailcall_fentry_fexit.tramp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := Load(filepath.Join(testdata, "debian-6.18.15", "arm64", "tailcall_fentry_fexit.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, _ := trampoline.LookupProfile("debian-6.18.15")
+	a, _ := trampoline.LookupArch("arm64")
+	rec.Steps = rec.Steps[:2]
+	want := fmt.Sprintf("%s:%d: the kernel ran 2 of the case's %d steps", c.File, c.Steps[2].Line, len(c.Steps))
+	if got := CompareBoot(rec, c, prof, a); got.Verdict != Disagree || len(got.Problems) == 0 || got.Problems[0] != want {
+		t.Errorf("%s %v, want first problem %q", got.Verdict, got.Problems, want)
 	}
 }

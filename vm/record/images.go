@@ -42,6 +42,15 @@ func compareImage(rec *Recording, c *cases.Case, capt bpfobs.Capture) ImageResul
 		r.Diff = fmt.Sprintf("bad image bytes: %v", err)
 		return r
 	}
+	if len(real) == 0 {
+		// The guest could not tell which image is live (or read it):
+		// its reasons, not a diff against nothing.
+		r.Diff = fmt.Sprintf("the guest captured no image of %s: %s", capt.Name, strings.Join(capt.Errors, "; "))
+		if len(capt.Errors) == 0 {
+			r.Diff = fmt.Sprintf("the guest captured no image of %s", capt.Name)
+		}
+		return r
+	}
 	if rec.Start == nil {
 		r.Diff = "no start record (symbols unknown)"
 		return r
