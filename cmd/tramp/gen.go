@@ -42,7 +42,8 @@ func generatorFor(archName, features string) (*generators.Generator, error) {
 
 // imageOf replays a case and renders its final image.
 func imageOf(name string, args []string, stderr io.Writer) (img *arch.Image, g *generators.Generator, addrs arch.Addrs, plan *trampoline.Plan, rest map[string]string, code int) {
-	fs := newFlags(name, "[--kernel PROFILE] [--arch ARCH] [--features LIST] [--addrs FILE] CASE", stderr)
+	fs := newFlags(name, "[--kernel PROFILE] [--arch ARCH] [--features LIST] [--addrs FILE] [--line N] CASE", stderr)
+	line := fs.Int("line", 0, "the image after the attach or detach step at this case line (default: after the last step)")
 	kernel := fs.String("kernel", "", "kernel profile (default: as for link)")
 	archName := fs.String("arch", "", "x86_64 or arm64 (default: the case's first)")
 	addrsFile := fs.String("addrs", "", "JSON file of real addresses (image, im, func, symbols, progs); default: placeholders")
@@ -80,11 +81,33 @@ func imageOf(name string, args []string, stderr io.Writer) (img *arch.Image, g *
 	if err != nil {
 		return fail("%v", err)
 	}
-	if !res.Final.HasImage() {
-		fmt.Fprintf(stderr, "tramp %s: after the last step of %s no program is attached, so there is no image\n", name, cs.File)
+	if *line != 0 {
+		var at *cases.Outcome
+		for i := range res.Ops {
+			if res.Ops[i].Line == *line {
+				at = &res.Ops[i]
+			}
+		}
+		if at == nil {
+			return fail("--line %d: %s has no attach or detach step there", *line, cs.File)
+		}
+		if at.Plan == nil {
+			fmt.Fprintf(stderr, "tramp %s: after line %d of %s no program is attached, so there is no image\n", name, *line, cs.File)
+			return nil, nil, addrs, nil, nil, exitCheck
+		}
+		plan = at.Plan
+	} else if !res.Final.HasImage() {
+		hint := ""
+		for _, o := range res.Ops {
+			if o.Plan != nil {
+				hint = fmt.Sprintf(" (--line %d shows the image after the last step that leaves one)", o.Line)
+			}
+		}
+		fmt.Fprintf(stderr, "tramp %s: after the last step of %s no program is attached, so there is no image%s\n", name, cs.File, hint)
 		return nil, nil, addrs, nil, nil, exitCheck
+	} else {
+		plan = res.Final.Plan()
 	}
-	plan = res.Final.Plan()
 	if *addrsFile == "" {
 		addrs = g.Placeholder(plan)
 		fmt.Fprintf(stderr, "note: no --addrs given; placeholder addresses are used (immediates and call targets are not a real kernel's)\n")
