@@ -33,21 +33,34 @@ func BenchmarkBootHello(b *testing.B) {
 		b.ReportMetric(float64(hello.Milliseconds())/float64(b.N), name+"-hello-ms/op")
 		b.ReportMetric(float64(exit.Milliseconds())/float64(b.N), name+"-exit-ms/op")
 	}
-	for _, a := range kernels.Arches {
-		b.Run(string(a), func(b *testing.B) {
-			var hello, exit time.Duration
-			for i := 0; i < b.N; i++ {
-				res, err := qemu.Run(ctx, prepared[a])
-				if err != nil {
-					b.Fatal(err)
+	// Per accelerator: TCG for every arch, KVM for the host's arch where
+	// the probe shows that it runs the guest.
+	for _, accel := range []string{qemu.AccelTCG, qemu.AccelKVM} {
+		for _, a := range kernels.Arches {
+			cfg := prepared[a]
+			cfg.Accel = accel
+			b.Run(accel+"/"+string(a), func(b *testing.B) {
+				if accel == qemu.AccelKVM {
+					probe := cfg
+					probe.Accel = qemu.AccelAuto
+					if d, err := qemu.Decide(ctx, probe); err != nil || d.Accel != qemu.AccelKVM {
+						b.Skipf("no KVM for this guest here: %v%s", err, d.Reason)
+					}
 				}
-				hello += res.HelloAfter
-				exit += res.Elapsed
-			}
-			report(b, string(a), hello, exit)
-		})
+				var hello, exit time.Duration
+				for i := 0; i < b.N; i++ {
+					res, err := qemu.Run(ctx, cfg)
+					if err != nil {
+						b.Fatal(err)
+					}
+					hello += res.HelloAfter
+					exit += res.Elapsed
+				}
+				report(b, string(a), hello, exit)
+			})
+		}
 	}
-	b.Run("both", func(b *testing.B) {
+	b.Run("tcg/both", func(b *testing.B) {
 		sums := map[kernels.Arch][2]time.Duration{}
 		var mu sync.Mutex
 		for i := 0; i < b.N; i++ {
@@ -56,7 +69,9 @@ func BenchmarkBootHello(b *testing.B) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					res, err := qemu.Run(ctx, prepared[a])
+					cfg := prepared[a]
+					cfg.Accel = qemu.AccelTCG
+					res, err := qemu.Run(ctx, cfg)
 					if err != nil {
 						b.Error(err)
 						return
