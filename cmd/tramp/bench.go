@@ -21,6 +21,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("bench", "[--arch x86_64,arm64] [--kernel debian-7.2.13] [--reps N] [--json] [--png FILE] [--static] [--from FILE]", stderr)
 	archFlag := fs.String("arch", "x86_64,arm64", "comma-separated architectures to boot")
 	kernel := fs.String("kernel", kernels.DefaultProfile, "kernel profile or image path")
+	method := fs.String("method", bpfobs.BenchSyscall, "how the traced function is called: syscall (getpgid loop, programs on the syscall wrapper) or driver (the kernel bench's: a raw_tp program looping on bpf_get_numa_node_id, programs on that helper; no fmod_ret)")
 	reps := fs.Int("reps", bpfobs.DefaultBenchReps, "timed repetitions per configuration")
 	iters := fs.Int("iters", 0, "calls per repetition (0: calibrate to --rep-ms)")
 	repMS := fs.Int("rep-ms", bpfobs.DefaultBenchTargetMS, "calibration goal: milliseconds per repetition of the baseline")
@@ -81,6 +82,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 					return fail("--configs: %v", err)
 				}
 			}
+			if *method != bpfobs.BenchSyscall && *method != bpfobs.BenchDriver {
+				return fail("--method %q: want %s or %s", *method, bpfobs.BenchSyscall, bpfobs.BenchDriver)
+			}
 			if *reps < 1 {
 				return fail("--reps must be at least 1")
 			}
@@ -90,7 +94,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			defer f.Close()
 			runs = bench.Live(ctx, bench.Options{
 				Kernel: *kernel, Arches: arches, Fetcher: f, WorkDir: *workDir, Accel: *accel,
-				Job: bpfobs.BenchJob{Configs: names, Iters: *iters, TargetMS: *repMS, Reps: *reps},
+				Job: bpfobs.BenchJob{Method: *method, Configs: names, Iters: *iters, TargetMS: *repMS, Reps: *reps},
 				Progress: func(a kernels.Arch, line string) {
 					fmt.Fprintf(stderr, "[%s %s] %s\n", *kernel, a, line)
 				},

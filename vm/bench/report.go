@@ -169,6 +169,9 @@ func NewReport(runs []*ArchRun, static *StaticCosts) *Report {
 	rep := &Report{Method: bpfobs.BenchMethod, Note: TCGNote, Static: static}
 	for _, r := range runs {
 		rep.Live = append(rep.Live, Summarise(r))
+		if r.Start != nil && r.Start.Method != "" {
+			rep.Method = r.Start.Method // the guest's own word for what it ran
+		}
 	}
 	if static != nil && len(runs) == 0 {
 		rep.Method, rep.Note = "", ""

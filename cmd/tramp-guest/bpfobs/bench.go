@@ -27,6 +27,13 @@ import (
 // mitigations), which the overhead subtracts; medians over several
 // repetitions keep the difference stable.
 //
+// The driver method (BenchJob.Method "driver") is the kernel bench's, so
+// that tramp's figures can sit beside the published ones: a raw_tp
+// program calls bpf_get_numa_node_id DriverBatch times per
+// BPF_PROG_TEST_RUN and the programs are attached to that helper. It has
+// no fmod_ret figure (the helper is no fmod_ret target: the kernel
+// refuses, and the report says so).
+//
 // The configurations are measured in interleaved rounds: every program
 // is loaded first; then each round links every configuration's programs
 // in turn, warms up, times one repetition and unlinks them, so that slow
@@ -40,6 +47,8 @@ import (
 
 // BenchJob is the params of a "bench" guest job.
 type BenchJob struct {
+	// Method is BenchSyscall ("" too) or BenchDriver.
+	Method string `json:"method,omitempty"`
 	// Configs names the configurations to measure, in order (empty:
 	// every one of BenchConfigs). The baseline "none" is always measured
 	// first.
@@ -81,8 +90,33 @@ type BenchRound struct {
 	Millis int64 `json:"ms"`
 }
 
-// BenchMethod names the measuring method in the records.
+// Bench methods (BenchJob.Method).
+const (
+	BenchSyscall = "syscall"
+	BenchDriver  = "driver"
+)
+
+// DriverBatch is how many helper calls the driver program makes per run.
+const DriverBatch = 100
+
+// BenchMethod names the syscall method in the records.
 const BenchMethod = "syscall loop: getpgid(0) via syscall.RawSyscall, programs on the arch's syscall wrapper"
+
+// BenchDriverMethod names the driver method in the records.
+const BenchDriverMethod = "driver program (the kernel bench's trig-*): a raw_tp program calling bpf_get_numa_node_id 100 times per BPF_PROG_TEST_RUN, programs on bpf_get_numa_node_id"
+
+// benchMethod checks a method name and returns its description and the
+// traced function on arch.
+func benchMethod(method, arch string) (desc, target string, err error) {
+	switch method {
+	case "", BenchSyscall:
+		t, err := BenchTarget(arch)
+		return BenchMethod, t, err
+	case BenchDriver:
+		return BenchDriverMethod, "bpf_get_numa_node_id", nil
+	}
+	return "", "", fmt.Errorf("unknown bench method %q (want %s or %s)", method, BenchSyscall, BenchDriver)
+}
 
 // BenchStart describes the measurement.
 type BenchStart struct {

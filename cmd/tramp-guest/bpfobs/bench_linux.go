@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf/asm"
@@ -17,32 +16,25 @@ import (
 // statsSysctl turns the kernel's per-program run counters on and off.
 const statsSysctl = "/proc/sys/kernel/bpf_stats_enabled"
 
-// getpgidLoop makes n getpgid(0) calls. RawSyscall skips the Go
-// scheduler's entersyscall/exitsyscall, so the loop is the syscall and a
-// few instructions.
-func getpgidLoop(n int) {
-	for i := 0; i < n; i++ {
-		syscall.RawSyscall(syscall.SYS_GETPGID, 0, 0, 0)
-	}
-}
-
 // timeLoop is the wall time of n calls, per call, in nanoseconds.
-func timeLoop(n int) float64 {
+func timeLoop(l benchLoop, n int) (float64, error) {
 	t0 := time.Now()
-	getpgidLoop(n)
-	return float64(time.Since(t0).Nanoseconds()) / float64(n)
+	err := l.calls(n)
+	return float64(time.Since(t0).Nanoseconds()) / float64(n), err
 }
 
 // calibrate doubles the call count until a run lasts at least a tenth of
 // the goal, then returns the cost per call of that run.
-func calibrate(targetMS int) float64 {
+func calibrate(l benchLoop, targetMS int) (float64, error) {
 	n := 1000
 	for {
 		t0 := time.Now()
-		getpgidLoop(n)
+		if err := l.calls(n); err != nil {
+			return 0, err
+		}
 		el := time.Since(t0)
 		if el >= time.Duration(targetMS)*time.Millisecond/10 || n >= 1<<30 {
-			return float64(el.Nanoseconds()) / float64(n)
+			return float64(el.Nanoseconds()) / float64(n), nil
 		}
 		n *= 2
 	}
@@ -128,9 +120,18 @@ func RunBench(j BenchJob, emit func(kind string, payload any) error) error {
 		return err
 	}
 	arch := guestArch()
-	target, err := BenchTarget(arch)
+	method, target, err := benchMethod(j.Method, arch)
 	if err != nil {
 		return err
+	}
+	var loop benchLoop = syscallLoop{}
+	if j.Method == BenchDriver {
+		d, err := newDriverLoop()
+		if err != nil {
+			return err
+		}
+		defer d.close()
+		loop = d
 	}
 	spec, err := btf.LoadKernelSpec()
 	if err != nil {
@@ -148,7 +149,7 @@ func RunBench(j BenchJob, emit func(kind string, payload any) error) error {
 	if err != nil {
 		return err
 	}
-	st := BenchStart{Arch: arch, Method: BenchMethod, Target: target, BTFID: targetID,
+	st := BenchStart{Arch: arch, Method: method, Target: target, BTFID: targetID,
 		Clock: "Go time.Now (CLOCK_MONOTONIC)"}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
@@ -190,8 +191,12 @@ func RunBench(j BenchJob, emit func(kind string, payload any) error) error {
 	}()
 	// Warm the loop (page faults, TCG's translation cache) before
 	// calibrating.
-	getpgidLoop(10000)
-	st.CalibrationNs = calibrate(goal)
+	if err := loop.calls(10000); err != nil {
+		return err
+	}
+	if st.CalibrationNs, err = calibrate(loop, goal); err != nil {
+		return err
+	}
 	st.Iters = j.Iters
 	if st.Iters <= 0 {
 		st.Iters = benchIters(st.CalibrationNs, goal)
@@ -211,8 +216,14 @@ func RunBench(j BenchJob, emit func(kind string, payload any) error) error {
 			if b.failed() || !b.link() {
 				continue
 			}
-			getpgidLoop(st.WarmupIters)
-			b.res.NsPerCall = append(b.res.NsPerCall, timeLoop(st.Iters))
+			if err := loop.calls(st.WarmupIters); err != nil {
+				return err
+			}
+			ns, err := timeLoop(loop, st.Iters)
+			if err != nil {
+				return err
+			}
+			b.res.NsPerCall = append(b.res.NsPerCall, ns)
 			b.unlink()
 		}
 		if err := emit(KindBenchRound, BenchRound{Round: round, Millis: time.Since(tr).Milliseconds()}); err != nil {
@@ -223,7 +234,7 @@ func RunBench(j BenchJob, emit func(kind string, payload any) error) error {
 		b.res.Iters = st.Iters
 		if !b.failed() && checkCalls > 0 {
 			if b.link() {
-				b.res.RunsPerCall, b.res.CheckError = countRuns(b.progs, checkCalls)
+				b.res.RunsPerCall, b.res.CheckError = countRuns(loop, b.progs, checkCalls)
 				b.unlink()
 			}
 		}
@@ -236,7 +247,7 @@ func RunBench(j BenchJob, emit func(kind string, payload any) error) error {
 
 // countRuns turns the run counters on, makes n calls, turns them off and
 // returns the programs' runs per call (0 with no program).
-func countRuns(progs []*benchProg, n int) (float64, string) {
+func countRuns(loop benchLoop, progs []*benchProg, n int) (float64, string) {
 	before := make([]uint64, len(progs))
 	for i, p := range progs {
 		info, err := getProgInfo(p.fd)
@@ -248,7 +259,10 @@ func countRuns(progs []*benchProg, n int) (float64, string) {
 	if err := setStats(true); err != nil {
 		return -1, err.Error()
 	}
-	getpgidLoop(n)
+	if err := loop.calls(n); err != nil {
+		setStats(false)
+		return -1, err.Error()
+	}
 	if err := setStats(false); err != nil {
 		return -1, err.Error()
 	}
