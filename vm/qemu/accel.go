@@ -242,7 +242,7 @@ func probeKVM(ctx context.Context, cfg Config, cpu string) Decision {
 		c := cfg
 		c.Accel, c.CPU = AccelKVM, cpu
 		c.Timeout, c.WorkDir, c.stopAtHello, c.skipDecide = ProbeTimeout, "", true, true
-		c.OnStart, c.OnRecord, c.RecordLog, c.ConsoleLog = nil, nil, nil, nil
+		c.OnStart, c.OnRecord, c.RecordLog, c.ConsoleLog, c.OnDecision = nil, nil, nil, nil, nil
 		start := time.Now()
 		res, err := Run(ctx, c)
 		if err == nil && res.Hello != nil {
