@@ -200,3 +200,32 @@ func TestDecideWithoutProbe(t *testing.T) {
 		})
 	}
 }
+
+// FuzzQEMUStderr: whatever QEMU prints, the probe's reason is one line,
+// the fatal excerpt is bounded and starts at the fatal message when there
+// is one, and classify does not panic.
+func FuzzQEMUStderr(f *testing.F) {
+	f.Add("qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\nqemu-system-x86_64: kvm.c:3183: kvm_buf_set_msrs: Assertion failed.\n")
+	f.Add("KVM internal error. Suberror: 1\nextra data[0]: 0x1\nemulation failure\nRAX=0 RBX=0\n")
+	f.Add("qemu-system-x86_64: terminating on signal 15 from pid 42 (timeout)\n")
+	f.Add("\x1b[2J\r\n\r\n")
+	f.Fuzz(func(t *testing.T, stderr string) {
+		r := oneLine(errors.New("boot failed\nmore"), stderr)
+		if strings.Contains(r, "\n") {
+			t.Fatalf("reason spans lines: %q", r)
+		}
+		ex := fatalExcerpt(stderr)
+		if len(ex) > stderrTail+1 {
+			t.Fatalf("excerpt of %d lines", len(ex))
+		}
+		fatal := false
+		for _, l := range lastLines(stderr, 1<<20) {
+			fatal = fatal || fatalStderr.MatchString(l)
+		}
+		if fatal && (len(ex) == 0 || !fatalStderr.MatchString(ex[0])) {
+			t.Fatalf("excerpt does not start at the fatal message: %q", ex)
+		}
+		res := &Result{Stderr: stderr, Accel: "tcg", CPU: "max"}
+		_ = classify(&Config{Arch: kernels.X86_64}, res, classifyIn{})
+	})
+}
