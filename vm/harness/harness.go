@@ -17,6 +17,8 @@ package harness
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,7 +84,7 @@ func goTool() (string, error) {
 
 // BuildGuest compiles cmd/tramp-guest as a static binary for arch
 // (CGO_ENABLED=0, -trimpath, -ldflags=-s -w) into
-// <cacheDir>/guest/<arch>/tramp-guest and returns its path. An empty cacheDir
+// <cacheDir>/guest/<source tree hash>/<arch>/tramp-guest and returns its path. An empty cacheDir
 // means kernels.DefaultCacheDir(). The go command's own cache makes a
 // rebuild of unchanged sources fast; builds for the same arch are
 // serialised across processes and the binary is replaced atomically.
@@ -102,7 +104,10 @@ func BuildGuest(ctx context.Context, arch kernels.Arch, cacheDir string) (string
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(cacheDir, "guest", string(arch))
+	// One directory per source tree: two checkouts building at once must
+	// not replace each other's guest.
+	sum := sha256.Sum256([]byte(src))
+	dir := filepath.Join(cacheDir, "guest", hex.EncodeToString(sum[:6]), string(arch))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
