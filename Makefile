@@ -55,7 +55,8 @@ vmtest: setup build
 setup:
 	scripts/setup $(subst $(comma), ,$(VM_KERNELS))
 
-# Re-record cases/testdata from real kernels (read the diff before committing).
+# Re-record cases/testdata from real kernels (read the diff before committing;
+# then go test ./vm/record -run TestRecordedImages -update pins the new counts).
 record: setup build
 	$(TRAMP) vm record --kernel debian-7.2.13,debian-7.3.4,debian-6.18.15
 	$(TRAMP) vm record --kaslr --kernel debian-7.2.13,debian-7.3.4

@@ -1,13 +1,24 @@
 package record
 
 import (
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/bpftramp/tramp/cases"
 )
+
+var update = flag.Bool("update", false, "rewrite testdata/recorded_images.txt (read the diff before committing)")
+
+// countsGolden holds, per kernel/arch/variant, how many recorded images
+// are byte-exact: a recording lost, or a variant gone, changes it.
+const countsGolden = "testdata/recorded_images.txt"
 
 // testdata is the recordings from real kernels: the corpus and the shapes.
 var testdata = filepath.Join("..", "..", "cases", "testdata")
@@ -35,7 +46,7 @@ func TestRecordedImages(t *testing.T) {
 	}
 	// Per kernel/arch: byte-exact images of corpus cases and of shapes
 	// (recordings with a Source, checked from that text).
-	matched, shapes := map[string]int{}, map[string]int{}
+	matched, shapes, nrec := map[string]int{}, map[string]int{}, map[string]int{}
 	total := 0
 	for _, rec := range recs {
 		// Per boot variant: the KASLR and CPU-model recordings are counted
@@ -44,6 +55,10 @@ func TestRecordedImages(t *testing.T) {
 		if v := VariantOf(rec); v != "" {
 			key += "/" + v
 		}
+		if rec.KASLR {
+			key += "/kaslr"
+		}
+		nrec[key]++
 		name := key + "/" + rec.Case
 		c := byName[rec.Case]
 		if rec.Source != "" {
@@ -70,23 +85,33 @@ func TestRecordedImages(t *testing.T) {
 			}
 		}
 	}
-	keys := make([]string, 0, len(matched))
+	keys := make([]string, 0, len(nrec))
 	n := 0
-	for k := range matched {
+	for k := range nrec {
 		keys = append(keys, k)
 	}
-	for k := range shapes {
-		if _, ok := matched[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
 	sort.Strings(keys)
+	var counts strings.Builder
+	counts.WriteString("# kernel/arch[/variant]: recordings, and byte-exact recorded images of corpus cases and shapes; go test ./vm/record -run TestRecordedImages -update rewrites it\n")
 	for _, k := range keys {
-		t.Logf("%s: %d images byte-exact (%d corpus, %d shapes)", k, matched[k]+shapes[k], matched[k], shapes[k])
+		fmt.Fprintf(&counts, "%s recordings %d corpus %d shapes %d\n", k, nrec[k], matched[k], shapes[k])
 		n += matched[k] + shapes[k]
 	}
 	t.Logf("%d of %d recorded images reproduced byte for byte", n, total)
 	if total == 0 {
 		t.Fatal("no recorded images")
+	}
+	if *update {
+		if err := os.WriteFile(countsGolden, []byte(counts.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(countsGolden)
+	if err != nil {
+		t.Fatalf("%v (go test -run TestRecordedImages -update writes it)", err)
+	}
+	if d := cmp.Diff(string(want), counts.String()); d != "" {
+		t.Errorf("byte-exact images per kernel/arch/variant differ from %s (-want +got); a recording lost or added? -update rewrites it:\n%s", countsGolden, d)
 	}
 }
