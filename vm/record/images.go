@@ -138,6 +138,37 @@ func extract(archName string, code []byte, r arch.Reloc) (uint64, bool) {
 	return 0, false
 }
 
+// LearnedSyms are the only values render takes from the kernel's own
+// bytes: the image struct (im) and each program's struct bpf_prog, which
+// the kernel exports nowhere. Everything else comes from the recording's
+// symbols and the model, so any other differing byte is a mismatch.
+var LearnedSyms = []string{"im", "prog:"}
+
+// isLearned says whether render takes sym's value from the kernel's bytes
+// (LearnedSyms: an entry ending in ':' is a prefix).
+func isLearned(sym string) bool {
+	for _, l := range LearnedSyms {
+		if sym == l || strings.HasSuffix(l, ":") && strings.HasPrefix(sym, l) {
+			return true
+		}
+	}
+	return false
+}
+
+// plausibleHeapPointer says whether v can be a kernel heap pointer of
+// arch, 8-byte aligned (kzalloc'd bpf_tramp_image, vmalloc'd bpf_prog): a
+// learned value that is not one is left alone, so that the compare shows
+// the differing bytes instead of adopting them.
+func plausibleHeapPointer(archName string, v uint64) bool {
+	if v%8 != 0 {
+		return false
+	}
+	if archName == "arm64" {
+		return v>>52 == 0xfff // TTBR1 half, 48- or 52-bit VA
+	}
+	return v>>56 == 0xff // upper half, 4- or 5-level paging (vmalloc at 0xffa0... with LA57)
+}
+
 // render generates the plan with the recording's addresses. The values the
 // kernel does not export (struct bpf_tramp_image *im, each struct
 // bpf_prog *) are read from the real image at the fields where our image
@@ -181,6 +212,9 @@ func render(rec *Recording, c bpfobs.Capture, plan *trampoline.Plan, real []byte
 		}
 		changed := false
 		for _, r := range img.Relocs {
+			if !isLearned(r.Sym) {
+				continue
+			}
 			var set func(uint64)
 			switch {
 			case r.Sym == "im":
@@ -191,7 +225,7 @@ func render(rec *Recording, c bpfobs.Capture, plan *trampoline.Plan, real []byte
 			default:
 				continue
 			}
-			if v, ok := extract(rec.Arch, real, r); ok && v != r.Value {
+			if v, ok := extract(rec.Arch, real, r); ok && v != r.Value && plausibleHeapPointer(rec.Arch, v) {
 				set(v)
 				changed = true
 			}

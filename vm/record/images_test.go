@@ -1,6 +1,7 @@
 package record
 
 import (
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -113,5 +114,76 @@ func TestRecordedImages(t *testing.T) {
 	}
 	if d := cmp.Diff(string(want), counts.String()); d != "" {
 		t.Errorf("byte-exact images per kernel/arch/variant differ from %s (-want +got); a recording lost or added? -update rewrites it:\n%s", countsGolden, d)
+	}
+}
+
+// TestFlippedByteIsCaught flips, one at a time, every byte of real
+// images (x86_64 and arm64, a few recordings each) and requires the
+// compare to catch each flip, except inside the fields whose values are
+// learned from the kernel's bytes (LearnedSyms, pinned here), and there
+// the flips that make the value no plausible heap pointer.
+func TestFlippedByteIsCaught(t *testing.T) {
+	if got := strings.Join(LearnedSyms, ","); got != "im,prog:" {
+		t.Fatalf("learned values are %s; widening them lets more wrong bytes pass: review, then update this test", got)
+	}
+	corpus, err := cases.Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*cases.Case{}
+	for _, c := range corpus {
+		byName[c.Name] = c
+	}
+	for _, path := range []string{
+		"debian-7.2.13/x86_64/fsession_cookie.json",
+		"debian-7.2.13/x86_64/fmod_ret_two_and_fexit.json",
+		"debian-7.2.13/arm64/fsession_cookie.json",
+		"debian-7.2.13/arm64/fsession_fmod_ret.json",
+	} {
+		rec, err := Load(filepath.Join(testdata, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := byName[rec.Case]
+		if c == nil || len(rec.Captures) == 0 {
+			t.Fatalf("%s: no case or no capture", path)
+		}
+		capt := rec.Captures[0]
+		if r := compareImage(rec, c, capt); !r.OK {
+			t.Fatalf("%s: the unflipped image does not compare: %s", path, r.Diff)
+		}
+		plan, err := planAt(c, rec, capt.Step)
+		if err != nil {
+			t.Fatal(err)
+		}
+		real, _ := hex.DecodeString(capt.Bytes)
+		img, err := render(rec, capt, plan, real)
+		if err != nil {
+			t.Fatal(err)
+		}
+		learned := map[int]bool{}
+		for _, r := range img.Relocs {
+			if isLearned(r.Sym) {
+				for i := r.Off; i < r.Off+max(r.Len, 4); i++ {
+					learned[i] = true
+				}
+			}
+		}
+		caught, passed := 0, 0
+		for i := range img.Code {
+			flipped := capt
+			b := append([]byte(nil), real...)
+			b[i] ^= 0x01
+			flipped.Bytes = hex.EncodeToString(b)
+			if compareImage(rec, c, flipped).OK {
+				if !learned[i] {
+					t.Errorf("%s: a flipped byte at +%#x (outside any learned field) passes the compare", path, i)
+				}
+				passed++
+			} else {
+				caught++
+			}
+		}
+		t.Logf("%s: %d of %d flips caught, %d inside learned fields accepted", path, caught, len(img.Code), passed)
 	}
 }
