@@ -27,6 +27,15 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		// Every case Parse accepts formats to text that parses back to it.
+		text := Format(c)
+		back, err := Parse("fuzz.tramp", text)
+		if err != nil {
+			t.Fatalf("Format gave text Parse refuses: %v\n%s", err, text)
+		}
+		if d := sameCase(c, back); d != "" {
+			t.Fatalf("parse∘format changed the case:\n%s\n%s", d, text)
+		}
 		for _, p := range trampoline.Profiles() {
 			for _, a := range trampoline.Arches() {
 				_, _ = Replay(c, p, a, nil)
