@@ -61,14 +61,11 @@ func CaseText(c bpfobs.BenchConfig, arch string) (string, error) {
 	fmt.Fprintf(&b, "# tramp bench configuration %s: %s\n", c.Name, c.Note)
 	fmt.Fprintf(&b, "kernel %s\narch %s\ntarget %s%s fmodret\n", StaticProfile, arch, target, benchProto)
 	for _, p := range c.Progs {
-		fmt.Fprintf(&b, "prog %s %s", p.Name, p.Kind)
-		if p.Cookie {
-			b.WriteString(" cookie")
+		mp, err := p.Model()
+		if err != nil {
+			return "", err
 		}
-		if p.IP {
-			b.WriteString(" ip")
-		}
-		b.WriteString("\n")
+		b.WriteString(cases.FormatProg(mp) + "\n")
 	}
 	for _, p := range c.Progs {
 		fmt.Fprintf(&b, "attach %s expect ok\n", p.Name)

@@ -37,21 +37,17 @@ func FuzzCase(seed int64, ops int, profile *trampoline.Profile, a *trampoline.Ar
 	n := 30 + rng.Intn(16)
 	for i := 0; i < n; i++ {
 		p := &trampoline.Prog{Name: fmt.Sprintf("p%02d", i), Kind: kinds[rng.Intn(len(kinds))]}
-		line := "prog " + p.Name + " " + p.Kind.String()
 		if p.Kind == trampoline.KindFsession && rng.Intn(2) == 0 {
 			p.Cookie = true
-			line += " cookie"
 		}
 		if rng.Intn(6) == 0 {
 			p.IP = true
-			line += " ip"
 		}
 		if rng.Intn(5) == 0 {
 			p.LinkCookie = rng.Uint64() >> uint(rng.Intn(64))
-			line += fmt.Sprintf(" link-cookie=%#x", p.LinkCookie)
 		}
 		progs = append(progs, prog{p.Name, p})
-		sb.WriteString(line + "\n")
+		sb.WriteString(cases.FormatProg(p) + "\n")
 	}
 	target, _ := trampoline.KnownTarget("bpf_fentry_test1")
 	tr := trampoline.New(profile, a, target)

@@ -197,23 +197,11 @@ func ShapeSource(profile, arch string, sh bpfobs.Shape, steps []bpfobs.Step) (st
 	}
 	b.WriteString("\n")
 	for _, p := range sh.Progs {
-		fmt.Fprintf(&b, "prog %s %s", p.Name, p.Kind)
-		if p.Cookie {
-			b.WriteString(" cookie")
+		mp, err := p.Model()
+		if err != nil {
+			return "", 0, fmt.Errorf("shape %s: %w", sh.Name, err)
 		}
-		if p.IP {
-			b.WriteString(" ip")
-		}
-		if p.Sleepable {
-			b.WriteString(" sleepable")
-		}
-		if p.LinkCookie != 0 {
-			fmt.Fprintf(&b, " link-cookie=%#x", p.LinkCookie)
-		}
-		if p.Returns != 0 {
-			fmt.Fprintf(&b, " returns=%d", p.Returns)
-		}
-		b.WriteString("\n")
+		b.WriteString(cases.FormatProg(mp) + "\n")
 	}
 	first := 4 + len(sh.Progs) + 1
 	for _, s := range steps {

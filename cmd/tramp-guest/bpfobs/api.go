@@ -5,6 +5,12 @@
 // captures the live trampoline image.
 package bpfobs
 
+import (
+	"fmt"
+
+	"github.com/bpftramp/tramp/trampoline"
+)
+
 // Prog is one program of a job.
 type Prog struct {
 	Name       string `json:"name"`
@@ -14,6 +20,17 @@ type Prog struct {
 	Sleepable  bool   `json:"sleepable"`   // BPF_F_SLEEPABLE
 	LinkCookie uint64 `json:"link_cookie"` // link_create.tracing.cookie
 	Returns    int64  `json:"returns"`     // the program's return value (fmod_ret; fentry etc. normally 0)
+}
+
+// Model is p as the trampoline model's program (what a case's prog line
+// declares).
+func (p Prog) Model() (*trampoline.Prog, error) {
+	k, ok := trampoline.ParseKind(p.Kind)
+	if !ok {
+		return nil, fmt.Errorf("program %s: unknown kind %q", p.Name, p.Kind)
+	}
+	return &trampoline.Prog{Name: p.Name, Kind: k, Cookie: p.Cookie, IP: p.IP, Sleepable: p.Sleepable,
+		LinkCookie: p.LinkCookie, Returns: p.Returns}, nil
 }
 
 // Op is one step: attach | detach | run.
