@@ -50,7 +50,9 @@ func (c *Case) ArchList() []*trampoline.Arch {
 // Outcome is what one attach or detach step did in the model, and the
 // trampoline's state after it.
 type Outcome struct {
-	Op     StepOp `json:"op"`
+	Op StepOp `json:"op"`
+	// Step is the step's index in the case (run steps count too).
+	Step   int    `json:"step"`
 	Line   int    `json:"line"`
 	Prog   string `json:"prog"`
 	Result string `json:"result"`
@@ -104,16 +106,41 @@ var ErrReplay = errors.New("case cannot be replayed")
 // one profile and architecture. Run steps do not change the model and are
 // left out. sizeFunc, when not nil, is the architecture's image sizer.
 func Replay(c *Case, p *trampoline.Profile, a *trampoline.Arch, sizeFunc func(*trampoline.Plan) (int, error)) (*Result, error) {
-	tr := trampoline.New(p, a, c.Target)
-	tr.SizeFunc = sizeFunc
-	res := &Result{Case: c.Name, Kernel: p.Name, Arch: a.Name, Target: c.Target.Name,
-		Proto: c.Target.Proto.String(), Final: tr}
+	return ReplayWith(c, p, a, ReplayOptions{SizeFunc: sizeFunc, Through: -1})
+}
+
+// ReplayOptions change how ReplayWith runs a case.
+type ReplayOptions struct {
+	// Target, when set, replaces the case's target: the same function
+	// with the ids a real boot gave it (BTF id, object or program id).
+	Target *trampoline.Target
+	// SizeFunc is the architecture's image sizer (nil: none).
+	SizeFunc func(*trampoline.Plan) (int, error)
+	// Through stops the replay after the step of this index into
+	// c.Steps; negative: every step.
+	Through int
+}
+
+// ReplayWith is Replay with options: the one replay of a case's steps on
+// the model that every caller builds on.
+func ReplayWith(c *Case, p *trampoline.Profile, a *trampoline.Arch, opt ReplayOptions) (*Result, error) {
+	target := c.Target
+	if opt.Target != nil {
+		target = *opt.Target
+	}
+	tr := trampoline.New(p, a, target)
+	tr.SizeFunc = opt.SizeFunc
+	res := &Result{Case: c.Name, Kernel: p.Name, Arch: a.Name, Target: target.Name,
+		Proto: target.Proto.String(), Final: tr}
 	links := map[*trampoline.Prog]*trampoline.Link{}
-	for _, st := range c.Steps {
+	for i, st := range c.Steps {
+		if opt.Through >= 0 && i > opt.Through {
+			break
+		}
 		if st.Op == OpRun {
 			continue
 		}
-		o := Outcome{Op: st.Op, Line: st.Line, Prog: st.Prog.Name, Expect: st.Expect, Result: "ok"}
+		o := Outcome{Op: st.Op, Step: i, Line: st.Line, Prog: st.Prog.Name, Expect: st.Expect, Result: "ok"}
 		switch st.Op {
 		case OpAttach:
 			l, err := tr.Attach(st.Prog)

@@ -1,9 +1,6 @@
 package emu
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/cases"
@@ -24,35 +21,21 @@ type CaseRun struct {
 // returns every run step with the plan in force and the run's arguments
 // (RunFor).
 func RunSteps(c *cases.Case, prof *trampoline.Profile, a *trampoline.Arch) ([]CaseRun, error) {
-	tr := trampoline.New(prof, a, c.Target)
-	tr.SizeFunc = generators.SizeFunc(a.Name)
-	links := map[*trampoline.Prog]*trampoline.Link{}
+	res, err := cases.ReplayWith(c, prof, a, cases.ReplayOptions{SizeFunc: generators.SizeFunc(a.Name), Through: -1})
+	if err != nil {
+		return nil, err
+	}
 	var out []CaseRun
 	m := trampoline.ModelOf(c.Target.Proto)
+	var cur *trampoline.Plan // the plan after the last attach or detach so far
+	next := 0
 	for i, st := range c.Steps {
-		switch st.Op {
-		case cases.OpAttach:
-			l, err := tr.Attach(st.Prog)
-			var kerr *trampoline.Error
-			switch {
-			case err == nil:
-				links[st.Prog] = l
-			case !errors.As(err, &kerr):
-				return nil, fmt.Errorf("%s:%d: %w", c.File, st.Line, err)
-			}
-		case cases.OpDetach:
-			if l := links[st.Prog]; l != nil {
-				if err := tr.Detach(l); err != nil {
-					return nil, fmt.Errorf("%s:%d: %w", c.File, st.Line, err)
-				}
-				delete(links, st.Prog)
-			}
-		case cases.OpRun:
-			cr := CaseRun{Step: i, Line: st.Line, Run: RunFor(c.Target, m, st.Args)}
-			if tr.HasImage() {
-				cr.Plan = tr.Plan()
-			}
-			out = append(out, cr)
+		for next < len(res.Ops) && res.Ops[next].Step < i {
+			cur = res.Ops[next].Plan
+			next++
+		}
+		if st.Op == cases.OpRun {
+			out = append(out, CaseRun{Step: i, Line: st.Line, Run: RunFor(c.Target, m, st.Args), Plan: cur})
 		}
 	}
 	return out, nil
@@ -111,12 +94,12 @@ func Check(s Setup, p *trampoline.Plan, r Run) (*Result, error) {
 // PlanAt replays a case's attach and detach steps up to and including
 // step and returns the model's image then (nil: no program attached).
 func PlanAt(c *cases.Case, prof *trampoline.Profile, a *trampoline.Arch, step int) (*trampoline.Plan, error) {
-	short := *c
-	short.Steps = append([]cases.Step(nil), c.Steps[:min(step+1, len(c.Steps))]...)
-	short.Steps = append(short.Steps, cases.Step{Op: cases.OpRun, Line: -1})
-	runs, err := RunSteps(&short, prof, a)
+	res, err := cases.ReplayWith(c, prof, a, cases.ReplayOptions{SizeFunc: generators.SizeFunc(a.Name), Through: step})
 	if err != nil {
 		return nil, err
 	}
-	return runs[len(runs)-1].Plan, nil
+	if !res.Final.HasImage() {
+		return nil, nil
+	}
+	return res.Final.Plan(), nil
 }

@@ -42,6 +42,20 @@ func CompareBoot(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *tra
 	return Compare(rec, c, prof, a, sf)
 }
 
+// bootTarget is the case's target with the ids of the recorded boot: its
+// BTF id, and for a BPF-program target the program's id (the key's upper
+// half, see bpf_trampoline_compute_key).
+func bootTarget(rec *Recording, c *cases.Case) trampoline.Target {
+	target := c.Target
+	if rec.Start != nil {
+		target.BTFID = rec.Start.BTFIDs[c.Target.Name]
+		if target.Attrs.BPFProg && rec.Start.TargetProg != nil {
+			target.ObjID = rec.Start.TargetProg.ID
+		}
+	}
+	return target
+}
+
 // Compare replays the case on the model step by step next to the
 // recording (sizeFunc is the arch generator's size pass, for the
 // page-size E2BIG): every attach and detach must end the same way (errno and
@@ -69,12 +83,8 @@ func Compare(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *trampol
 			bad(line, "guest: %s", e)
 		}
 	}
-	target := c.Target
+	target := bootTarget(rec, c)
 	if rec.Start != nil {
-		target.BTFID = rec.Start.BTFIDs[c.Target.Name]
-		if target.Attrs.BPFProg && rec.Start.TargetProg != nil {
-			target.ObjID = rec.Start.TargetProg.ID
-		}
 		// bpf_trampoline_compute_key: the kernel's key is the model's.
 		if k := rec.Start.TrampolineKey; k != 0 && k != target.Key() {
 			bad(c.TargetLine, "trampoline key %d, the model computes %d", k, target.Key())

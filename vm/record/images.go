@@ -343,33 +343,19 @@ func planAt(c *cases.Case, rec *Recording, step int) (*trampoline.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	target := c.Target
-	target.BTFID = rec.Start.BTFIDs[c.Target.Name]
-	tr := trampoline.New(prof, a, target)
-	if tr.SizeFunc, err = SizeFunc(rec); err != nil {
+	sf, err := SizeFunc(rec)
+	if err != nil {
 		return nil, err
 	}
-	links := map[*trampoline.Prog]*trampoline.Link{}
-	for i := 0; i <= step && i < len(c.Steps); i++ {
-		st := c.Steps[i]
-		switch st.Op {
-		case cases.OpAttach:
-			if l, err := tr.Attach(st.Prog); err == nil {
-				links[st.Prog] = l
-			}
-		case cases.OpDetach:
-			if l := links[st.Prog]; l != nil {
-				if err := tr.Detach(l); err != nil {
-					return nil, err
-				}
-				delete(links, st.Prog)
-			}
-		}
+	target := bootTarget(rec, c)
+	res, err := cases.ReplayWith(c, prof, a, cases.ReplayOptions{Target: &target, SizeFunc: sf, Through: step})
+	if err != nil {
+		return nil, err
 	}
-	if !tr.HasImage() {
+	if !res.Final.HasImage() {
 		return nil, fmt.Errorf("the model has no image after step %d", step)
 	}
-	return tr.Plan(), nil
+	return res.Final.Plan(), nil
 }
 
 // checkTail confirms what follows the code: on x86 the 64 bytes of
