@@ -7,9 +7,14 @@
 // the console lines that explain it: QEMU missing, the guest hung (timeout),
 // the kernel never said hello, a panic, a kernel WARNING/BUG/Oops splat (as
 // in the kernel's BPF CI, a warning fails the run), a corrupted or truncated
-// record, QEMU killed from outside, or the guest's own error record. The
-// Result is returned in every case and keeps each record received before the
-// failure.
+// record, QEMU killed from outside, QEMU dying or stopping the guest itself,
+// or the guest's own error record. Every failure quotes QEMU's own stderr.
+// The Result is returned in every case and keeps each record received
+// before the failure.
+//
+// Decide chooses the accelerator: KVM only where a probe boot shows it runs
+// the guest (accel.go), with known QEMU/KVM quirks retried with their fix;
+// else TCG, with the reason said once.
 package qemu
 
 import (
