@@ -119,7 +119,16 @@ type ReplayOptions struct {
 	// Through stops the replay after the step of this index into
 	// c.Steps; negative: every step.
 	Through int
+	// Lenient records a step the model cannot take (a detach of a
+	// program with no link, a model error) as an outcome with Result
+	// ResultError instead of ending the replay: for comparing a real
+	// kernel's steps, where such a step is a disagreement to report.
+	Lenient bool
 }
+
+// ResultError is a lenient replay's result for a step the model could
+// not take; the outcome's Reason says why.
+const ResultError = "error"
 
 // ReplayWith is Replay with options: the one replay of a case's steps on
 // the model that every caller builds on.
@@ -152,19 +161,28 @@ func ReplayWith(c *Case, p *trampoline.Profile, a *trampoline.Arch, opt ReplayOp
 				links[st.Prog] = l
 			case errors.As(err, &kerr):
 				o.Result, o.Stage, o.Reason = kerr.Errno.String(), string(kerr.Stage), kerr.Msg
+			case opt.Lenient:
+				o.Result, o.Reason = ResultError, err.Error()
 			default:
 				return nil, fmt.Errorf("%s:%d: attach %s: %w", c.File, st.Line, st.Prog.Name, err)
 			}
 		case OpDetach:
 			l := links[st.Prog]
-			if l == nil {
+			switch {
+			case l == nil && opt.Lenient:
+				o.Result, o.Reason = ResultError, "the model has no link"
+			case l == nil:
 				return nil, fmt.Errorf("%s:%d: detach %s: %w: the program has no link here (never attached, its attach failed, or it was detached already)",
 					c.File, st.Line, st.Prog.Name, ErrReplay)
+			default:
+				if err := tr.Detach(l); err != nil {
+					if !opt.Lenient {
+						return nil, fmt.Errorf("%s:%d: %w", c.File, st.Line, err)
+					}
+					o.Result, o.Reason = ResultError, err.Error()
+				}
+				delete(links, st.Prog)
 			}
-			if err := tr.Detach(l); err != nil {
-				return nil, fmt.Errorf("%s:%d: %w", c.File, st.Line, err)
-			}
-			delete(links, st.Prog)
 		}
 		o.Lists = map[string][]string{}
 		for _, l := range trampoline.Lists() {

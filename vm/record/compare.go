@@ -1,7 +1,6 @@
 package record
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/bpftramp/tramp/cases"
@@ -96,36 +95,44 @@ func Compare(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *trampol
 			}
 		}
 	}
-	tr := trampoline.New(prof, a, target)
-	tr.SizeFunc = sizeFunc
-	links := map[*trampoline.Prog]*trampoline.Link{}
 	obsByStep := map[int]bpfobs.Observations{}
 	for _, o := range rec.Observations {
 		obsByStep[o.Step] = o
 	}
-	for i, st := range c.Steps {
-		if i >= len(rec.Steps) {
-			break
-		}
-		ks := rec.Steps[i]
-		if ks.Line != st.Line || ks.Op != string(st.Op) {
+	// The steps both ran, up to the first the recording names otherwise.
+	n := min(len(rec.Steps), len(c.Steps))
+	for i := 0; i < n; i++ {
+		if ks, st := rec.Steps[i], c.Steps[i]; ks.Line != st.Line || ks.Op != string(st.Op) {
 			bad(st.Line, "recorded step %d is %s at line %d, the case has %s", i, ks.Op, ks.Line, st.Op)
+			n = i
 			break
 		}
+	}
+	outcomes := map[int]cases.Outcome{}
+	if n > 0 {
+		res, err := cases.ReplayWith(c, prof, a, cases.ReplayOptions{Target: &target, SizeFunc: sizeFunc, Through: n - 1, Lenient: true})
+		if err != nil {
+			bad(c.TargetLine, "model: %v", err)
+			n = 0
+		} else {
+			for _, o := range res.Ops {
+				outcomes[o.Step] = o
+			}
+		}
+	}
+	var plan *trampoline.Plan // the model's plan after the last attach or detach
+	for i := 0; i < n; i++ {
+		st, ks := c.Steps[i], rec.Steps[i]
 		switch st.Op {
 		case cases.OpAttach:
 			cmp.Steps++
-			l, err := tr.Attach(st.Prog)
-			model, stage := "ok", ""
-			var kerr *trampoline.Error
-			if errors.As(err, &kerr) {
-				model, stage = kerr.Errno.String(), string(kerr.Stage)
-			} else if err != nil {
-				bad(st.Line, "model: %v", err)
+			o := outcomes[i]
+			plan = o.Plan
+			if o.Result == cases.ResultError {
+				bad(st.Line, "model: %s", o.Reason)
 				continue
-			} else {
-				links[st.Prog] = l
 			}
+			model, stage := o.Result, o.Stage
 			if ks.Errno != model || (model != "ok" && ks.Stage != stage) {
 				bad(st.Line, "attach %s: kernel %s%s, model %s%s", st.Prog.Name, ks.Errno, at(ks.Stage), model, at(stage))
 			}
@@ -134,15 +141,15 @@ func Compare(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *trampol
 			}
 		case cases.OpDetach:
 			cmp.Steps++
-			l := links[st.Prog]
-			if l == nil {
-				bad(st.Line, "detach %s: the model has no link", st.Prog.Name)
-				continue
+			o := outcomes[i]
+			plan = o.Plan
+			if o.Result == cases.ResultError {
+				if o.Reason == "the model has no link" {
+					bad(st.Line, "detach %s: the model has no link", st.Prog.Name)
+					continue
+				}
+				bad(st.Line, "model: %s", o.Reason)
 			}
-			if err := tr.Detach(l); err != nil {
-				bad(st.Line, "model: %v", err)
-			}
-			delete(links, st.Prog)
 			if ks.Errno != "ok" {
 				bad(st.Line, "detach %s: kernel %s", st.Prog.Name, ks.Errno)
 			}
@@ -153,10 +160,10 @@ func Compare(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *trampol
 				continue
 			}
 			var want []trampoline.Expected
-			if tr.HasImage() {
-				want = trampoline.Predict(tr.Plan(), 0, nil).Calls
+			if plan != nil {
+				want = trampoline.Predict(plan, 0, nil).Calls
 			}
-			cmp.Invocations += compareRun(bad, st.Line, want, obsByStep[i], tr, rec)
+			cmp.Invocations += compareRun(bad, st.Line, want, obsByStep[i], plan, target, rec)
 		}
 	}
 	if len(cmp.Problems) == 0 {
@@ -194,7 +201,7 @@ func at(stage string) string {
 	return " at " + stage
 }
 
-func compareRun(bad func(int, string, ...any), line int, want []trampoline.Expected, got bpfobs.Observations, tr *trampoline.Trampoline, rec *Recording) int {
+func compareRun(bad func(int, string, ...any), line int, want []trampoline.Expected, got bpfobs.Observations, plan *trampoline.Plan, target trampoline.Target, rec *Recording) int {
 	if got.Lost > 0 || len(got.Errors) > 0 {
 		bad(line, "run: %d observations lost %v", got.Lost, got.Errors)
 	}
@@ -211,9 +218,12 @@ func compareRun(bad func(int, string, ...any), line int, want []trampoline.Expec
 	}
 	var ip uint64
 	if rec.Start != nil {
-		ip = rec.Start.Symbols[tr.Target.Name]
+		ip = rec.Start.Symbols[target.Name]
 	}
-	argSlots := uint64(tr.Plan().ArgSlots)
+	if len(want) == 0 {
+		return 0
+	}
+	argSlots := uint64(plan.ArgSlots)
 	for k, e := range want {
 		o := got.Records[k]
 		who := fmt.Sprintf("run: invocation %d (%s %s)", k, e.Node.Prog, e.Phase)

@@ -169,3 +169,46 @@ func TestCompareMissingStepsLine(t *testing.T) {
 		t.Errorf("%s %v, want first problem %q", got.Verdict, got.Problems, want)
 	}
 }
+
+// TestCompareCatchesKernelDifferences: a recording altered where the
+// kernel could have differed is a mismatch naming the step's line: an
+// attach errno, a detach errno, an invocation's phase, a cookie value.
+func TestCompareCatchesKernelDifferences(t *testing.T) {
+	c, err := cases.ParseFile(filepath.Join("..", "..", "cases", "fsession_cookie.tramp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, _ := trampoline.LookupProfile("debian-7.2.13")
+	a, _ := trampoline.LookupArch("x86_64")
+	load := func() *Recording {
+		rec, err := Load(filepath.Join(testdata, "debian-7.2.13", "x86_64", "fsession_cookie.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	if got := CompareBoot(load(), c, prof, a); got.Verdict != Agree {
+		t.Fatalf("recorded: %s %v", got.Verdict, got.Problems)
+	}
+	for _, tc := range []struct {
+		name  string
+		alter func(*Recording)
+		want  string
+	}{
+		{"attach errno", func(r *Recording) { r.Steps[0].Errno, r.Steps[0].Stage = "EINVAL", "load" }, "fsession_cookie.tramp:5: attach s: kernel EINVAL at load, model ok"},
+		{"detach errno", func(r *Recording) { r.Steps[2].Errno = "EBUSY" }, "fsession_cookie.tramp:7: detach s: kernel EBUSY"},
+		{"phase", func(r *Recording) { r.Observations[0].Records[1].Phase = "entry" }, "fsession_cookie.tramp:6: run: invocation 1 (s exit): the kernel ran s entry"},
+		{"cookie", func(r *Recording) { v := uint64(7); r.Observations[0].Records[1].CookieRead = &v }, "fsession_cookie.tramp:6: run: invocation 1 (s exit): cookie 0x7 at exit"},
+	} {
+		rec := load()
+		tc.alter(rec)
+		got := CompareBoot(rec, c, prof, a)
+		found := false
+		for _, p := range got.Problems {
+			found = found || strings.Contains(p, tc.want)
+		}
+		if got.Verdict != Disagree || !found {
+			t.Errorf("%s: %s %q, want a problem containing %q", tc.name, got.Verdict, got.Problems, tc.want)
+		}
+	}
+}
