@@ -5,7 +5,6 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
 )
 
@@ -17,14 +16,7 @@ func TestRecordingsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	corpus, err := cases.Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]*cases.Case{}
-	for _, c := range corpus {
-		byName[c.Name] = c
-	}
+	byName := corpusByName(t)
 	verdicts := map[Verdict]int{}
 	var steps, runs, calls, images int
 	for _, rec := range recs {

@@ -24,6 +24,20 @@ const countsGolden = "testdata/recorded_images.txt"
 // testdata is the recordings from real kernels: the corpus and the shapes.
 var testdata = filepath.Join("..", "..", "cases", "testdata")
 
+// corpusByName is the case corpus by case name.
+func corpusByName(t *testing.T) map[string]*cases.Case {
+	t.Helper()
+	corpus, err := cases.Corpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*cases.Case{}
+	for _, c := range corpus {
+		byName[c.Name] = c
+	}
+	return byName
+}
+
 // TestRecordedImages renders the model's plan for every image captured
 // from a real kernel, with that kernel's addresses, and compares the code
 // byte for byte (and the tail after it). Corpus recordings are replayed
@@ -37,14 +51,7 @@ func TestRecordedImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	corpus, err := cases.Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]*cases.Case{}
-	for _, c := range corpus {
-		byName[c.Name] = c
-	}
+	byName := corpusByName(t)
 	// Per kernel/arch: byte-exact images of corpus cases and of shapes
 	// (recordings with a Source, checked from that text).
 	matched, shapes, nrec := map[string]int{}, map[string]int{}, map[string]int{}
@@ -126,14 +133,7 @@ func TestFlippedByteIsCaught(t *testing.T) {
 	if got := strings.Join(LearnedSyms, ","); got != "im,prog:" {
 		t.Fatalf("learned values are %s; widening them lets more wrong bytes pass: review, then update this test", got)
 	}
-	corpus, err := cases.Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]*cases.Case{}
-	for _, c := range corpus {
-		byName[c.Name] = c
-	}
+	byName := corpusByName(t)
 	for _, path := range []string{
 		"debian-7.2.13/x86_64/fsession_cookie.json",
 		"debian-7.2.13/x86_64/fmod_ret_two_and_fexit.json",
