@@ -2,17 +2,14 @@ package arm64
 
 import (
 	"encoding/binary"
-	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"golang.org/x/arch/arm64/arm64asm"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/encode.txt (read the diff before committing)")
+	"github.com/bpftramp/tramp/internal/golden"
+)
 
 // encodeGolden is testdata/encode.txt, in the spirit of x/arch's
 // decode.txt: one line per encoder call as the generator makes it, with
@@ -79,17 +76,5 @@ func TestEncodeGolden(t *testing.T) {
 		}
 		fmt.Fprintf(&got, "%s\t%08x\t%s\n", c.call, c.word, text)
 	}
-	if *update {
-		if err := os.WriteFile(encodeGolden, []byte(got.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(encodeGolden)
-	if err != nil {
-		t.Fatalf("%v (go test ./arch/arm64 -run TestEncodeGolden -update writes it)", err)
-	}
-	if d := cmp.Diff(string(want), got.String()); d != "" {
-		t.Errorf("encoders differ from %s (-want +got):\n%s", encodeGolden, d)
-	}
+	golden.Check(t, encodeGolden, got.String(), "go test ./arch/arm64 -run TestEncodeGolden")
 }

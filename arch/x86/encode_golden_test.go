@@ -1,17 +1,14 @@
 package x86
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"golang.org/x/arch/x86/x86asm"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/encode.txt (read the diff before committing)")
+	"github.com/bpftramp/tramp/internal/golden"
+)
 
 // encodeGolden is testdata/encode.txt, in the spirit of x/arch's
 // decode.txt: one line per emitter call as the generator makes it, with
@@ -67,17 +64,5 @@ func TestEncodeGolden(t *testing.T) {
 		}
 		fmt.Fprintf(&got, "%s\t% x\t%s\n", c.call, e.code, strings.Join(asm, "; "))
 	}
-	if *update {
-		if err := os.WriteFile(encodeGolden, []byte(got.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(encodeGolden)
-	if err != nil {
-		t.Fatalf("%v (go test ./arch/x86 -run TestEncodeGolden -update writes it)", err)
-	}
-	if d := cmp.Diff(string(want), got.String()); d != "" {
-		t.Errorf("emitters differ from %s (-want +got):\n%s", encodeGolden, d)
-	}
+	golden.Check(t, encodeGolden, got.String(), "go test ./arch/x86 -run TestEncodeGolden")
 }

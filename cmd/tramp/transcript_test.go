@@ -2,16 +2,12 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/bpftramp/tramp/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/transcript.txt from the commands' output (read the diff before committing)")
 
 const transcriptFile = "testdata/transcript.txt"
 
@@ -43,18 +39,5 @@ func TestTranscript(t *testing.T) {
 		}
 		fmt.Fprintf(&got, "[exit %d]\n\n", code)
 	}
-	path := "cmd/tramp/" + transcriptFile
-	if *update {
-		if err := os.WriteFile(path, []byte(got.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./cmd/tramp -run TestTranscript -update writes it)", err)
-	}
-	if d := cmp.Diff(string(want), got.String()); d != "" {
-		t.Errorf("the commands' output differs from %s (-want +got); if the change is meant, -update rewrites it:\n%s", transcriptFile, d)
-	}
+	golden.Check(t, "cmd/tramp/"+transcriptFile, got.String(), "go test ./cmd/tramp -run TestTranscript")
 }

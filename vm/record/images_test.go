@@ -2,7 +2,6 @@ package record
 
 import (
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,12 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/bpftramp/tramp/cases"
+	"github.com/bpftramp/tramp/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/recorded_images.txt (read the diff before committing)")
 
 // countsGolden holds, per kernel/arch/variant, how many recorded images
 // are byte-exact: a recording lost, or a variant gone, changes it.
@@ -109,19 +105,7 @@ func TestRecordedImages(t *testing.T) {
 	if total == 0 {
 		t.Fatal("no recorded images")
 	}
-	if *update {
-		if err := os.WriteFile(countsGolden, []byte(counts.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(countsGolden)
-	if err != nil {
-		t.Fatalf("%v (go test -run TestRecordedImages -update writes it)", err)
-	}
-	if d := cmp.Diff(string(want), counts.String()); d != "" {
-		t.Errorf("byte-exact images per kernel/arch/variant differ from %s (-want +got); a recording lost or added? -update rewrites it:\n%s", countsGolden, d)
-	}
+	golden.Check(t, countsGolden, counts.String(), "go test ./vm/record -run TestRecordedImages")
 }
 
 // TestFlippedByteIsCaught flips, one at a time, every byte of real
