@@ -138,10 +138,6 @@ var kvmOpen = func() error {
 // hostArch is the host's architecture (a variable for tests).
 var hostArch = kernels.HostArch
 
-// KVMUsable reports whether /dev/kvm can be opened for reading and writing.
-// An openable /dev/kvm does not mean KVM runs a guest: Decide probes.
-func KVMUsable() bool { return kvmOpen() == nil }
-
 // Decide chooses the accelerator and CPU for cfg. For auto it uses KVM
 // only for a guest of the host's own arch, only where /dev/kvm opens, and
 // only after a probe boot of cfg's own kernel and initramfs under KVM with
@@ -184,12 +180,7 @@ func Decide(ctx context.Context, cfg Config) (Decision, error) {
 		tcg.Reason = fmt.Sprintf("/dev/kvm: %v", err)
 		return tcg, nil
 	}
-	d := probed(ctx, cfg)
-	if d.Accel == AccelTCG {
-		// TCG runs the CPU the user named, or the TCG default.
-		d.CPU = tcg.CPU
-	}
-	return d, nil
+	return probed(ctx, cfg), nil
 }
 
 // probed is the KVM probe's outcome for cfg: from this process's memory,
@@ -219,16 +210,16 @@ func probed(ctx context.Context, cfg Config) Decision {
 				saveProbe(facts, d, now)
 			}
 		}
-		e.d = d
-		shown := d.CPU
 		if d.Accel == AccelTCG {
-			shown = orDefault(cfg.CPU, defaultCPU(cfg.Arch, AccelTCG))
+			// TCG runs the CPU the user named, or the TCG default.
+			d.CPU = orDefault(cfg.CPU, defaultCPU(cfg.Arch, AccelTCG))
 		}
+		e.d = d
 		w := cfg.Log
 		if w == nil {
 			w = os.Stderr
 		}
-		fmt.Fprintf(w, "accel: %s %s guest: %s, -cpu %s (%s)\n", bin, cfg.Arch, strings.ToUpper(d.Accel), shown, d.Reason)
+		fmt.Fprintf(w, "accel: %s %s guest: %s, -cpu %s (%s)\n", bin, cfg.Arch, strings.ToUpper(d.Accel), d.CPU, d.Reason)
 	})
 	return e.d
 }
