@@ -46,7 +46,7 @@ vmtest: setup build
 	$(TRAMP) vm check --kernel debian-7.2.13 --arch x86_64 --cpu Skylake-Client --append retbleed=stuff
 	# Where KVM runs the host's arch, the TCG path is kept from rotting:
 	# the corpus and the fault tests once more under TCG.
-	@if [ "$$($(TRAMP) vm accel --short --arch $(HOST_ARCH))" = kvm ]; then \
+	@if [ "$$($(TRAMP) vm accel --short --accel auto --arch $(HOST_ARCH))" = kvm ]; then \
 		echo "KVM works here: one TCG leg as well"; \
 		TRAMP_ACCEL=tcg $(TRAMP) vm check --kernel debian-7.2.13 --arch $(HOST_ARCH) && \
 		TRAMP_ACCEL=tcg TRAMP_VM=1 $(GO) test -count=1 -run 'TestVM(Panic|Hang|Killed)' ./vm/harness; \
