@@ -101,7 +101,7 @@ func (v Violation) String() string {
 type Prog struct {
 	Name string
 	// Index is the program's index in the case (it picks the cookie
-	// value an fsession program writes, bpfobs.CookieValueFor).
+	// value an fsession program writes, trampoline.CookieValueFor).
 	Index   int
 	Kind    trampoline.Kind
 	Cookie  bool
@@ -203,8 +203,8 @@ type Call struct {
 	// Frame holds the words from ctx-128 to ctx+64 after the program ran
 	// (as the observer's frame dump); FrameInit says which were
 	// initialised.
-	Frame     [frameWords]uint64 `json:"-"`
-	FrameInit [frameWords]bool   `json:"-"`
+	Frame     [FrameWords]uint64 `json:"-"`
+	FrameInit [FrameWords]bool   `json:"-"`
 	// Returned is the program's return value.
 	Returned int64 `json:"returned"`
 	// Enter and Exit are the helpers the image called around it.

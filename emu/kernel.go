@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/trampoline"
 )
 
@@ -21,20 +20,22 @@ type KernelComparison struct {
 }
 
 // CompareKernel compares the calls of a run with what the observer
-// programs recorded in a real kernel for the same run: order, program,
+// programs recorded in a real kernel for the same run (kernel: their
+// records as Calls, the frame dump in Frame with FrameInit set where the
+// kernel's read succeeded): order, program,
 // phase, argument count, arguments, return value, IP, attach cookie,
 // session cookie slot and values, func_meta (the frame word at ctx-8)
 // and every slot word between the lowest cookie and the return value.
 // unknown marks argument indexes whose values the kernel alone knows.
-func CompareKernel(calls []Call, obs []bpfobs.Obs, p *trampoline.Plan, s *Setup, unknown func(arg int) bool) KernelComparison {
+func CompareKernel(calls, kernel []Call, p *trampoline.Plan, s *Setup, unknown func(arg int) bool) KernelComparison {
 	var kc KernelComparison
 	bad := func(format string, args ...any) { kc.Problems = append(kc.Problems, fmt.Sprintf(format, args...)) }
-	if len(calls) != len(obs) {
+	if len(calls) != len(kernel) {
 		var g, w []string
 		for _, c := range calls {
 			g = append(g, c.Prog+"/"+c.Phase)
 		}
-		for _, o := range obs {
+		for _, o := range kernel {
 			w = append(w, o.Prog+"/"+o.Phase)
 		}
 		bad("the emulator ran %v, the kernel %v", g, w)
@@ -47,7 +48,7 @@ func CompareKernel(calls []Call, obs []bpfobs.Obs, p *trampoline.Plan, s *Setup,
 		below++
 	}
 	for k, c := range calls {
-		o := obs[k]
+		o := kernel[k]
 		who := fmt.Sprintf("invocation %d (%s %s)", k, c.Prog, c.Phase)
 		kc.Invocations++
 		eq := func(field string, a, b any) {
@@ -56,7 +57,7 @@ func CompareKernel(calls []Call, obs []bpfobs.Obs, p *trampoline.Plan, s *Setup,
 				bad("%s: %s %v, kernel %v", who, field, a, b)
 			}
 		}
-		eq("order", uint64(c.Order), o.Order)
+		eq("order", c.Order, o.Order)
 		eq("program", c.Prog, o.Prog)
 		eq("phase", c.Phase, o.Phase)
 		eq("arg count", c.ArgCnt, o.ArgCnt)
@@ -87,23 +88,25 @@ func CompareKernel(calls []Call, obs []bpfobs.Obs, p *trampoline.Plan, s *Setup,
 		if c.CookieSlot != nil && o.CookieSlot != nil {
 			eq("cookie slot", *c.CookieSlot, *o.CookieSlot)
 		}
-		if o.FrameStatus != "ok" || o.FrameOffset != -frameBelow || len(o.Frame) != frameWords {
-			continue
+		if !slices.Contains(o.FrameInit[:], true) {
+			continue // the kernel's frame dump failed
 		}
 		// ctx is frame word 16; compare from the lowest cookie (or the
 		// IP, or func_meta) up to the last argument, and the return
 		// value when the program reads it.
-		ctxWord := frameBelow / 8
+		ctxWord := FrameBelow / 8
 		hi := ctxWord + int(c.ArgCnt)
 		if c.Ret != nil {
 			hi++
 		}
-		for w := max(0, ctxWord-below); w < hi && w < frameWords; w++ {
+		for w := max(0, ctxWord-below); w < hi && w < FrameWords; w++ {
 			if w >= ctxWord && w-ctxWord < int(c.ArgCnt) && slotUnknown(w-ctxWord) {
 				continue
 			}
 			kc.FrameWords++
-			if !c.FrameInit[w] {
+			if !o.FrameInit[w] {
+				bad("%s: frame word ctx%+d unread in the kernel", who, 8*(w-ctxWord))
+			} else if !c.FrameInit[w] {
 				bad("%s: frame word ctx%+d uninitialised in the emulator, kernel %#x", who, 8*(w-ctxWord), o.Frame[w])
 			} else if c.Frame[w] != o.Frame[w] {
 				bad("%s: frame word ctx%+d is %#x, kernel %#x", who, 8*(w-ctxWord), c.Frame[w], o.Frame[w])
@@ -162,9 +165,10 @@ func KernelRetval(tg trampoline.Target, trigger string, kernelRetval uint32, res
 	}
 }
 
-// sameCalls compares two runs' calls field by field (ours against the
-// real image's), leaving out ctx and the frame.
-func sameCalls(a, b []Call) []string {
+// DiffCalls compares two runs' calls field by field (tramp's image
+// against the kernel's image, both emulated), leaving out ctx and the
+// frame; it returns one line per difference.
+func DiffCalls(a, b []Call) []string {
 	var out []string
 	if len(a) != len(b) {
 		return []string{fmt.Sprintf("%d calls against %d", len(a), len(b))}

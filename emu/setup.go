@@ -1,13 +1,11 @@
 package emu
 
 import (
-	"encoding/hex"
 	"fmt"
 	"strings"
 
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/arch/x86"
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/trampoline"
 )
 
@@ -62,43 +60,49 @@ func FromImage(p *trampoline.Plan, img *arch.Image, addrs arch.Addrs, progs []*t
 	return s, nil
 }
 
-// FromCapture describes a trampoline image captured from a real kernel:
-// its bytes, the kernel's helper addresses (symbols), each program's
-// bpf_func and the traced function's patched entry. The struct bpf_prog
-// and bpf_tramp_image pointers, which the kernel does not export, are
-// left unknown (the run checks that they are used consistently).
-func FromCapture(archName string, c bpfobs.Capture, symbols map[string]uint64, m trampoline.FuncModel, progs []*trampoline.Prog) (Setup, error) {
-	code, err := hex.DecodeString(c.Bytes)
-	if err != nil {
-		return Setup{}, fmt.Errorf("capture after step %d: %v", c.Step, err)
-	}
-	s := Setup{Arch: archName, Code: code, Base: c.Addr, Func: c.TargetAddr, Symbols: symbols, Model: m}
-	byName := map[string]bpfobs.ProgImage{}
-	for _, p := range c.Progs {
-		byName[p.Name] = p
-	}
+// KernelImage is a trampoline image read from a real kernel: its bytes
+// at Base, the traced function at Func with the patched entry ftrace or
+// the JIT put at EntryOffset (EntryKind: call or jmp on x86_64, bl on
+// arm64), and each program's bpf_func by name.
+type KernelImage struct {
+	Arch        string
+	Code        []byte
+	Base, Func  uint64
+	EntryKind   string
+	EntryOffset int
+	BPFFuncs    map[string]uint64
+}
+
+// FromKernelImage describes a trampoline image captured from a real
+// kernel, with the kernel's helper addresses (symbols). The struct
+// bpf_prog and bpf_tramp_image pointers, which the kernel does not
+// export, are left unknown (the run checks that they are used
+// consistently). The original function resumes after the patched entry
+// (x86 ftrace's 5-byte call or jmp; arm64's bl after "mov x9, x30").
+func FromKernelImage(k KernelImage, symbols map[string]uint64, m trampoline.FuncModel, progs []*trampoline.Prog) (Setup, error) {
+	s := Setup{Arch: k.Arch, Code: k.Code, Base: k.Base, Func: k.Func, Symbols: symbols, Model: m}
 	s.Progs = progsOf(progs, func(name string) (arch.ProgAddrs, bool) {
-		p, ok := byName[name]
-		return arch.ProgAddrs{BPFFunc: p.JitedKsym}, ok && p.JitedKsym != 0
+		f := k.BPFFuncs[name]
+		return arch.ProgAddrs{BPFFunc: f}, f != 0
 	})
-	switch archName {
+	switch k.Arch {
 	case "x86_64":
-		switch c.CallSite.Kind {
+		switch k.EntryKind {
 		case "call":
 			s.CallMode = true
 		case "jmp":
 		default:
-			return s, fmt.Errorf("capture after step %d: the traced function's entry is %q, not a call or jmp", c.Step, c.CallSite.Kind)
+			return s, fmt.Errorf("the traced function's entry is %q, not a call or jmp", k.EntryKind)
 		}
-		s.OrigEntry = c.TargetAddr + uint64(c.CallSite.Offset) + 5
+		s.OrigEntry = k.Func + uint64(k.EntryOffset) + 5
 	case "arm64":
-		off := c.CallSite.Offset
+		off := k.EntryOffset
 		if off == 0 {
 			off = 4
 		}
-		s.OrigEntry = c.TargetAddr + uint64(off) + 4
+		s.OrigEntry = k.Func + uint64(off) + 4
 	default:
-		return s, fmt.Errorf("emu: no machine for %s", archName)
+		return s, fmt.Errorf("emu: no machine for %s", k.Arch)
 	}
 	return s, nil
 }

@@ -3,14 +3,14 @@ package emu
 import (
 	"fmt"
 
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/trampoline"
 )
 
-// Frame dump of the observer programs: 24 words from ctx-128.
+// Frame dump of the observer programs: FrameWords words from ctx-FrameBelow
+// (the guest's observers read the same, see Call.Frame).
 const (
-	frameWords = 24
-	frameBelow = 128
+	FrameWords = 24
+	FrameBelow = 128
 )
 
 func (m *machine) isX86() bool { return m.e.s.Arch == "x86_64" }
@@ -270,13 +270,13 @@ func (m *machine) bpfFunc(i int) {
 		v := m.readD(ptr, 8, what("session cookie ctx[-%d]", c.CookieIndex))
 		c.CookieRead = &v
 		if c.IsReturn == 0 {
-			w := bpfobs.CookieValueFor(pr.Index)
+			w := trampoline.CookieValueFor(pr.Index)
 			c.CookieWritten = &w
 			m.writeD(ptr, 8, w, what("session cookie", 0))
 		}
 	}
 	for k := range c.Frame {
-		c.Frame[k], c.FrameInit[k] = m.peek(ctx - frameBelow + 8*uint64(k))
+		c.Frame[k], c.FrameInit[k] = m.peek(ctx - FrameBelow + 8*uint64(k))
 	}
 	if p.active {
 		p.ran = true

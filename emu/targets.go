@@ -1,6 +1,8 @@
 package emu
 
-import "github.com/bpftramp/tramp/trampoline"
+import (
+	"github.com/bpftramp/tramp/trampoline"
+)
 
 // TestTarget is a function BPF_PROG_TEST_RUN calls for tracing programs
 // (net/bpf/test_run.c, facts sheet §F.3): the arguments it passes and
@@ -40,7 +42,7 @@ var TestTargets = map[string]TestTarget{
 func (t TestTarget) UnknownArg(i int) bool { return i < len(t.Unknown) && t.Unknown[i] }
 
 // guestTargetProg is the BPF-program target the guest loads for a case
-// (cmd/tramp-guest/bpfobs.TargetProg): a socket filter that returns 0
+// (vm/guestapi.TargetProg, built by the guest): a socket filter that returns 0
 // (TailCalleeRet when its tail call is taken), which BPF_PROG_TEST_RUN
 // runs on an skb whose address is the kernel's.
 var guestTargetProg = TestTarget{Args: []uint64{placeholderPtr}, Unknown: []bool{true}, Ret: 0}

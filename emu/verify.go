@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/trampoline"
 )
 
@@ -102,7 +101,7 @@ func Verify(res *Result, p *trampoline.Plan, s *Setup, r *Run) {
 			case e.Phase == trampoline.PhaseExit:
 				if w, ok := cookies[c.Prog]; ok && *c.CookieRead != w {
 					bad(CheckObservation, "%s: cookie %#x at exit, entry wrote %#x", who, *c.CookieRead, w)
-				} else if !ok && *c.CookieRead != bpfobs.CookieValueFor(progIdx[c.Prog]) {
+				} else if !ok && *c.CookieRead != trampoline.CookieValueFor(progIdx[c.Prog]) {
 					bad(CheckObservation, "%s: cookie %#x at exit, entry did not run", who, *c.CookieRead)
 				}
 			}

@@ -9,6 +9,12 @@ import (
 // (bpf_trampoline_update: size > PAGE_SIZE is E2BIG).
 const PageSize = 4096
 
+// CookieValueFor is the value the fsession program with index i of a case
+// writes into its session cookie at entry (Prog.Cookie): the guest's
+// observer programs write it, the emulator's stubs too, and both check
+// that the exit run reads it back.
+func CookieValueFor(i int) uint64 { return 0xC0DE000000000000 | uint64(i)<<8 | 0x5E }
+
 // Prog is a BPF program as a case declares it.
 type Prog struct {
 	Name string

@@ -42,25 +42,25 @@ var jobs = map[string]jobFunc{
 	guestapi.JobSleep: runSleep,
 	guestapi.JobPanic: runPanic,
 	guestapi.JobHang:  runHang,
-	// The host sends a bpfobs.Batch as the job's params.
+	// The host sends a guestapi.Batch as the job's params.
 	guestapi.JobBPF: func(g *guest, job guestapi.Job) error {
-		var b bpfobs.Batch
+		var b guestapi.Batch
 		if err := json.Unmarshal(job.Params, &b); err != nil {
 			return fmt.Errorf("bpf job params: %w", err)
 		}
 		return bpfobs.RunBatch(b, g.enc.Emit)
 	},
-	// The host sends a bpfobs.ShapeJob as the job's params.
+	// The host sends a guestapi.ShapeJob as the job's params.
 	guestapi.JobShapes: func(g *guest, job guestapi.Job) error {
-		var j bpfobs.ShapeJob
+		var j guestapi.ShapeJob
 		if err := json.Unmarshal(job.Params, &j); err != nil {
 			return fmt.Errorf("shapes job params: %w", err)
 		}
 		return bpfobs.RunShapes(j, g.enc.Emit)
 	},
-	// The host sends a bpfobs.BenchJob as the job's params.
+	// The host sends a guestapi.BenchJob as the job's params.
 	guestapi.JobBench: func(g *guest, job guestapi.Job) error {
-		var j bpfobs.BenchJob
+		var j guestapi.BenchJob
 		if err := json.Unmarshal(job.Params, &j); err != nil {
 			return fmt.Errorf("bench job params: %w", err)
 		}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
 
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/vm/bench"
 	"github.com/bpftramp/tramp/vm/kernels"
 	"github.com/bpftramp/tramp/vm/qemu"
@@ -21,11 +21,11 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("bench", "[--arch x86_64,arm64] [--kernel debian-7.2.13] [--reps N] [--json] [--png FILE] [--static] [--from FILE]", stderr)
 	archFlag := fs.String("arch", "x86_64,arm64", "comma-separated architectures to boot")
 	kernel := fs.String("kernel", kernels.DefaultProfile, "kernel profile or image path")
-	method := fs.String("method", bpfobs.BenchSyscall, "how the traced function is called: syscall (getpgid loop, programs on the syscall wrapper) or driver (the kernel bench's: a raw_tp program looping on bpf_get_numa_node_id, programs on that helper; no fmod_ret)")
-	reps := fs.Int("reps", bpfobs.DefaultBenchReps, "timed repetitions per configuration")
+	method := fs.String("method", guestapi.BenchSyscall, "how the traced function is called: syscall (getpgid loop, programs on the syscall wrapper) or driver (the kernel bench's: a raw_tp program looping on bpf_get_numa_node_id, programs on that helper; no fmod_ret)")
+	reps := fs.Int("reps", guestapi.DefaultBenchReps, "timed repetitions per configuration")
 	iters := fs.Int("iters", 0, "calls per repetition (0: calibrate to --rep-ms)")
-	repMS := fs.Int("rep-ms", bpfobs.DefaultBenchTargetMS, "calibration goal: milliseconds per repetition of the baseline")
-	configs := fs.String("configs", strings.Join(bpfobs.BenchConfigNames(), ","), "configurations to measure")
+	repMS := fs.Int("rep-ms", guestapi.DefaultBenchTargetMS, "calibration goal: milliseconds per repetition of the baseline")
+	configs := fs.String("configs", strings.Join(guestapi.BenchConfigNames(), ","), "configurations to measure")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	png := fs.String("png", "", "write a bar chart of the overheads (and static costs) to this PNG file")
 	static := fs.Bool("static", false, "only the static costs (emulator); boot nothing")
@@ -78,12 +78,12 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			}
 			names := splitList(*configs)
 			for _, n := range names {
-				if _, err := bpfobs.LookupBenchConfig(n); err != nil {
+				if _, err := guestapi.LookupBenchConfig(n); err != nil {
 					return fail("--configs: %v", err)
 				}
 			}
-			if *method != bpfobs.BenchSyscall && *method != bpfobs.BenchDriver {
-				return fail("--method %q: want %s or %s", *method, bpfobs.BenchSyscall, bpfobs.BenchDriver)
+			if *method != guestapi.BenchSyscall && *method != guestapi.BenchDriver {
+				return fail("--method %q: want %s or %s", *method, guestapi.BenchSyscall, guestapi.BenchDriver)
 			}
 			if *reps < 1 {
 				return fail("--reps must be at least 1")
@@ -94,7 +94,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			defer f.Close()
 			runs = bench.Live(ctx, bench.Options{
 				Kernel: *kernel, Arches: arches, Fetcher: f, WorkDir: *workDir, Accel: *accel,
-				Job: bpfobs.BenchJob{Method: *method, Configs: names, Iters: *iters, TargetMS: *repMS, Reps: *reps},
+				Job: guestapi.BenchJob{Method: *method, Configs: names, Iters: *iters, TargetMS: *repMS, Reps: *reps},
 				Progress: func(a kernels.Arch, line string) {
 					fmt.Fprintf(stderr, "[%s %s] %s\n", *kernel, a, line)
 				},

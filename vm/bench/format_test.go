@@ -10,29 +10,28 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/vm/guestapi"
 	"github.com/bpftramp/tramp/vm/kernels"
 )
 
 // fakeRun is a boot's results as the collector would assemble them.
 func fakeRun() *ArchRun {
-	res := func(cfg string, progs int, ns ...float64) bpfobs.BenchResult {
-		c, _ := bpfobs.LookupBenchConfig(cfg)
-		return bpfobs.BenchResult{Config: cfg, Progs: c.Progs, Errno: "ok", NsPerCall: ns, Iters: 1000, RunsPerCall: float64(progs)}
+	res := func(cfg string, progs int, ns ...float64) guestapi.BenchResult {
+		c, _ := guestapi.LookupBenchConfig(cfg)
+		return guestapi.BenchResult{Config: cfg, Progs: c.Progs, Errno: "ok", NsPerCall: ns, Iters: 1000, RunsPerCall: float64(progs)}
 	}
 	return &ArchRun{
 		Kernel: "debian-7.2.13", Arch: kernels.X86_64, Accel: "tcg", Elapsed: 30 * time.Second,
 		Hello: &guestapi.Hello{Release: "7.2.13+deb14-cloud-amd64", CPUModel: "QEMU TCG CPU version 2.5+"},
-		Start: &bpfobs.BenchStart{Target: "__x64_sys_getpgid", Iters: 1000, Reps: 3},
-		Results: []bpfobs.BenchResult{
+		Start: &guestapi.BenchStart{Target: "__x64_sys_getpgid", Iters: 1000, Reps: 3},
+		Results: []guestapi.BenchResult{
 			res("none", 0, 100, 110, 105),
 			res("fentry", 1, 120, 130, 125),
 			res("fexit", 1, 140, 150, 145),
 			res("fentry+fexit", 2, 160, 170, 165),
 			res("fsession", 2, 150, 160, 155),
 			res("fmod_ret", 1, 142, 152, 147),
-			{Config: "fsession-cookie", Progs: []bpfobs.Prog{{Name: "s", Kind: "fsession", Cookie: true}}, Errno: "EINVAL", Stage: "load", NsPerCall: []float64{}, RunsPerCall: -1},
+			{Config: "fsession-cookie", Progs: []guestapi.Prog{{Name: "s", Kind: "fsession", Cookie: true}}, Errno: "EINVAL", Stage: "load", NsPerCall: []float64{}, RunsPerCall: -1},
 		},
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/vm/channel"
 	"github.com/bpftramp/tramp/vm/guestapi"
 	"github.com/bpftramp/tramp/vm/harness"
@@ -25,7 +24,7 @@ type Options struct {
 	// Kernel is a profile name or a kernel image path.
 	Kernel string
 	Arches []kernels.Arch
-	Job    bpfobs.BenchJob
+	Job    guestapi.BenchJob
 	// Timeout bounds each boot (0: 10 minutes).
 	Timeout time.Duration
 	Fetcher *kernels.Fetcher
@@ -44,8 +43,8 @@ type ArchRun struct {
 	Arch    kernels.Arch
 	Accel   string
 	Hello   *guestapi.Hello
-	Start   *bpfobs.BenchStart
-	Results []bpfobs.BenchResult
+	Start   *guestapi.BenchStart
+	Results []guestapi.BenchResult
 	// HelloAfter is QEMU start to the hello record, Elapsed the whole
 	// boot.
 	HelloAfter, Elapsed time.Duration
@@ -71,16 +70,16 @@ func (c *collector) onRecord(r channel.Record) {
 		if decode(&h) {
 			c.run.Hello = &h
 		}
-	case bpfobs.KindBenchStart:
-		var s bpfobs.BenchStart
+	case guestapi.KindBenchStart:
+		var s guestapi.BenchStart
 		if decode(&s) {
 			c.run.Start = &s
 			if c.progress != nil {
 				c.progress(fmt.Sprintf("%s, %d calls x %d reps, baseline %.0f ns/call at calibration", s.Target, s.Iters, s.Reps, s.CalibrationNs))
 			}
 		}
-	case bpfobs.KindBenchResult:
-		var res bpfobs.BenchResult
+	case guestapi.KindBenchResult:
+		var res guestapi.BenchResult
 		if decode(&res) {
 			c.run.Results = append(c.run.Results, res)
 			if c.progress != nil {
@@ -91,8 +90,8 @@ func (c *collector) onRecord(r channel.Record) {
 				}
 			}
 		}
-	case bpfobs.KindBenchRound:
-		var rd bpfobs.BenchRound
+	case guestapi.KindBenchRound:
+		var rd guestapi.BenchRound
 		if decode(&rd) && c.progress != nil {
 			c.progress(fmt.Sprintf("round %d done in %.1fs", rd.Round+1, float64(rd.Millis)/1000))
 		}
@@ -105,7 +104,7 @@ func (c *collector) onRecord(r channel.Record) {
 }
 
 // benchJob is the guest job of a live run.
-func benchJob(j bpfobs.BenchJob) (guestapi.Job, error) {
+func benchJob(j guestapi.BenchJob) (guestapi.Job, error) {
 	params, err := json.Marshal(j)
 	if err != nil {
 		return guestapi.Job{}, err
@@ -148,7 +147,7 @@ func RunArch(ctx context.Context, o Options, a kernels.Arch) *ArchRun {
 	case run.GuestError != "":
 		run.Err = fmt.Errorf("guest: %s", run.GuestError)
 	case run.Start == nil:
-		run.Err = fmt.Errorf("the guest sent no %s record", bpfobs.KindBenchStart)
+		run.Err = fmt.Errorf("the guest sent no %s record", guestapi.KindBenchStart)
 	}
 	return run
 }

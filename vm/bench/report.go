@@ -2,9 +2,8 @@ package bench
 
 import (
 	"fmt"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"strings"
-
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 )
 
 // TCGNote says how far figures measured under TCG can be trusted.
@@ -166,7 +165,7 @@ func Ordering(fentry, fexit, modret Num) string {
 
 // NewReport builds the report of a live run (and static costs, if any).
 func NewReport(runs []*ArchRun, static *StaticCosts) *Report {
-	rep := &Report{Method: bpfobs.BenchMethod, Note: TCGNote, Static: static}
+	rep := &Report{Method: guestapi.BenchMethod, Note: TCGNote, Static: static}
 	for _, r := range runs {
 		rep.Live = append(rep.Live, Summarise(r))
 		if r.Start != nil && r.Start.Method != "" {

@@ -2,10 +2,10 @@ package bench
 
 import (
 	"fmt"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"strings"
 
 	"github.com/bpftramp/tramp/cases"
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/emu"
 	"github.com/bpftramp/tramp/trampoline"
 )
@@ -52,8 +52,8 @@ const benchProto = "(ptr) -> s64"
 // CaseText is the case that attaches a configuration's programs on arch's
 // bench target and runs it once. fmodret marks the wrapper as a target
 // fmod_ret may attach to (Debian 7.x accepts it on syscall wrappers).
-func CaseText(c bpfobs.BenchConfig, arch string) (string, error) {
-	target, err := bpfobs.BenchTarget(arch)
+func CaseText(c guestapi.BenchConfig, arch string) (string, error) {
+	target, err := guestapi.BenchTarget(arch)
 	if err != nil {
 		return "", err
 	}
@@ -82,7 +82,7 @@ func Static() (*StaticCosts, error) {
 		return nil, err
 	}
 	out := &StaticCosts{Kernel: StaticProfile, Proto: benchProto, Note: staticNote}
-	for _, c := range bpfobs.BenchConfigs {
+	for _, c := range guestapi.BenchConfigs {
 		for _, an := range StaticArches {
 			row, err := staticRow(c, an, prof)
 			if err != nil {
@@ -94,7 +94,7 @@ func Static() (*StaticCosts, error) {
 	return out, nil
 }
 
-func staticRow(c bpfobs.BenchConfig, archName string, prof *trampoline.Profile) (StaticRow, error) {
+func staticRow(c guestapi.BenchConfig, archName string, prof *trampoline.Profile) (StaticRow, error) {
 	row := StaticRow{Config: c.Name, Arch: archName, Progs: len(c.Progs)}
 	a, err := trampoline.LookupArch(archName)
 	if err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/trampoline"
 	"github.com/bpftramp/tramp/vm/kernels"
 	"github.com/bpftramp/tramp/vm/qemu"
@@ -36,7 +36,7 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	archFlag := fs.String("arch", "x86_64,arm64", "comma-separated architectures")
 	perBucket := fs.Int("per-bucket", 1, "functions per shape bucket")
 	seed := fs.Uint64("seed", 1, "seed of the per-bucket choice")
-	mixes := fs.String("mixes", strings.Join(bpfobs.DefaultShapeMixes, ","), "comma-separated program mixes ("+strings.Join(mixNames(), ", ")+")")
+	mixes := fs.String("mixes", strings.Join(guestapi.DefaultShapeMixes, ","), "comma-separated program mixes ("+strings.Join(mixNames(), ", ")+")")
 	funcs := fs.String("funcs", "", "comma-separated functions to use instead of the seeded choice")
 	limit := fs.Int("limit", 0, "at most this many functions (0: all chosen)")
 	testdata := fs.String("testdata", DefaultTestdata, "where --record files the recordings")
@@ -68,9 +68,9 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, a := range appendArgs {
 		words = append(words, strings.Fields(a)...)
 	}
-	job := bpfobs.ShapeJob{PerBucket: *perBucket, Seed: *seed, Mixes: splitList(*mixes), Funcs: splitList(*funcs), Limit: *limit}
+	job := guestapi.ShapeJob{PerBucket: *perBucket, Seed: *seed, Mixes: splitList(*mixes), Funcs: splitList(*funcs), Limit: *limit}
 	for _, m := range job.Mixes {
-		if _, ok := bpfobs.ShapeMixes[m]; !ok {
+		if _, ok := guestapi.ShapeMixes[m]; !ok {
 			fmt.Fprintf(stderr, "tramp vm shapes: unknown mix %q (known: %s)\n", m, strings.Join(mixNames(), ", "))
 			return ExitUsage
 		}
@@ -135,7 +135,7 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func mixNames() []string {
 	var n []string
-	for k := range bpfobs.ShapeMixes {
+	for k := range guestapi.ShapeMixes {
 		n = append(n, k)
 	}
 	sort.Strings(n)

@@ -2,9 +2,9 @@ package record
 
 import (
 	"fmt"
+	"github.com/bpftramp/tramp/vm/guestapi"
 
 	"github.com/bpftramp/tramp/cases"
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/trampoline"
 )
 
@@ -95,7 +95,7 @@ func Compare(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *trampol
 			}
 		}
 	}
-	obsByStep := map[int]bpfobs.Observations{}
+	obsByStep := map[int]guestapi.Observations{}
 	for _, o := range rec.Observations {
 		obsByStep[o.Step] = o
 	}
@@ -201,7 +201,7 @@ func at(stage string) string {
 	return " at " + stage
 }
 
-func compareRun(bad func(int, string, ...any), line int, want []trampoline.Expected, got bpfobs.Observations, plan *trampoline.Plan, target trampoline.Target, rec *Recording) int {
+func compareRun(bad func(int, string, ...any), line int, want []trampoline.Expected, got guestapi.Observations, plan *trampoline.Plan, target trampoline.Target, rec *Recording) int {
 	if got.Lost > 0 || len(got.Errors) > 0 {
 		bad(line, "run: %d observations lost %v", got.Lost, got.Errors)
 	}
@@ -253,8 +253,8 @@ func compareRun(bad func(int, string, ...any), line int, want []trampoline.Expec
 				bad(line, "%s: no cookie value recorded", who)
 			} else if e.Phase == trampoline.PhaseEntry && *o.CookieRead != 0 {
 				bad(line, "%s: cookie %#x at entry, the trampoline zeroes it", who, *o.CookieRead)
-			} else if e.Phase == trampoline.PhaseExit && *o.CookieRead != bpfobs.CookieValueFor(o.ProgIndex) {
-				bad(line, "%s: cookie %#x at exit, entry wrote %#x", who, *o.CookieRead, bpfobs.CookieValueFor(o.ProgIndex))
+			} else if e.Phase == trampoline.PhaseExit && *o.CookieRead != trampoline.CookieValueFor(o.ProgIndex) {
+				bad(line, "%s: cookie %#x at exit, entry wrote %#x", who, *o.CookieRead, trampoline.CookieValueFor(o.ProgIndex))
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package record
 
 import (
 	"fmt"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/cases"
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/trampoline"
 )
 
@@ -19,7 +19,7 @@ func TestJobForBPFProgTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := JobFor(c)
-	want := &bpfobs.TargetProg{TailCall: true, Args: []string{"ptr"}, Ret: "s32"}
+	want := &guestapi.TargetProg{TailCall: true, Args: []string{"ptr"}, Ret: "s32"}
 	if !reflect.DeepEqual(j.TargetProg, want) {
 		t.Errorf("TargetProg = %+v, want %+v", j.TargetProg, want)
 	}

@@ -5,13 +5,13 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"strings"
 
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/arch/x86"
 	"github.com/bpftramp/tramp/cases"
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/trampoline"
 )
 
@@ -35,7 +35,7 @@ func CompareImages(rec *Recording, c *cases.Case) []ImageResult {
 	return out
 }
 
-func compareImage(rec *Recording, c *cases.Case, capt bpfobs.Capture) ImageResult {
+func compareImage(rec *Recording, c *cases.Case, capt guestapi.Capture) ImageResult {
 	r := ImageResult{Step: capt.Step}
 	real, err := hex.DecodeString(capt.Bytes)
 	if err != nil {
@@ -173,7 +173,7 @@ func plausibleHeapPointer(archName string, v uint64) bool {
 // kernel does not export (struct bpf_tramp_image *im, each struct
 // bpf_prog *) are read from the real image at the fields where our image
 // puts them, and the image rendered again, until nothing changes.
-func render(rec *Recording, c bpfobs.Capture, plan *trampoline.Plan, real []byte) (*arch.Image, error) {
+func render(rec *Recording, c guestapi.Capture, plan *trampoline.Plan, real []byte) (*arch.Image, error) {
 	g, err := generators.For(rec.Arch)
 	if err != nil {
 		return nil, err
@@ -269,7 +269,7 @@ func X86Features(rec *Recording) (x86.Features, error) {
 // CallThunks are the helpers whose padding the boot filled with a call
 // thunk (x86.IsCallThunk), from the padding bytes the guest read. Without
 // them the accounting before each call cannot be predicted.
-func CallThunks(st *bpfobs.Start) (map[string]bool, error) {
+func CallThunks(st *guestapi.Start) (map[string]bool, error) {
 	if len(st.Padding) == 0 {
 		return nil, fmt.Errorf("call-depth tracking is on but the recording has no padding bytes of the helpers")
 	}

@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/bpftramp/tramp/cases"
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/vm/guestapi"
 )
 
@@ -50,13 +49,13 @@ type Recording struct {
 	// max under TCG); Append the kernel command-line words added to the
 	// harness's own. Together they name a variant, filed beside the
 	// default recording (see PathOf).
-	CPU          string                `json:"cpu,omitempty"`
-	Append       []string              `json:"append,omitempty"`
-	Kernel       KernelFacts           `json:"kernel_facts"`
-	Start        *bpfobs.Start         `json:"start"`
-	Steps        []bpfobs.Step         `json:"steps"`
-	Observations []bpfobs.Observations `json:"observations,omitempty"`
-	Captures     []bpfobs.Capture      `json:"captures,omitempty"`
+	CPU          string                  `json:"cpu,omitempty"`
+	Append       []string                `json:"append,omitempty"`
+	Kernel       KernelFacts             `json:"kernel_facts"`
+	Start        *guestapi.Start         `json:"start"`
+	Steps        []guestapi.Step         `json:"steps"`
+	Observations []guestapi.Observations `json:"observations,omitempty"`
+	Captures     []guestapi.Capture      `json:"captures,omitempty"`
 	// Errors are problems that stopped the case early in the guest.
 	Errors []string `json:"errors,omitempty"`
 	// Complete: the guest finished the case (job_done arrived).
@@ -68,10 +67,10 @@ type Recording struct {
 
 // JobFor translates a case into the guest's job: its target, programs and
 // every step in order, with image capture on.
-func JobFor(c *cases.Case) bpfobs.Job {
-	j := bpfobs.Job{Target: c.Target.Name, Capture: true}
+func JobFor(c *cases.Case) guestapi.BPFJob {
+	j := guestapi.BPFJob{Target: c.Target.Name, Capture: true}
 	if a := c.Target.Attrs; a.BPFProg {
-		tp := &bpfobs.TargetProg{TailCall: a.TailCallReachable, TailCallSubprog: a.TailCallViaSubprog, TailCallTaken: a.TailCallTaken,
+		tp := &guestapi.TargetProg{TailCall: a.TailCallReachable, TailCallSubprog: a.TailCallViaSubprog, TailCallTaken: a.TailCallTaken,
 			GlobalSubprog: a.GlobalSubprog,
 			Args:          []string{}, Ret: c.Target.Proto.Ret.String()}
 		for _, t := range c.Target.Proto.Args {
@@ -80,11 +79,11 @@ func JobFor(c *cases.Case) bpfobs.Job {
 		j.TargetProg = tp
 	}
 	for _, p := range c.Progs {
-		j.Progs = append(j.Progs, bpfobs.Prog{Name: p.Name, Kind: p.Kind.String(), Cookie: p.Cookie, IP: p.IP,
+		j.Progs = append(j.Progs, guestapi.Prog{Name: p.Name, Kind: p.Kind.String(), Cookie: p.Cookie, IP: p.IP,
 			Sleepable: p.Sleepable, LinkCookie: p.LinkCookie, Returns: p.Returns})
 	}
 	for _, s := range c.Steps {
-		op := bpfobs.Op{Op: string(s.Op), Line: s.Line}
+		op := guestapi.Op{Op: string(s.Op), Line: s.Line}
 		if s.Prog != nil {
 			op.Prog = s.Prog.Name
 		}
@@ -96,10 +95,10 @@ func JobFor(c *cases.Case) bpfobs.Job {
 // BatchJob is the guest job that runs several cases in one boot.
 func BatchJob(cs []*cases.Case) (guestapi.Job, error) { return batchJob(cs, nil) }
 
-func batchJob(cs []*cases.Case, extra []bpfobs.NamedJob) (guestapi.Job, error) {
-	var b bpfobs.Batch
+func batchJob(cs []*cases.Case, extra []guestapi.NamedJob) (guestapi.Job, error) {
+	var b guestapi.Batch
 	for _, c := range cs {
-		b.Jobs = append(b.Jobs, bpfobs.NamedJob{Name: c.Name, Job: JobFor(c)})
+		b.Jobs = append(b.Jobs, guestapi.NamedJob{Name: c.Name, Job: JobFor(c)})
 	}
 	b.Jobs = append(b.Jobs, extra...)
 	params, err := json.Marshal(b)
@@ -120,7 +119,7 @@ const (
 // fill up to the size-pass length, and a few bytes after; the bytes of
 // whatever follows in the pack are dropped. It also drops the kallsyms
 // listing, which is large and the same in every capture of a boot.
-func trimCapture(c *bpfobs.Capture, arch string) {
+func trimCapture(c *guestapi.Capture, arch string) {
 	c.BPFSyms = nil
 	b, err := hex.DecodeString(c.Bytes)
 	if err != nil {

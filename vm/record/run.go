@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/bpftramp/tramp/cases"
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/vm/channel"
 	"github.com/bpftramp/tramp/vm/guestapi"
 	"github.com/bpftramp/tramp/vm/harness"
@@ -75,7 +74,7 @@ type Boot struct {
 	Machine
 	Cases []*cases.Case
 	// Extra are guest jobs run after the cases (the harness's own tests).
-	Extra []bpfobs.NamedJob
+	Extra []guestapi.NamedJob
 	// OnStart is called with QEMU's process id.
 	OnStart func(pid int)
 	// OnRecording is called as soon as a case's recording is complete
@@ -124,8 +123,8 @@ func (c *collector) onRecord(r channel.Record) {
 				Vulnerabilities: h.Vulnerabilities, ReturnThunk: h.ReturnThunk, CallDepthTracking: h.CallDepthTracking, Accel: c.accel}
 		}
 		return
-	case bpfobs.KindCase:
-		var cs bpfobs.CaseStart
+	case guestapi.KindCase:
+		var cs guestapi.CaseStart
 		if !decode(&cs) {
 			return
 		}
@@ -141,32 +140,32 @@ func (c *collector) onRecord(r channel.Record) {
 		return
 	}
 	switch r.Kind {
-	case bpfobs.KindStart:
-		var s bpfobs.Start
+	case guestapi.KindStart:
+		var s guestapi.Start
 		if decode(&s) {
 			c.cur.Start = &s
 		}
-	case bpfobs.KindStep:
-		var s bpfobs.Step
+	case guestapi.KindStep:
+		var s guestapi.Step
 		if decode(&s) {
 			c.cur.Steps = append(c.cur.Steps, s)
 		}
-	case bpfobs.KindObservations:
-		var o bpfobs.Observations
+	case guestapi.KindObservations:
+		var o guestapi.Observations
 		if decode(&o) {
 			c.cur.Observations = append(c.cur.Observations, o)
 		}
-	case bpfobs.KindCapture:
-		var cp bpfobs.Capture
+	case guestapi.KindCapture:
+		var cp guestapi.Capture
 		if decode(&cp) {
 			trimCapture(&cp, c.cur.Arch)
 			c.cur.Captures = append(c.cur.Captures, cp)
 		}
-	case bpfobs.KindDone:
+	case guestapi.KindJobDone:
 		c.cur.Complete = true
 		c.finish()
-	case bpfobs.KindCaseError:
-		var e bpfobs.CaseError
+	case guestapi.KindCaseError:
+		var e guestapi.CaseError
 		if decode(&e) {
 			c.cur.Errors = append(c.cur.Errors, e.Message)
 		}

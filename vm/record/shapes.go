@@ -11,7 +11,6 @@ import (
 
 	"github.com/bpftramp/tramp/arch/x86"
 	"github.com/bpftramp/tramp/cases"
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/vm/channel"
 	"github.com/bpftramp/tramp/vm/guestapi"
 	"github.com/bpftramp/tramp/vm/harness"
@@ -22,7 +21,7 @@ import (
 // BTF prototype.
 type ShapeBoot struct {
 	Machine
-	Job bpfobs.ShapeJob
+	Job guestapi.ShapeJob
 	// OnRecording is called with each completed shape recording (Source
 	// filled in), as soon as the guest finished it.
 	OnRecording func(*Recording)
@@ -32,13 +31,13 @@ type ShapeBoot struct {
 type ShapeResult struct {
 	Result
 	// Scan is the guest's account of the BTF walk (nil if it never came).
-	Scan *bpfobs.ShapeScan
+	Scan *guestapi.ShapeScan
 	// Shapes describes every recording by case name.
-	Shapes map[string]bpfobs.Shape
+	Shapes map[string]guestapi.Shape
 }
 
 // ShapeJobFor is the guest job of a shapes run.
-func ShapeJobFor(j bpfobs.ShapeJob) (guestapi.Job, error) {
+func ShapeJobFor(j guestapi.ShapeJob) (guestapi.Job, error) {
 	params, err := json.Marshal(j)
 	if err != nil {
 		return guestapi.Job{}, err
@@ -55,7 +54,7 @@ func RunShapes(ctx context.Context, b ShapeBoot) (*ShapeResult, error) {
 		return nil, err
 	}
 	b.Profile = b.profile()
-	out := &ShapeResult{Shapes: map[string]bpfobs.Shape{}}
+	out := &ShapeResult{Shapes: map[string]guestapi.Shape{}}
 	var convErr error
 	col := &collector{b: &Boot{Machine: b.Machine, OnRecording: func(r *Recording) {
 		sh, ok := out.Shapes[r.Case]
@@ -70,16 +69,16 @@ func RunShapes(ctx context.Context, b ShapeBoot) (*ShapeResult, error) {
 	}}}
 	onRecord := func(r channel.Record) {
 		switch r.Kind {
-		case bpfobs.KindShapeScan:
-			var s bpfobs.ShapeScan
+		case guestapi.KindShapeScan:
+			var s guestapi.ShapeScan
 			if err := r.Decode(&s); err == nil {
 				out.Scan = &s
 			} else if col.err == nil {
 				col.err = fmt.Errorf("record %d (%s): %w", r.Seq, r.Kind, err)
 			}
 			return
-		case bpfobs.KindShape:
-			var s bpfobs.Shape
+		case guestapi.KindShape:
+			var s guestapi.Shape
 			if err := r.Decode(&s); err == nil {
 				out.Shapes[s.Name] = s
 			} else if col.err == nil {
@@ -113,7 +112,7 @@ func RunShapes(ctx context.Context, b ShapeBoot) (*ShapeResult, error) {
 // drops what a shape does not need (the vulnerability list, the same in
 // every recording of a boot, but for the states the x86 return thunk and
 // call-depth accounting follow from: X86Features reads them).
-func ShapeRecording(rec *Recording, sh bpfobs.Shape) error {
+func ShapeRecording(rec *Recording, sh guestapi.Shape) error {
 	src, first, err := ShapeSource(rec.Profile, rec.Arch, sh, rec.Steps)
 	if err != nil {
 		return err
@@ -181,7 +180,7 @@ func trimShapeCaptures(rec *Recording, c *cases.Case) {
 // injection list), one prog line per program of the mix, and one
 // attach or detach line per step. It returns the text and the line
 // number of the first step.
-func ShapeSource(profile, arch string, sh bpfobs.Shape, steps []bpfobs.Step) (string, int, error) {
+func ShapeSource(profile, arch string, sh guestapi.Shape, steps []guestapi.Step) (string, int, error) {
 	if sh.Func == "" || sh.Proto == "" {
 		return "", 0, fmt.Errorf("shape %q has no function or prototype", sh.Name)
 	}

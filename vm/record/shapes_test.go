@@ -7,20 +7,19 @@ import (
 	"testing"
 
 	"github.com/bpftramp/tramp/cases"
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/trampoline"
 	"github.com/bpftramp/tramp/vm/guestapi"
 )
 
 // stepsFor is what the guest emits for a mix when every attach works:
 // attach in order, then detach newest first.
-func stepsFor(progs []bpfobs.Prog) []bpfobs.Step {
-	var out []bpfobs.Step
+func stepsFor(progs []guestapi.Prog) []guestapi.Step {
+	var out []guestapi.Step
 	for _, p := range progs {
-		out = append(out, bpfobs.Step{Step: len(out), Op: "attach", Prog: p.Name, Line: len(out) + 1, Errno: "ok"})
+		out = append(out, guestapi.Step{Step: len(out), Op: "attach", Prog: p.Name, Line: len(out) + 1, Errno: "ok"})
 	}
 	for i := len(progs) - 1; i >= 0; i-- {
-		out = append(out, bpfobs.Step{Step: len(out), Op: "detach", Prog: progs[i].Name, Line: len(out) + 1, Errno: "ok"})
+		out = append(out, guestapi.Step{Step: len(out), Op: "detach", Prog: progs[i].Name, Line: len(out) + 1, Errno: "ok"})
 	}
 	return out
 }
@@ -35,8 +34,8 @@ func TestShapeSourceRoundTrip(t *testing.T) {
 		"(ptr) -> struct8",
 	}
 	for _, proto := range protos {
-		for mix, progs := range bpfobs.ShapeMixes {
-			sh := bpfobs.Shape{Name: bpfobs.ShapeName("some_func", mix), Func: "some_func", BTFID: 4242,
+		for mix, progs := range guestapi.ShapeMixes {
+			sh := guestapi.Shape{Name: guestapi.ShapeName("some_func", mix), Func: "some_func", BTFID: 4242,
 				Proto: proto, Bucket: "b", Mix: mix, ErrorInject: mix == "fmodret", Progs: progs}
 			steps := stepsFor(progs)
 			src, first, err := ShapeSource("debian-7.2.13", "arm64", sh, steps)
@@ -78,11 +77,11 @@ func TestShapeSourceRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	if _, _, err := ShapeSource("debian-7.2.13", "x86_64", bpfobs.Shape{Name: "x", Func: "f", Proto: "() -> void", Progs: bpfobs.ShapeMixes["fentry"]},
-		[]bpfobs.Step{{Op: "run"}}); err == nil {
+	if _, _, err := ShapeSource("debian-7.2.13", "x86_64", guestapi.Shape{Name: "x", Func: "f", Proto: "() -> void", Progs: guestapi.ShapeMixes["fentry"]},
+		[]guestapi.Step{{Op: "run"}}); err == nil {
 		t.Error("a run step was accepted")
 	}
-	if _, _, err := ShapeSource("debian-7.2.13", "x86_64", bpfobs.Shape{Name: "x"}, nil); err == nil {
+	if _, _, err := ShapeSource("debian-7.2.13", "x86_64", guestapi.Shape{Name: "x"}, nil); err == nil {
 		t.Error("a shape without a function was accepted")
 	}
 }
@@ -90,8 +89,8 @@ func TestShapeSourceRoundTrip(t *testing.T) {
 // TestShapeRecording converts the guest's records of one shape, as the
 // host receives them, into a recording and checks it against the model.
 func TestShapeRecording(t *testing.T) {
-	progs := bpfobs.ShapeMixes["all"]
-	sh := bpfobs.Shape{Index: 3, Name: bpfobs.ShapeName("get_next_ino", "all"), Func: "get_next_ino", BTFID: 777,
+	progs := guestapi.ShapeMixes["all"]
+	sh := guestapi.Shape{Index: 3, Name: guestapi.ShapeName("get_next_ino", "all"), Func: "get_next_ino", BTFID: 777,
 		Proto: "() -> u32", Bucket: "a0-plain-reg-ret", Mix: "all", Progs: progs}
 	steps := stepsFor(progs)
 	// The fsession attach failed: no detach for it.
@@ -102,7 +101,7 @@ func TestShapeRecording(t *testing.T) {
 	}
 	rec := &Recording{Schema: Schema, Case: sh.Name, Profile: "debian-6.18.15", Arch: "x86_64",
 		Kernel: KernelFacts{Release: "6.18.15", Vulnerabilities: map[string]string{"spectre_v2": "Mitigation"}},
-		Start:  &bpfobs.Start{Target: sh.Func, BTFIDs: map[string]uint32{sh.Func: sh.BTFID}},
+		Start:  &guestapi.Start{Target: sh.Func, BTFIDs: map[string]uint32{sh.Func: sh.BTFID}},
 		Steps:  steps, Complete: true}
 	if err := ShapeRecording(rec, sh); err != nil {
 		t.Fatal(err)
@@ -142,20 +141,20 @@ func TestShapeRecording(t *testing.T) {
 		t.Errorf("load: %v, source %q", err, back.Source)
 	}
 	// Without a shape record the conversion reports it.
-	if err := ShapeRecording(&Recording{Case: "shape-x-fentry"}, bpfobs.Shape{}); err == nil {
+	if err := ShapeRecording(&Recording{Case: "shape-x-fentry"}, guestapi.Shape{}); err == nil {
 		t.Error("empty shape converted")
 	}
 }
 
 func TestShapeJobFor(t *testing.T) {
-	j, err := ShapeJobFor(bpfobs.ShapeJob{PerBucket: 2, Seed: 9, Mixes: []string{"fentry"}})
+	j, err := ShapeJobFor(guestapi.ShapeJob{PerBucket: 2, Seed: 9, Mixes: []string{"fentry"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if j.Kind != guestapi.JobShapes {
 		t.Errorf("kind %q", j.Kind)
 	}
-	var back bpfobs.ShapeJob
+	var back guestapi.ShapeJob
 	if err := json.Unmarshal(j.Params, &back); err != nil || back.PerBucket != 2 || back.Seed != 9 || len(back.Mixes) != 1 {
 		t.Errorf("params %s: %v", j.Params, err)
 	}

@@ -1,13 +1,13 @@
 package record
 
 import (
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/bpftramp/tramp/arch/x86"
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 )
 
 func TestPathOfVariants(t *testing.T) {
@@ -132,6 +132,6 @@ func TestCallThunksNeedPadding(t *testing.T) {
 	}
 }
 
-func startWith(padding map[string]string, syms map[string]uint64) *bpfobs.Start {
-	return &bpfobs.Start{Padding: padding, Symbols: syms}
+func startWith(padding map[string]string, syms map[string]uint64) *guestapi.Start {
+	return &guestapi.Start{Padding: padding, Symbols: syms}
 }

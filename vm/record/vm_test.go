@@ -2,6 +2,7 @@ package record
 
 import (
 	"context"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -9,7 +10,6 @@ import (
 	"time"
 
 	"github.com/bpftramp/tramp/cases"
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
 	"github.com/bpftramp/tramp/vm/kernels"
 	"github.com/bpftramp/tramp/vm/qemu"
 )
@@ -78,21 +78,21 @@ func runWithFailure(t *testing.T, want qemu.ErrorKind, b Boot) {
 
 func TestGuestPanicKeepsCompletedCases(t *testing.T) {
 	needVM(t)
-	runWithFailure(t, qemu.ErrPanic, Boot{Extra: []bpfobs.NamedJob{{Name: "crash", Job: bpfobs.Job{Target: "bpf_fentry_test1", Ops: []bpfobs.Op{{Op: "crash"}}}}}})
+	runWithFailure(t, qemu.ErrPanic, Boot{Extra: []guestapi.NamedJob{{Name: "crash", Job: guestapi.BPFJob{Target: "bpf_fentry_test1", Ops: []guestapi.Op{{Op: "crash"}}}}}})
 }
 
 func TestHungGuestKeepsCompletedCases(t *testing.T) {
 	needVM(t)
 	// A guest that never finishes: after the three cases, a fourth job far
 	// longer than the boot's timeout.
-	var long []bpfobs.Op
+	var long []guestapi.Op
 	for i := 0; i < 4000; i++ {
-		long = append(long, bpfobs.Op{Op: "attach", Prog: "e"}, bpfobs.Op{Op: "detach", Prog: "e"})
+		long = append(long, guestapi.Op{Op: "attach", Prog: "e"}, guestapi.Op{Op: "detach", Prog: "e"})
 	}
 	runWithFailure(t, qemu.ErrHung, Boot{
 		Machine: Machine{Timeout: 25 * time.Second},
-		Extra: []bpfobs.NamedJob{{Name: "long", Job: bpfobs.Job{Target: "bpf_fentry_test1",
-			Progs: []bpfobs.Prog{{Name: "e", Kind: "fentry"}}, Ops: long}}},
+		Extra: []guestapi.NamedJob{{Name: "long", Job: guestapi.BPFJob{Target: "bpf_fentry_test1",
+			Progs: []guestapi.Prog{{Name: "e", Kind: "fentry"}}, Ops: long}}},
 	})
 }
 
@@ -100,7 +100,7 @@ func TestKilledQEMUKeepsCompletedCases(t *testing.T) {
 	needVM(t)
 	var pid int
 	b := Boot{OnStart: func(p int) { pid = p }}
-	b.Extra = []bpfobs.NamedJob{{Name: "crash-never-reached", Job: bpfobs.Job{Target: "bpf_fentry_test1", Ops: []bpfobs.Op{{Op: "crash"}}}}}
+	b.Extra = []guestapi.NamedJob{{Name: "crash-never-reached", Job: guestapi.BPFJob{Target: "bpf_fentry_test1", Ops: []guestapi.Op{{Op: "crash"}}}}}
 	n := 0
 	dir := t.TempDir()
 	b.OnRecording = func(r *Recording) {

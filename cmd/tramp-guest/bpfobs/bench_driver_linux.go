@@ -4,6 +4,7 @@ package bpfobs
 
 import (
 	"fmt"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"syscall"
 
 	"github.com/cilium/ebpf/asm"
@@ -42,7 +43,7 @@ type driverLoop struct{ fd int }
 
 func newDriverLoop() (*driverLoop, error) {
 	var insns asm.Instructions
-	for i := 0; i < DriverBatch; i++ {
+	for i := 0; i < guestapi.DriverBatch; i++ {
 		insns = append(insns, asm.FnGetNumaNodeId.Call())
 	}
 	insns = append(insns, asm.Mov.Imm(asm.R0, 0), asm.Return())
@@ -59,7 +60,7 @@ func newDriverLoop() (*driverLoop, error) {
 
 // calls rounds n up to whole batches.
 func (d *driverLoop) calls(n int) error {
-	for i := 0; i < n; i += DriverBatch {
+	for i := 0; i < n; i += guestapi.DriverBatch {
 		if _, _, err := testRun(d.fd); err != nil {
 			return fmt.Errorf("BPF_PROG_TEST_RUN of the driver: %w", err)
 		}

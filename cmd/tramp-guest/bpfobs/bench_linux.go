@@ -5,6 +5,7 @@ package bpfobs
 import (
 	"errors"
 	"fmt"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"os"
 	"time"
 
@@ -43,15 +44,15 @@ func calibrate(l benchLoop, targetMS int) (float64, error) {
 // benchProg is a loaded program of a configuration and its link (-1:
 // not linked).
 type benchProg struct {
-	p        Prog
+	p        guestapi.Prog
 	fd, link int
 }
 
 // benchState is one configuration during a job.
 type benchState struct {
-	c     BenchConfig
+	c     guestapi.BenchConfig
 	progs []*benchProg
-	res   BenchResult
+	res   guestapi.BenchResult
 }
 
 func (b *benchState) failed() bool { return b.res.Errno != "ok" }
@@ -113,7 +114,7 @@ func (b *benchState) close() {
 }
 
 // RunBench runs a bench job (see BenchJob and the record kinds).
-func RunBench(j BenchJob, emit func(kind string, payload any) error) error {
+func RunBench(j guestapi.BenchJob, emit func(kind string, payload any) error) error {
 	t0 := time.Now()
 	order, err := benchOrder(j.Configs)
 	if err != nil {
@@ -125,7 +126,7 @@ func RunBench(j BenchJob, emit func(kind string, payload any) error) error {
 		return err
 	}
 	var loop benchLoop = syscallLoop{}
-	if j.Method == BenchDriver {
+	if j.Method == guestapi.BenchDriver {
 		d, err := newDriverLoop()
 		if err != nil {
 			return err
@@ -149,7 +150,7 @@ func RunBench(j BenchJob, emit func(kind string, payload any) error) error {
 	if err != nil {
 		return err
 	}
-	st := BenchStart{Arch: arch, Method: method, Target: target, BTFID: targetID,
+	st := guestapi.BenchStart{Arch: arch, Method: method, Target: target, BTFID: targetID,
 		Clock: "Go time.Now (CLOCK_MONOTONIC)"}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
@@ -161,15 +162,15 @@ func RunBench(j BenchJob, emit func(kind string, payload any) error) error {
 	}
 	st.Reps = j.Reps
 	if st.Reps <= 0 {
-		st.Reps = DefaultBenchReps
+		st.Reps = guestapi.DefaultBenchReps
 	}
 	goal := j.TargetMS
 	if goal <= 0 {
-		goal = DefaultBenchTargetMS
+		goal = guestapi.DefaultBenchTargetMS
 	}
 	checkCalls := j.CheckCalls
 	if checkCalls == 0 {
-		checkCalls = DefaultBenchCheckCalls
+		checkCalls = guestapi.DefaultBenchCheckCalls
 	}
 	if err := setStats(false); err != nil {
 		st.Warnings = append(st.Warnings, err.Error())
@@ -177,9 +178,9 @@ func RunBench(j BenchJob, emit func(kind string, payload any) error) error {
 	states := make([]*benchState, len(order))
 	for i, c := range order {
 		st.Configs = append(st.Configs, c.Name)
-		b := &benchState{c: c, res: BenchResult{Config: c.Name, Progs: c.Progs, Errno: "ok", RunsPerCall: -1, NsPerCall: []float64{}}}
+		b := &benchState{c: c, res: guestapi.BenchResult{Config: c.Name, Progs: c.Progs, Errno: "ok", RunsPerCall: -1, NsPerCall: []float64{}}}
 		if b.res.Progs == nil {
-			b.res.Progs = []Prog{}
+			b.res.Progs = []guestapi.Prog{}
 		}
 		b.load(targetID, cookieID)
 		states[i] = b
@@ -203,7 +204,7 @@ func RunBench(j BenchJob, emit func(kind string, payload any) error) error {
 	}
 	st.WarmupIters = max(st.Iters/4, 1000)
 	st.InitMS = time.Since(t0).Milliseconds()
-	if err := emit(KindBenchStart, st); err != nil {
+	if err := emit(guestapi.KindBenchStart, st); err != nil {
 		return err
 	}
 	for round := 0; round < st.Reps; round++ {
@@ -226,7 +227,7 @@ func RunBench(j BenchJob, emit func(kind string, payload any) error) error {
 			b.res.NsPerCall = append(b.res.NsPerCall, ns)
 			b.unlink()
 		}
-		if err := emit(KindBenchRound, BenchRound{Round: round, Millis: time.Since(tr).Milliseconds()}); err != nil {
+		if err := emit(guestapi.KindBenchRound, guestapi.BenchRound{Round: round, Millis: time.Since(tr).Milliseconds()}); err != nil {
 			return err
 		}
 	}
@@ -238,7 +239,7 @@ func RunBench(j BenchJob, emit func(kind string, payload any) error) error {
 				b.unlink()
 			}
 		}
-		if err := emit(KindBenchResult, b.res); err != nil {
+		if err := emit(guestapi.KindBenchResult, b.res); err != nil {
 			return err
 		}
 	}

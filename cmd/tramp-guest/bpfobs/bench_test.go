@@ -3,13 +3,14 @@
 package bpfobs
 
 import (
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"strings"
 	"testing"
 )
 
 func TestBenchConfigs(t *testing.T) {
 	names := map[string]bool{}
-	for _, c := range BenchConfigs {
+	for _, c := range guestapi.BenchConfigs {
 		if names[c.Name] {
 			t.Errorf("configuration %s twice", c.Name)
 		}
@@ -33,16 +34,16 @@ func TestBenchConfigs(t *testing.T) {
 			t.Errorf("no configuration %s", n)
 		}
 	}
-	if BenchConfigs[0].Name != "none" || len(BenchConfigs[0].Progs) != 0 {
+	if guestapi.BenchConfigs[0].Name != "none" || len(guestapi.BenchConfigs[0].Progs) != 0 {
 		t.Error("the baseline is not first")
 	}
 	for n, want := range map[string]int{"fentry-x2": 2, "fentry-x4": 4, "fentry-x8": 8} {
-		c, err := LookupBenchConfig(n)
+		c, err := guestapi.LookupBenchConfig(n)
 		if err != nil || len(c.Progs) != want {
 			t.Errorf("%s: %d programs (%v), want %d", n, len(c.Progs), err, want)
 		}
 	}
-	if _, err := LookupBenchConfig("fentry-x3"); err == nil || !strings.Contains(err.Error(), "fentry-x8") {
+	if _, err := guestapi.LookupBenchConfig("fentry-x3"); err == nil || !strings.Contains(err.Error(), "fentry-x8") {
 		t.Errorf("unknown configuration: %v", err)
 	}
 }
@@ -60,7 +61,7 @@ func TestBenchOrder(t *testing.T) {
 		t.Errorf("order %v: want the baseline first, no repeats", names)
 	}
 	all, err := benchOrder(nil)
-	if err != nil || len(all) != len(BenchConfigs) {
+	if err != nil || len(all) != len(guestapi.BenchConfigs) {
 		t.Errorf("default order: %d configurations (%v)", len(all), err)
 	}
 	if _, err := benchOrder([]string{"bogus"}); err == nil {
@@ -82,11 +83,11 @@ func TestBenchIters(t *testing.T) {
 
 func TestBenchTarget(t *testing.T) {
 	for arch, want := range map[string]string{"x86_64": "__x64_sys_getpgid", "arm64": "__arm64_sys_getpgid"} {
-		if got, err := BenchTarget(arch); err != nil || got != want {
+		if got, err := guestapi.BenchTarget(arch); err != nil || got != want {
 			t.Errorf("%s: %s, %v", arch, got, err)
 		}
 	}
-	if _, err := BenchTarget("riscv64"); err == nil {
+	if _, err := guestapi.BenchTarget("riscv64"); err == nil {
 		t.Error("riscv64 has a bench target")
 	}
 }
@@ -94,7 +95,7 @@ func TestBenchTarget(t *testing.T) {
 func TestBenchProgs(t *testing.T) {
 	// Every program of every configuration builds; the cookie one calls
 	// the kfunc.
-	for _, c := range BenchConfigs {
+	for _, c := range guestapi.BenchConfigs {
 		for _, p := range c.Progs {
 			in, err := shapeProg(p, 1234)
 			if err != nil {

@@ -3,22 +3,15 @@ package bpfobs
 import (
 	"bufio"
 	"bytes"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"io"
 	"sort"
 	"strconv"
 )
 
-// Sym is one /proc/kallsyms line: "<hex addr> <type> <name>[\t[<module>]]".
-type Sym struct {
-	Addr   uint64 `json:"addr"`
-	Type   string `json:"type"`
-	Name   string `json:"name"`
-	Module string `json:"module,omitempty"`
-}
-
 // parseKallsymsLine parses one line (without its newline).
-func parseKallsymsLine(line []byte) (Sym, bool) {
-	var s Sym
+func parseKallsymsLine(line []byte) (guestapi.Sym, bool) {
+	var s guestapi.Sym
 	sp := bytes.IndexByte(line, ' ')
 	if sp <= 0 || sp > 16 || len(line) < sp+4 || line[sp+2] != ' ' {
 		return s, false
@@ -47,7 +40,7 @@ func parseKallsymsLine(line []byte) (Sym, bool) {
 // scanKallsyms reads kallsyms text and calls keep for each line; the
 // line is only parsed when keep's cheap pre-filter (on raw bytes)
 // accepts it. A nil filter accepts everything.
-func scanKallsyms(r io.Reader, filter func(line []byte) bool, fn func(Sym)) error {
+func scanKallsyms(r io.Reader, filter func(line []byte) bool, fn func(guestapi.Sym)) error {
 	br := bufio.NewReaderSize(r, 1<<20)
 	for {
 		line, err := br.ReadSlice('\n')
@@ -89,7 +82,7 @@ func readNamed(r io.Reader, names []string, prefixes []string) (map[string]uint6
 		want[n] = true
 	}
 	out := map[string]uint64{}
-	err := scanKallsyms(r, func(line []byte) bool { return !bytes.HasSuffix(line, []byte("]")) }, func(s Sym) {
+	err := scanKallsyms(r, func(line []byte) bool { return !bytes.HasSuffix(line, []byte("]")) }, func(s guestapi.Sym) {
 		if _, dup := out[s.Name]; dup {
 			return
 		}
@@ -108,18 +101,18 @@ func readNamed(r io.Reader, names []string, prefixes []string) (map[string]uint6
 }
 
 // readBPFSyms returns the [bpf] symbols sorted by address.
-func readBPFSyms(r io.Reader) ([]Sym, error) {
-	var out []Sym
-	err := scanKallsyms(r, isBPFLine, func(s Sym) { out = append(out, s) })
+func readBPFSyms(r io.Reader) ([]guestapi.Sym, error) {
+	var out []guestapi.Sym
+	err := scanKallsyms(r, isBPFLine, func(s guestapi.Sym) { out = append(out, s) })
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })
 	return out, err
 }
 
 // nextAfter returns the lowest address in syms greater than addr, or 0.
-func nextAfter(syms []Sym, addr uint64) (Sym, bool) {
+func nextAfter(syms []guestapi.Sym, addr uint64) (guestapi.Sym, bool) {
 	i := sort.Search(len(syms), func(i int) bool { return syms[i].Addr > addr })
 	if i < len(syms) {
 		return syms[i], true
 	}
-	return Sym{}, false
+	return guestapi.Sym{}, false
 }

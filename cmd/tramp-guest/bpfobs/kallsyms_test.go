@@ -1,6 +1,7 @@
 package bpfobs
 
 import (
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"strings"
 	"testing"
 )
@@ -83,7 +84,7 @@ func FuzzKallsyms(f *testing.F) {
 	f.Add("0 A x\n\n\t[bpf]\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		var n int
-		if err := scanKallsyms(strings.NewReader(text), nil, func(s Sym) {
+		if err := scanKallsyms(strings.NewReader(text), nil, func(s guestapi.Sym) {
 			n++
 			if s.Name == "" || len(s.Type) != 1 {
 				t.Fatalf("bad sym %+v", s)

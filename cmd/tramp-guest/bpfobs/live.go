@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"strings"
 	"time"
 
@@ -58,7 +59,7 @@ type liveKernel struct {
 // An error says why the image cannot be told from the call site (idle
 // site, shared list ops, unknown layout); the caller then falls back to
 // kallsyms.
-func (k liveKernel) follow(goarch string, fn uint64, cs CallSite) (uint64, string, error) {
+func (k liveKernel) follow(goarch string, fn uint64, cs guestapi.CallSite) (uint64, string, error) {
 	switch cs.Kind {
 	case "call", "jmp":
 		if goarch != "amd64" {
@@ -202,7 +203,7 @@ type imageChoice struct {
 	Addr   uint64
 	From   string
 	Cands  []uint64
-	Syms   []Sym // the last [bpf] kallsyms read
+	Syms   []guestapi.Sym // the last [bpf] kallsyms read
 	Reads  int
 	Waited time.Duration // after the first read, for the others to go
 }
@@ -213,7 +214,7 @@ type imageChoice struct {
 // (the others are superseded images awaiting their free) or s.timeout
 // passes, which is an error naming every candidate: a wrong image is
 // never chosen by address.
-func chooseImage(name string, live uint64, liveErr error, readSyms func() ([]Sym, error), s settle) (imageChoice, error) {
+func chooseImage(name string, live uint64, liveErr error, readSyms func() ([]guestapi.Sym, error), s settle) (imageChoice, error) {
 	var ch imageChoice
 	var start time.Time // the end of the first read
 	for {

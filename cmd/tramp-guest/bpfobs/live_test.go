@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"strings"
 	"testing"
 	"time"
@@ -65,15 +66,15 @@ func TestPLTLiteral(t *testing.T) {
 func TestFollowX86(t *testing.T) {
 	k := liveKernel{mem: fakeMem{}, directCallOff: -1}
 	for _, c := range []struct {
-		cs   CallSite
+		cs   guestapi.CallSite
 		want uint64
 		via  string
 		err  string
 	}{
-		{CallSite{"call", 4, 0xffffffffc0000c40}, 0xffffffffc0000c40, "call", ""},
-		{CallSite{"jmp", 4, 0xffffffffc0002700}, 0xffffffffc0002700, "jmp", ""},
-		{CallSite{"nop", 4, 0}, 0, "", "nop"},
-		{CallSite{"unknown", 0, 0}, 0, "", "not a patched call"},
+		{guestapi.CallSite{Kind: "call", Offset: 4, Target: 0xffffffffc0000c40}, 0xffffffffc0000c40, "call", ""},
+		{guestapi.CallSite{Kind: "jmp", Offset: 4, Target: 0xffffffffc0002700}, 0xffffffffc0002700, "jmp", ""},
+		{guestapi.CallSite{Kind: "nop", Offset: 4, Target: 0}, 0, "", "nop"},
+		{guestapi.CallSite{Kind: "unknown", Offset: 0, Target: 0}, 0, "", "not a patched call"},
 	} {
 		got, via, err := k.follow("amd64", 0xffffffff83e7f890, c.cs)
 		if got != c.want || via != c.via || (err == nil) != (c.err == "") || err != nil && !strings.Contains(err.Error(), c.err) {
@@ -101,23 +102,23 @@ func TestFollowARM64(t *testing.T) {
 		ops:    append(make([]byte, dcOff), le64(image)...),
 	}
 	k := liveKernel{mem: mem, ftraceCaller: caller, directCallOff: dcOff}
-	check := func(name string, fn uint64, cs CallSite, want uint64, via string) {
+	check := func(name string, fn uint64, cs guestapi.CallSite, want uint64, via string) {
 		t.Helper()
 		got, gotVia, err := k.follow("arm64", fn, cs)
 		if err != nil || got != want || gotVia != via {
 			t.Errorf("%s: %#x %q %v, want %#x %q", name, got, gotVia, err, uint64(want), via)
 		}
 	}
-	check("bl in range", fn, CallSite{"bl", 4, image}, image, "bl")
-	check("bl to the PLT", prog, CallSite{"bl", 4, plt}, image, "bl plt")
-	check("ftrace_caller", fn, CallSite{"bl", 4, caller}, image, "bl ftrace_caller, ops.direct_call")
+	check("bl in range", fn, guestapi.CallSite{Kind: "bl", Offset: 4, Target: image}, image, "bl")
+	check("bl to the PLT", prog, guestapi.CallSite{Kind: "bl", Offset: 4, Target: plt}, image, "bl plt")
+	check("ftrace_caller", fn, guestapi.CallSite{Kind: "bl", Offset: 4, Target: caller}, image, "bl ftrace_caller, ops.direct_call")
 	// With bti c the bl is at +8; the literal is still at fn-8.
-	check("ftrace_caller after bti", fn, CallSite{"bl", 8, caller}, image, "bl ftrace_caller, ops.direct_call")
+	check("ftrace_caller after bti", fn, guestapi.CallSite{Kind: "bl", Offset: 8, Target: caller}, image, "bl ftrace_caller, ops.direct_call")
 
 	// The ops pointer moved to another ops whose direct_call is the old
 	// image: follow reads what is there now, no cached answer.
 	mem[ops] = append(make([]byte, dcOff), le64(oldImage)...)
-	check("ops updated", fn, CallSite{"bl", 4, caller}, oldImage, "bl ftrace_caller, ops.direct_call")
+	check("ops updated", fn, guestapi.CallSite{Kind: "bl", Offset: 4, Target: caller}, oldImage, "bl ftrace_caller, ops.direct_call")
 
 	for _, c := range []struct {
 		name string
@@ -128,11 +129,11 @@ func TestFollowARM64(t *testing.T) {
 		{"list ops", liveKernel{mem: fakeMem{fn - 8: le64(ops), ops: make([]byte, 256)}, ftraceCaller: caller, directCallOff: dcOff}, "no direct_call"},
 		{"no literal", liveKernel{mem: fakeMem{}, ftraceCaller: caller, directCallOff: dcOff}, "literal"},
 	} {
-		if _, _, err := c.k.follow("arm64", fn, CallSite{"bl", 4, caller}); err == nil || !strings.Contains(err.Error(), c.err) {
+		if _, _, err := c.k.follow("arm64", fn, guestapi.CallSite{Kind: "bl", Offset: 4, Target: caller}); err == nil || !strings.Contains(err.Error(), c.err) {
 			t.Errorf("%s: %v, want an error with %q", c.name, err, c.err)
 		}
 	}
-	if _, _, err := k.follow("arm64", fn, CallSite{"nop", 4, 0}); err == nil {
+	if _, _, err := k.follow("arm64", fn, guestapi.CallSite{Kind: "nop", Offset: 4, Target: 0}); err == nil {
 		t.Error("nop site followed")
 	}
 }
@@ -214,9 +215,9 @@ func (c *fakeClock) settle(timeout time.Duration) settle {
 // kallsymsSeq returns the [bpf] symbols of successive kallsyms texts (the
 // last one repeats), parsed like /proc/kallsyms; each read takes a
 // second, as under TCG.
-func kallsymsSeq(t *testing.T, c *fakeClock, texts ...string) (func() ([]Sym, error), *int) {
+func kallsymsSeq(t *testing.T, c *fakeClock, texts ...string) (func() ([]guestapi.Sym, error), *int) {
 	n := 0
-	return func() ([]Sym, error) {
+	return func() ([]guestapi.Sym, error) {
 		s := texts[min(n, len(texts)-1)]
 		n++
 		c.now = c.now.Add(time.Second)
@@ -287,7 +288,7 @@ func TestChooseImage(t *testing.T) {
 		t.Errorf("elsewhere: %+v %v", ch, err)
 	}
 	// A read error is returned.
-	if _, err := chooseImage(name, 0, nil, func() ([]Sym, error) { return nil, errors.New("EPERM") }, c.settle(time.Second)); err == nil || err.Error() != "EPERM" {
+	if _, err := chooseImage(name, 0, nil, func() ([]guestapi.Sym, error) { return nil, errors.New("EPERM") }, c.settle(time.Second)); err == nil || err.Error() != "EPERM" {
 		t.Errorf("read error: %v", err)
 	}
 }

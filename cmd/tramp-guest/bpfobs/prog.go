@@ -23,10 +23,6 @@ type observerSpec struct {
 	Frame       bool   // dump the stack words around ctx with bpf_probe_read_kernel
 }
 
-// CookieValueFor is the value an fsession program with index i writes into
-// its session cookie at entry.
-func CookieValueFor(i int) uint64 { return 0xC0DE000000000000 | uint64(i)<<8 | 0x5E }
-
 func kfuncCall(id uint32) asm.Instruction {
 	return asm.Instruction{
 		OpCode:   asm.OpCode(asm.JumpClass).SetJumpOp(asm.Call),

@@ -2,6 +2,7 @@ package bpfobs
 
 import (
 	"encoding/binary"
+	"github.com/bpftramp/tramp/trampoline"
 	"testing"
 
 	"github.com/cilium/ebpf/asm"
@@ -55,7 +56,7 @@ func TestBuildObserver(t *testing.T) {
 		{Kind: "freplace"},
 	}
 	for i, s := range kinds {
-		s.Index, s.MapFD, s.IsReturnID, s.CookieID, s.CookieValue = i, mapFD, isRet, cookie, CookieValueFor(i)
+		s.Index, s.MapFD, s.IsReturnID, s.CookieID, s.CookieValue = i, mapFD, isRet, cookie, trampoline.CookieValueFor(i)
 		in, err := buildObserver(s)
 		if err != nil {
 			t.Fatalf("%+v: %v", s, err)

@@ -3,6 +3,7 @@ package bpfobs
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/bpftramp/tramp/vm/guestapi"
 )
 
 // Layout of one observation record in the shared array map. Slot 0 of the
@@ -49,33 +50,6 @@ const (
 	recFlagFrame  = 1 << 3
 )
 
-// Obs is one decoded invocation of an observer program.
-type Obs struct {
-	Order        uint64   `json:"order"`
-	ProgIndex    int      `json:"prog_index"`
-	Prog         string   `json:"prog,omitempty"`
-	Phase        string   `json:"phase"` // entry | exit | modret
-	ArgCnt       uint64   `json:"arg_cnt"`
-	Args         []uint64 `json:"args"`          // the args bpf_get_func_arg returned
-	ArgErr       string   `json:"arg_err"`       // errno of the first failing bpf_get_func_arg ("ok" if all 12 worked)
-	Ret          *uint64  `json:"ret,omitempty"` // bpf_get_func_ret value (fexit/fmod_ret/fsession)
-	RetStatus    string   `json:"ret_status,omitempty"`
-	IP           *uint64  `json:"ip,omitempty"` // bpf_get_func_ip (when Prog.IP)
-	AttachCookie uint64   `json:"attach_cookie"`
-	// Session cookie (fsession with Prog.Cookie).
-	CookieRead    *uint64 `json:"cookie_read,omitempty"`
-	CookieWritten *uint64 `json:"cookie_written,omitempty"` // entry only
-	// CookieSlot is (ctx - cookie pointer)/8, the slot index the trampoline
-	// gave this program (bits 8-15 of func_meta).
-	CookieSlot *int64 `json:"cookie_slot,omitempty"`
-	Ctx        uint64 `json:"ctx"`
-	// Frame is frameWords u64 words read from ctx-128 (the trampoline's
-	// stack below and around ctx: cookies, IP, func_meta, args).
-	Frame       []uint64 `json:"frame,omitempty"`
-	FrameOffset int      `json:"frame_offset"` // byte offset of Frame[0] relative to ctx
-	FrameStatus string   `json:"frame_status,omitempty"`
-}
-
 func phaseName(p uint32) string {
 	switch p {
 	case phaseEntry:
@@ -90,8 +64,8 @@ func phaseName(p uint32) string {
 
 // DecodeRecord decodes one record slot. It returns an error when the slot
 // is short or was never completed (no magic).
-func DecodeRecord(b []byte) (Obs, error) {
-	var o Obs
+func DecodeRecord(b []byte) (guestapi.Obs, error) {
+	var o guestapi.Obs
 	if len(b) < recSize {
 		return o, fmt.Errorf("record: %d bytes, want %d", len(b), recSize)
 	}
@@ -152,7 +126,7 @@ func DecodeRecord(b []byte) (Obs, error) {
 // slots 1..min(counter, entries-1) are records. It returns the records
 // sorted by slot (= global order), how many invocations happened, and the
 // number lost because the map was full or a slot was unreadable.
-func DecodeRecords(mem []byte, valueSize, entries int) (obs []Obs, count, lost uint64, errs []string) {
+func DecodeRecords(mem []byte, valueSize, entries int) (obs []guestapi.Obs, count, lost uint64, errs []string) {
 	if len(mem) < valueSize || valueSize < 8 || entries < 1 {
 		return nil, 0, 0, []string{"map image too short"}
 	}

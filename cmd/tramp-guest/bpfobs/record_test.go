@@ -2,6 +2,7 @@ package bpfobs
 
 import (
 	"encoding/binary"
+	"github.com/bpftramp/tramp/trampoline"
 	"testing"
 )
 
@@ -53,7 +54,7 @@ func TestDecodeRecord(t *testing.T) {
 	entry := fakeRec{
 		order: 0, prog: 2, phase: phaseEntry, flags: recFlagRet | recFlagCookie | recFlagIP | recFlagFrame,
 		argCnt: 1, args: []uint64{1}, argErr: -22, ip: 0xffffffff8123, attachCookie: 0x1234,
-		cookieWritten: CookieValueFor(2), ctx: ctx, cookiePtr: ctx - 24, frame: make([]uint64, frameWords),
+		cookieWritten: trampoline.CookieValueFor(2), ctx: ctx, cookiePtr: ctx - 24, frame: make([]uint64, frameWords),
 	}
 	o, err := DecodeRecord(entry.bytes())
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"os"
 	"runtime"
 	"sort"
@@ -207,7 +209,7 @@ func (e *env) resetObs() {
 }
 
 type progState struct {
-	p      Prog
+	p      guestapi.Prog
 	index  int
 	fd     int
 	links  []int // live links, oldest first (a program may be linked twice)
@@ -218,7 +220,7 @@ type progState struct {
 // Run executes the job's ops in order and emits one record per step
 // (and start, observations, capture and done records; see the Kind*
 // constants).
-func Run(job Job, emit func(kind string, payload any) error) error {
+func Run(job guestapi.BPFJob, emit func(kind string, payload any) error) error {
 	t0 := time.Now()
 	e, err := getEnv()
 	if err != nil {
@@ -249,9 +251,9 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 		trigger = modRetTriggerTarget
 	}
 	if job.TargetProg != nil {
-		trigger = TargetTrigger
+		trigger = guestapi.TargetTrigger
 	}
-	st := Start{
+	st := guestapi.Start{
 		Release: e.release, Machine: e.machine, Target: job.Target,
 		BTFIDs:            map[string]uint32{},
 		FsessionSupported: e.fsessProbe == "ok", FsessionProbe: e.fsessProbe, FsessionProbeLog: e.fsessProbeLog,
@@ -279,7 +281,7 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 			key, targetAddr = progTrampKey(tgt.id, tgt.btfID), tgt.bpfFunc
 			st.TrampolineKey = key
 			st.Symbols[job.Target] = targetAddr
-			st.TargetProg = &TargetProgInfo{ID: tgt.id, Tag: tgt.tag, BPFFunc: tgt.bpfFunc, TailCall: job.TargetProg.TailCall,
+			st.TargetProg = &guestapi.TargetProgInfo{ID: tgt.id, Tag: tgt.tag, BPFFunc: tgt.bpfFunc, TailCall: job.TargetProg.TailCall,
 				TailCallSubprog: job.TargetProg.TailCallSubprog, TailCallTaken: job.TargetProg.TailCallTaken,
 				GlobalSubprog: job.TargetProg.GlobalSubprog}
 		}
@@ -305,7 +307,7 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 			st.Sysctls[s] = strings.TrimSpace(string(b))
 		}
 	}
-	if err := emit(KindStart, st); err != nil {
+	if err := emit(guestapi.KindStart, st); err != nil {
 		return err
 	}
 
@@ -334,8 +336,8 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 
 	for i, op := range job.Ops {
 		ts := time.Now()
-		s := Step{Step: i, Op: op.Op, Prog: op.Prog, Line: op.Line, Errno: "ok"}
-		var obs *Observations
+		s := guestapi.Step{Step: i, Op: op.Op, Prog: op.Prog, Line: op.Line, Errno: "ok"}
+		var obs *guestapi.Observations
 		captureAfter := false
 		switch op.Op {
 		case "attach", "detach":
@@ -409,27 +411,27 @@ func Run(job Job, emit func(kind string, payload any) error) error {
 		}
 		s.Attached = attachedNames()
 		s.Millis = time.Since(ts).Milliseconds()
-		if err := emit(KindStep, s); err != nil {
+		if err := emit(guestapi.KindStep, s); err != nil {
 			return err
 		}
 		if obs != nil {
-			if err := emit(KindObservations, *obs); err != nil {
+			if err := emit(guestapi.KindObservations, *obs); err != nil {
 				return err
 			}
 		}
 		if captureAfter {
 			c := e.capture(i, job, captureTarget{key: key, addr: targetAddr, prog: tgt}, order, progs)
-			if err := emit(KindCapture, c); err != nil {
+			if err := emit(guestapi.KindCapture, c); err != nil {
 				return err
 			}
 		}
 	}
-	return emit(KindDone, Done{Steps: len(job.Ops), Millis: time.Since(t0).Milliseconds()})
+	return emit(guestapi.KindJobDone, guestapi.JobDone{Steps: len(job.Ops), Millis: time.Since(t0).Milliseconds()})
 }
 
 // attach loads ps if needed, then creates its tracing link. tgt is the
 // target program of a BPF-program target (nil for vmlinux functions).
-func (e *env) attach(ps *progState, targetID uint32, tgt *loadedTarget, s *Step) {
+func (e *env) attach(ps *progState, targetID uint32, tgt *loadedTarget, s *guestapi.Step) {
 	// A program that is already linked is linked again: that is what a
 	// duplicate attach tests (the kernel is expected to refuse).
 	progType, attachType, err := attachTypeOf(ps.p.Kind)
@@ -446,7 +448,7 @@ func (e *env) attach(ps *progState, targetID uint32, tgt *loadedTarget, s *Step)
 			Index: ps.index, Kind: ps.p.Kind, Cookie: ps.p.Cookie, IP: ps.p.IP,
 			Returns: ps.p.Returns, MapFD: e.obs.fd,
 			IsReturnID: e.btfIDs["bpf_session_is_return"], CookieID: e.btfIDs["bpf_session_cookie"],
-			CookieValue: CookieValueFor(ps.index), Frame: true,
+			CookieValue: trampoline.CookieValueFor(ps.index), Frame: true,
 		}
 		in, err := buildObserver(spec)
 		var raw []byte
@@ -494,7 +496,7 @@ func (e *env) attach(ps *progState, targetID uint32, tgt *loadedTarget, s *Step)
 	ps.links = append(ps.links, lfd)
 }
 
-func (e *env) drain(step int, job Job) Observations {
+func (e *env) drain(step int, job guestapi.BPFJob) guestapi.Observations {
 	// The map memory is shared with the kernel; the programs have all
 	// finished when test_run returns.
 	recs, count, lost, errs := DecodeRecords(e.obs.mem, recSize, recEntries)
@@ -504,9 +506,9 @@ func (e *env) drain(step int, job Job) Observations {
 		}
 	}
 	if recs == nil {
-		recs = []Obs{}
+		recs = []guestapi.Obs{}
 	}
-	return Observations{Step: step, Count: count, Lost: lost, Records: recs, Errors: errs}
+	return guestapi.Observations{Step: step, Count: count, Lost: lost, Records: recs, Errors: errs}
 }
 
 // captureTarget is where a job's trampoline is: its key, the traced
@@ -516,9 +518,9 @@ type captureTarget struct {
 	prog      *loadedTarget
 }
 
-func (e *env) capture(step int, job Job, tg captureTarget, order []*progState, all map[string]*progState) Capture {
+func (e *env) capture(step int, job guestapi.BPFJob, tg captureTarget, order []*progState, all map[string]*progState) guestapi.Capture {
 	t0 := time.Now()
-	c := Capture{Step: step, Target: job.Target, Name: fmt.Sprintf("bpf_trampoline_%d", tg.key)}
+	c := guestapi.Capture{Step: step, Target: job.Target, Name: fmt.Sprintf("bpf_trampoline_%d", tg.key)}
 	c.TargetAddr = tg.addr
 	if e.kc == nil {
 		c.Errors = append(c.Errors, "no /proc/kcore")
@@ -551,19 +553,19 @@ func (e *env) capture(step int, job Job, tg captureTarget, order []*progState, a
 
 	// Addresses of every program this process loaded bound the read
 	// when kallsyms is not consulted.
-	var known []Sym
+	var known []guestapi.Sym
 	for _, ps := range all {
 		if ps.fd < 0 {
 			continue
 		}
-		pi := ProgImage{Name: ps.p.Name, Index: ps.index, LinkCookie: ps.p.LinkCookie}
+		pi := guestapi.ProgImage{Name: ps.p.Name, Index: ps.index, LinkCookie: ps.p.LinkCookie}
 		info, err := getProgInfo(ps.fd)
 		if err != nil {
 			pi.Error = ErrnoName(err)
 		} else {
 			pi.ID, pi.Tag = info.ID, hex.EncodeToString(info.Tag[:])
 			pi.JitedKsym, pi.JitedLen, pi.XlatedLen = info.JitedKsyms, info.JitedProgLen, info.XlatedProgLen
-			known = append(known, Sym{Addr: info.JitedKsyms, Type: "t", Name: "prog:" + ps.p.Name, Module: "bpf"})
+			known = append(known, guestapi.Sym{Addr: info.JitedKsyms, Type: "t", Name: "prog:" + ps.p.Name, Module: "bpf"})
 		}
 		for _, o := range order {
 			if o == ps {
@@ -572,10 +574,10 @@ func (e *env) capture(step int, job Job, tg captureTarget, order []*progState, a
 		}
 	}
 	for name, a := range e.triggerAddrs {
-		known = append(known, Sym{Addr: a, Type: "t", Name: "prog:" + name, Module: "bpf"})
+		known = append(known, guestapi.Sym{Addr: a, Type: "t", Name: "prog:" + name, Module: "bpf"})
 	}
 	if tg.prog != nil {
-		known = append(known, Sym{Addr: tg.prog.bpfFunc, Type: "t", Name: "prog:" + job.Target, Module: "bpf"})
+		known = append(known, guestapi.Sym{Addr: tg.prog.bpfFunc, Type: "t", Name: "prog:" + job.Target, Module: "bpf"})
 	}
 	sort.Slice(c.Progs, func(i, j int) bool { return attachRank(order, c.Progs[i].Name) < attachRank(order, c.Progs[j].Name) })
 
@@ -613,7 +615,7 @@ func (e *env) capture(step int, job Job, tg captureTarget, order []*progState, a
 }
 
 // readKallsymsBPF reads the [bpf] symbols of /proc/kallsyms.
-func readKallsymsBPF() ([]Sym, error) {
+func readKallsymsBPF() ([]guestapi.Sym, error) {
 	f, err := os.Open("/proc/kallsyms")
 	if err != nil {
 		return nil, err

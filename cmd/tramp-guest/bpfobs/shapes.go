@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"hash/fnv"
 	"io"
 	"math/rand/v2"
@@ -23,115 +24,6 @@ import (
 
 	"github.com/bpftramp/tramp/trampoline"
 )
-
-// A shapes job records trampolines for real kernel functions chosen by
-// their BTF prototype rather than for the fixed test functions. It walks
-// the vmlinux BTF, keeps the functions ftrace can patch that are not on a
-// deny list, sorts their prototypes into shape buckets (ShapeBucket), picks
-// a few functions per bucket (seeded, deterministic), and for each chosen
-// function and each program mix attaches trivial programs, captures the
-// image and detaches them again. Nothing triggers the functions: only the
-// attach outcomes and the images are recorded.
-//
-// Records, in order: one KindShapeScan (what the scan found and chose),
-// then per (function, mix) the records of a batch case: KindCase, a
-// KindShape describing the function and mix, KindStart, one KindStep per
-// attach and detach, a KindCapture after the last attach when a link is
-// in place, and KindDone. The host turns each case into a normal
-// recording with an equivalent case text.
-
-// ShapeJob is the params of a "shapes" guest job.
-type ShapeJob struct {
-	// PerBucket is how many functions to pick per bucket (0: 1).
-	PerBucket int `json:"per_bucket"`
-	// Seed seeds the per-bucket choice.
-	Seed uint64 `json:"seed"`
-	// Mixes are the program mixes to run on every function (empty:
-	// DefaultShapeMixes); see ShapeMixes.
-	Mixes []string `json:"mixes,omitempty"`
-	// Funcs, when set, replaces the scan's choice with these functions
-	// (they still have to pass the filters).
-	Funcs []string `json:"funcs,omitempty"`
-	// Limit caps the number of functions (0: no cap).
-	Limit int `json:"limit,omitempty"`
-}
-
-// Record kinds of a shapes job.
-const (
-	KindShapeScan = "shape_scan" // ShapeScan, once, before the cases
-	KindShape     = "shape"      // Shape, after each case's KindCase record
-)
-
-// ShapeScan says where the traceable functions came from and what the
-// scan kept, refused and chose.
-type ShapeScan struct {
-	Arch string `json:"arch"`
-	// FuncSource is "available_filter_functions", or "kallsyms" when the
-	// tracefs file could not be read (FuncSourceNote says why).
-	FuncSource     string `json:"func_source"`
-	FuncSourceNote string `json:"func_source_note,omitempty"`
-	// ErrorInject: functions in debugfs error_injection/list (-1: the
-	// list was unreadable, ErrorInjectNote says why).
-	ErrorInject     int    `json:"error_inject"`
-	ErrorInjectNote string `json:"error_inject_note,omitempty"`
-	// Counts of BTF functions: all, traceable (in the source, once),
-	// denied, ambiguous (name twice in BTF or in the source), refused by
-	// PrototypeFromBTF, out of range (over 12 args, or an argument over 16
-	// bytes), and the candidates left.
-	BTFFuncs   int `json:"btf_funcs"`
-	Traceable  int `json:"traceable"`
-	Denied     int `json:"denied"`
-	Ambiguous  int `json:"ambiguous"`
-	Refused    int `json:"refused"`
-	OutOfRange int `json:"out_of_range"`
-	Candidates int `json:"candidates"`
-	// Buckets: candidates per bucket.
-	Buckets map[string]int `json:"buckets"`
-	// Chosen: the functions picked, in run order.
-	Chosen []string `json:"chosen"`
-	Mixes  []string `json:"mixes"`
-	// Time spent reading the traceable functions, walking the BTF, and
-	// in all (with the kallsyms pass for the chosen functions).
-	ReadMillis int64 `json:"read_ms"`
-	BTFMillis  int64 `json:"btf_ms"`
-	Millis     int64 `json:"ms"`
-}
-
-// Shape describes one (function, mix) case of a shapes job.
-type Shape struct {
-	Index int    `json:"index"`
-	Name  string `json:"name"` // shape-<func>-<mix>
-	Func  string `json:"func"`
-	BTFID uint32 `json:"btf_id"`
-	// Proto is the prototype in case syntax, e.g. "(u64, ptr) -> s32".
-	Proto       string `json:"proto"`
-	Bucket      string `json:"bucket"`
-	Mix         string `json:"mix"`
-	ErrorInject bool   `json:"error_inject,omitempty"`
-	Progs       []Prog `json:"progs"`
-}
-
-// ShapeName is the case name of a (function, mix) shape; function names
-// are C identifiers and mix names [a-z-], so it is a valid file name.
-func ShapeName(fn, mix string) string { return "shape-" + fn + "-" + mix }
-
-// ShapeMixes are the program mixes a shapes job knows. Every program is
-// trivial (returns 0); "cookie" programs call bpf_session_cookie and "ip"
-// programs bpf_get_func_ip, which is what makes the trampoline reserve a
-// cookie slot or store the IP.
-var ShapeMixes = map[string][]Prog{
-	"fentry":          {{Name: "e", Kind: "fentry"}},
-	"fentry-ip":       {{Name: "e", Kind: "fentry", IP: true}},
-	"fexit":           {{Name: "x", Kind: "fexit"}},
-	"fmodret":         {{Name: "m", Kind: "fmod_ret"}},
-	"fmodret-fexit":   {{Name: "m", Kind: "fmod_ret"}, {Name: "x", Kind: "fexit"}},
-	"fsession":        {{Name: "s", Kind: "fsession"}},
-	"fsession-cookie": {{Name: "s", Kind: "fsession", Cookie: true}},
-	"all":             {{Name: "e", Kind: "fentry"}, {Name: "x", Kind: "fexit"}, {Name: "s", Kind: "fsession", Cookie: true, IP: true}},
-}
-
-// DefaultShapeMixes are the mixes run when a job names none.
-var DefaultShapeMixes = []string{"fentry", "fexit", "fentry-ip", "fsession-cookie", "all", "fmodret"}
 
 // ShapeBucket is the class of a prototype that decides the trampoline's
 // layout: the argument count, the widest by-value argument, whether some
@@ -374,7 +266,7 @@ func PickShapes(cands []ShapeCandidate, perBucket int, seed uint64) []ShapeCandi
 func parseFilterFunctions(r io.Reader, kallsyms bool) (map[string]int, error) {
 	out := map[string]int{}
 	if kallsyms {
-		err := scanKallsyms(r, func(line []byte) bool { return !bytes.HasSuffix(line, []byte("]")) }, func(s Sym) {
+		err := scanKallsyms(r, func(line []byte) bool { return !bytes.HasSuffix(line, []byte("]")) }, func(s guestapi.Sym) {
 			if (s.Type == "t" || s.Type == "T") && !strings.ContainsAny(s.Name, " \t") {
 				out[s.Name]++
 			}
@@ -420,7 +312,7 @@ func mountOnce(fstype, dir, probe string) error {
 
 // traceable returns the functions ftrace can patch, how often each name
 // occurs, and where that came from.
-func traceable(scan *ShapeScan) map[string]int {
+func traceable(scan *guestapi.ShapeScan) map[string]int {
 	merr := mountOnce("tracefs", "/sys/kernel/tracing", "available_filter_functions")
 	f, err := os.Open("/sys/kernel/tracing/available_filter_functions")
 	if err != nil && merr != nil {
@@ -452,7 +344,7 @@ func traceable(scan *ShapeScan) map[string]int {
 	return m
 }
 
-func errorInjectable(scan *ShapeScan) map[string]bool {
+func errorInjectable(scan *guestapi.ShapeScan) map[string]bool {
 	merr := mountOnce("debugfs", "/sys/kernel/debug", "error_injection")
 	f, err := os.Open("/sys/kernel/debug/error_injection/list")
 	if err != nil && merr != nil {
@@ -482,7 +374,7 @@ func guestArch() string {
 }
 
 // scanShapes walks the BTF and returns every candidate.
-func scanShapes(spec *btf.Spec, trace map[string]int, errinj map[string]bool, arch string, scan *ShapeScan) ([]ShapeCandidate, error) {
+func scanShapes(spec *btf.Spec, trace map[string]int, errinj map[string]bool, arch string, scan *guestapi.ShapeScan) ([]ShapeCandidate, error) {
 	var funcs []*btf.Func
 	btfCount := map[string]int{}
 	for typ, err := range spec.All() {
@@ -534,7 +426,7 @@ func scanShapes(spec *btf.Spec, trace map[string]int, errinj map[string]bool, ar
 }
 
 // RunShapes runs a shapes job (see ShapeJob and the record kinds above).
-func RunShapes(j ShapeJob, emit func(kind string, payload any) error) error {
+func RunShapes(j guestapi.ShapeJob, emit func(kind string, payload any) error) error {
 	t0 := time.Now()
 	e, err := getEnv()
 	if err != nil {
@@ -542,14 +434,14 @@ func RunShapes(j ShapeJob, emit func(kind string, payload any) error) error {
 	}
 	mixes := j.Mixes
 	if len(mixes) == 0 {
-		mixes = DefaultShapeMixes
+		mixes = guestapi.DefaultShapeMixes
 	}
 	for _, m := range mixes {
-		if _, ok := ShapeMixes[m]; !ok {
+		if _, ok := guestapi.ShapeMixes[m]; !ok {
 			return fmt.Errorf("unknown shape mix %q", m)
 		}
 	}
-	scan := ShapeScan{Arch: guestArch(), Mixes: mixes}
+	scan := guestapi.ShapeScan{Arch: guestArch(), Mixes: mixes}
 	trace := traceable(&scan)
 	errinj := errorInjectable(&scan)
 	scan.ReadMillis = time.Since(t0).Milliseconds()
@@ -588,23 +480,23 @@ func RunShapes(j ShapeJob, emit func(kind string, payload any) error) error {
 	}
 	sysctls := readSysctls()
 	scan.Millis = time.Since(t0).Milliseconds()
-	if err := emit(KindShapeScan, scan); err != nil {
+	if err := emit(guestapi.KindShapeScan, scan); err != nil {
 		return err
 	}
 	idx := 0
 	for _, c := range chosen {
 		for _, m := range mixes {
-			sh := Shape{Index: idx, Name: ShapeName(c.Name, m), Func: c.Name, BTFID: c.BTFID,
+			sh := guestapi.Shape{Index: idx, Name: guestapi.ShapeName(c.Name, m), Func: c.Name, BTFID: c.BTFID,
 				Proto: c.Proto.String(), Bucket: c.Bucket.String(), Mix: m, ErrorInject: c.ErrorInject,
-				Progs: ShapeMixes[m]}
-			if err := emit(KindCase, CaseStart{Index: idx, Name: sh.Name}); err != nil {
+				Progs: guestapi.ShapeMixes[m]}
+			if err := emit(guestapi.KindCase, guestapi.CaseStart{Index: idx, Name: sh.Name}); err != nil {
 				return err
 			}
-			if err := emit(KindShape, sh); err != nil {
+			if err := emit(guestapi.KindShape, sh); err != nil {
 				return err
 			}
 			if err := e.runShape(sh, sysctls, emit); err != nil {
-				if eerr := emit(KindCaseError, CaseError{Index: idx, Name: sh.Name, Message: err.Error()}); eerr != nil {
+				if eerr := emit(guestapi.KindCaseError, guestapi.CaseError{Index: idx, Name: sh.Name, Message: err.Error()}); eerr != nil {
 					return eerr
 				}
 			}
@@ -629,7 +521,7 @@ func readSysctls() map[string]string {
 
 // shapeProg is a trivial program for p: it calls bpf_get_func_ip (IP) and
 // bpf_session_cookie (Cookie) when asked, then returns p.Returns.
-func shapeProg(p Prog, cookieID uint32) (asm.Instructions, error) {
+func shapeProg(p guestapi.Prog, cookieID uint32) (asm.Instructions, error) {
 	in := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}
 	if p.IP {
 		in = append(in, asm.Mov.Reg(asm.R1, asm.R6), asm.FnGetFuncIp.Call())
@@ -647,9 +539,9 @@ func shapeProg(p Prog, cookieID uint32) (asm.Instructions, error) {
 // keeps (the verdict is at the end).
 const shapeVerifierTail = 512
 
-func (e *env) runShape(sh Shape, sysctls map[string]string, emit func(string, any) error) error {
+func (e *env) runShape(sh guestapi.Shape, sysctls map[string]string, emit func(string, any) error) error {
 	t0 := time.Now()
-	st := Start{
+	st := guestapi.Start{
 		Release: e.release, Machine: e.machine, Target: sh.Func,
 		BTFIDs:            map[string]uint32{sh.Func: sh.BTFID},
 		TrampolineKey:     vmlinuxTrampKeyBase + uint64(sh.BTFID),
@@ -665,7 +557,7 @@ func (e *env) runShape(sh Shape, sysctls map[string]string, emit func(string, an
 		}
 	}
 	st.Padding = e.padding(st.Symbols)
-	if err := emit(KindStart, st); err != nil {
+	if err := emit(guestapi.KindStart, st); err != nil {
 		return err
 	}
 	all := map[string]*progState{}
@@ -692,20 +584,20 @@ func (e *env) runShape(sh Shape, sysctls map[string]string, emit func(string, an
 		ts := time.Now()
 		ps := &progState{p: p, index: i, fd: -1}
 		all[p.Name] = ps
-		s := Step{Step: step, Op: "attach", Prog: p.Name, Line: step + 1, Errno: "ok"}
+		s := guestapi.Step{Step: step, Op: "attach", Prog: p.Name, Line: step + 1, Errno: "ok"}
 		e.attachShape(ps, sh.BTFID, &s)
 		if s.Errno == "ok" {
 			order = append(order, ps)
 		}
 		s.ProgID, s.Attached, s.Millis = ps.id, attached(), time.Since(ts).Milliseconds()
-		if err := emit(KindStep, s); err != nil {
+		if err := emit(guestapi.KindStep, s); err != nil {
 			return err
 		}
 		step++
 	}
 	if len(order) > 0 {
-		c := e.capture(step-1, Job{Target: sh.Func}, captureTarget{key: vmlinuxTrampKeyBase + uint64(sh.BTFID), addr: e.syms[sh.Func]}, order, all)
-		if err := emit(KindCapture, c); err != nil {
+		c := e.capture(step-1, guestapi.BPFJob{Target: sh.Func}, captureTarget{key: vmlinuxTrampKeyBase + uint64(sh.BTFID), addr: e.syms[sh.Func]}, order, all)
+		if err := emit(guestapi.KindCapture, c); err != nil {
 			return err
 		}
 	}
@@ -713,23 +605,23 @@ func (e *env) runShape(sh Shape, sysctls map[string]string, emit func(string, an
 		ts := time.Now()
 		ps := order[len(order)-1]
 		order = order[:len(order)-1]
-		s := Step{Step: step, Op: "detach", Prog: ps.p.Name, Line: step + 1, Errno: "ok", ProgID: ps.id}
+		s := guestapi.Step{Step: step, Op: "detach", Prog: ps.p.Name, Line: step + 1, Errno: "ok", ProgID: ps.id}
 		l := ps.links[len(ps.links)-1]
 		ps.links = ps.links[:len(ps.links)-1]
 		if err := unix.Close(l); err != nil {
 			s.Errno, s.Stage = ErrnoName(err), "detach"
 		}
 		s.Attached, s.Millis = attached(), time.Since(ts).Milliseconds()
-		if err := emit(KindStep, s); err != nil {
+		if err := emit(guestapi.KindStep, s); err != nil {
 			return err
 		}
 		step++
 	}
-	return emit(KindDone, Done{Steps: step, Millis: time.Since(t0).Milliseconds()})
+	return emit(guestapi.KindJobDone, guestapi.JobDone{Steps: step, Millis: time.Since(t0).Milliseconds()})
 }
 
 // attachShape loads ps's trivial program and links it.
-func (e *env) attachShape(ps *progState, btfID uint32, s *Step) {
+func (e *env) attachShape(ps *progState, btfID uint32, s *guestapi.Step) {
 	progType, attachType, err := attachTypeOf(ps.p.Kind)
 	if err == nil && progType != progTypeTracing {
 		err = fmt.Errorf("%s is not a tracing program", ps.p.Kind)

@@ -3,6 +3,7 @@
 package bpfobs
 
 import (
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"reflect"
 	"strings"
 	"testing"
@@ -181,13 +182,13 @@ func FuzzFilterFunctions(f *testing.F) {
 }
 
 func TestShapeMixesAndProgs(t *testing.T) {
-	for _, m := range DefaultShapeMixes {
-		if _, ok := ShapeMixes[m]; !ok {
+	for _, m := range guestapi.DefaultShapeMixes {
+		if _, ok := guestapi.ShapeMixes[m]; !ok {
 			t.Errorf("default mix %s is not defined", m)
 		}
 	}
-	for name, progs := range ShapeMixes {
-		if n := ShapeName("get_next_ino", name); strings.ContainsAny(n, "/ \t") {
+	for name, progs := range guestapi.ShapeMixes {
+		if n := guestapi.ShapeName("get_next_ino", name); strings.ContainsAny(n, "/ \t") {
 			t.Errorf("shape name %q is not a file name", n)
 		}
 		seen := map[string]bool{}
@@ -224,7 +225,7 @@ func TestShapeMixesAndProgs(t *testing.T) {
 			}
 		}
 	}
-	if _, err := shapeProg(Prog{Name: "s", Kind: "fsession", Cookie: true}, 0); err == nil {
+	if _, err := shapeProg(guestapi.Prog{Name: "s", Kind: "fsession", Cookie: true}, 0); err == nil {
 		t.Error("cookie program without the kfunc's BTF id built")
 	}
 }

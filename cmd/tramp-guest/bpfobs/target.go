@@ -3,38 +3,14 @@ package bpfobs
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"strings"
 
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/bpftramp/tramp/trampoline"
 )
-
-// TargetProg asks the guest to trace a BPF program instead of a vmlinux
-// function: it loads a socket filter whose one global function is named
-// after Job.Target and has the prototype Args -> Ret, with BTF and
-// func_info, so that tracing programs can attach to it with
-// attach_prog_fd and its BTF function id. TailCall makes the program call
-// bpf_tail_call through a one-slot program array (left empty, so the call
-// falls through): the verifier then marks the program tail_call_reachable.
-type TargetProg struct {
-	TailCall bool `json:"tail_call"`
-	// TailCallSubprog (with TailCall): the function calls a static
-	// subprogram that makes the tail call.
-	TailCallSubprog bool `json:"tail_call_subprog,omitempty"`
-	// TailCallTaken (with TailCall): slot 0 of the program array holds a
-	// socket filter returning TailCalleeRet, so the tail call is taken.
-	TailCallTaken bool `json:"tail_call_taken,omitempty"`
-	// GlobalSubprog: the target is a global subprogram (subprog 1) that
-	// the program's main function (mainName) calls with ctx, not the
-	// main function itself; its tail call, if any, is its own.
-	GlobalSubprog bool     `json:"global_subprog,omitempty"`
-	Args          []string `json:"args"` // case-file types: the guest takes exactly ["ptr"]
-	Ret           string   `json:"ret"`  // s32 or u32
-}
-
-// TargetTrigger is the Start.Trigger of a job whose target is a BPF
-// program: run steps execute the target itself with BPF_PROG_TEST_RUN.
-const TargetTrigger = "target program"
 
 // testRunPacketLen is the length of the zeroed packet a socket filter
 // target runs on (bpf_prog_test_run_skb wants at least an Ethernet header).
@@ -42,7 +18,7 @@ const testRunPacketLen = 64
 
 // check says whether the guest can build this target: the main function
 // of a socket filter takes the context pointer and returns a 32-bit value.
-func (t *TargetProg) check(name string) error {
+func checkTarget(t *guestapi.TargetProg, name string) error {
 	if t == nil {
 		return fmt.Errorf("no target program")
 	}
@@ -87,7 +63,7 @@ const (
 )
 
 // targetIndex is the target's function index in the program (subprog).
-func (t *TargetProg) targetIndex() int {
+func targetIndex(t *guestapi.TargetProg) int {
 	if t.GlobalSubprog {
 		return 1
 	}
@@ -100,8 +76,8 @@ func (t *TargetProg) targetIndex() int {
 // BPF_BTF_LOAD and the FUNC ids in program order; the one at
 // targetIndex is the attach BTF id. With GlobalSubprog a global main
 // function of the same prototype comes first.
-func (t *TargetProg) targetBTF(name string) ([]byte, []uint32, error) {
-	if err := t.check(name); err != nil {
+func targetBTF(t *guestapi.TargetProg, name string) ([]byte, []uint32, error) {
+	if err := checkTarget(t, name); err != nil {
 		return nil, nil, err
 	}
 	ret := &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}
@@ -143,7 +119,7 @@ func (t *TargetProg) targetBTF(name string) ([]byte, []uint32, error) {
 // itself or (TailCallSubprog) in a subprogram it calls with ctx. With
 // GlobalSubprog a main function calls the target with ctx and returns
 // its value.
-func (t *TargetProg) targetInsns(progArrayFD int) (asm.Instructions, []uint32) {
+func targetInsns(t *guestapi.TargetProg, progArrayFD int) (asm.Instructions, []uint32) {
 	body := trivialProg()
 	if t.TailCall {
 		body = asm.Instructions{
@@ -195,13 +171,9 @@ func funcInfo(insnOffs, typeIDs []uint32) ([]byte, error) {
 // the target program's id in the high half, the BTF id in the low half.
 func progTrampKey(progID, btfID uint32) uint64 { return uint64(progID)<<32 | uint64(btfID) }
 
-// TailCalleeRet is what the program in the program array returns when
-// TailCallTaken (trampoline.TailCalleeRet).
-const TailCalleeRet = 0x7a11
-
 // calleeInsns is the body of the program a taken tail call jumps to.
 func calleeInsns() asm.Instructions {
-	return asm.Instructions{asm.Mov.Imm(asm.R0, TailCalleeRet), asm.Return()}
+	return asm.Instructions{asm.Mov.Imm(asm.R0, trampoline.TailCalleeRet), asm.Return()}
 }
 
 // extInsns is the body of a freplace program on a BPF-program target: it

@@ -4,6 +4,7 @@ package bpfobs
 
 import (
 	"fmt"
+	"github.com/bpftramp/tramp/vm/guestapi"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,12 +29,12 @@ func (t *loadedTarget) close() {
 
 // loadTarget loads the job's target program: its BTF, the program array
 // for the tail call, then the socket filter with func_info.
-func loadTarget(name string, tp *TargetProg) (*loadedTarget, error) {
-	raw, ids, err := tp.targetBTF(name)
+func loadTarget(name string, tp *guestapi.TargetProg) (*loadedTarget, error) {
+	raw, ids, err := targetBTF(tp, name)
 	if err != nil {
 		return nil, err
 	}
-	t := &loadedTarget{fd: -1, mapFD: -1, calleeFD: -1, btfID: ids[tp.targetIndex()]}
+	t := &loadedTarget{fd: -1, mapFD: -1, calleeFD: -1, btfID: ids[targetIndex(tp)]}
 	var log string
 	if t.btfFD, log, err = loadBTF(raw); err != nil {
 		return nil, fmt.Errorf("BTF_LOAD of the target's BTF: %s: %s", ErrnoName(err), truncLog(log))
@@ -59,7 +60,7 @@ func loadTarget(name string, tp *TargetProg) (*loadedTarget, error) {
 			return nil, fmt.Errorf("program array update: %s", ErrnoName(err))
 		}
 	}
-	in, offs := tp.targetInsns(t.mapFD)
+	in, offs := targetInsns(tp, t.mapFD)
 	insns, err := marshalInsns(in)
 	var fi []byte
 	if err == nil {
@@ -90,7 +91,7 @@ func loadTarget(name string, tp *TargetProg) (*loadedTarget, error) {
 	}
 	// bpf_check_attach_target: the traced address is the subprogram's
 	// bpf_func (aux->func[subprog]), the main one's for subprog 0.
-	t.id, t.bpfFunc = info.ID, ksyms[tp.targetIndex()]
+	t.id, t.bpfFunc = info.ID, ksyms[targetIndex(tp)]
 	t.tag = fmt.Sprintf("%x", info.Tag[:])
 	return t, nil
 }

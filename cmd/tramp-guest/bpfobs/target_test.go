@@ -3,6 +3,7 @@ package bpfobs
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"strings"
 	"testing"
 
@@ -11,16 +12,16 @@ import (
 )
 
 func TestTargetProgCheck(t *testing.T) {
-	good := &TargetProg{Args: []string{"ptr"}, Ret: "s32"}
-	if err := good.check("tc_entry"); err != nil {
+	good := &guestapi.TargetProg{Args: []string{"ptr"}, Ret: "s32"}
+	if err := checkTarget(good, "tc_entry"); err != nil {
 		t.Fatalf("(ptr) -> s32: %v", err)
 	}
-	if err := (&TargetProg{Args: []string{"ptr"}, Ret: "u32", TailCall: true}).check("f1"); err != nil {
+	if err := checkTarget(&guestapi.TargetProg{Args: []string{"ptr"}, Ret: "u32", TailCall: true}, "f1"); err != nil {
 		t.Fatalf("(ptr) -> u32: %v", err)
 	}
 	bad := []struct {
 		name string
-		tp   *TargetProg
+		tp   *guestapi.TargetProg
 		want string
 	}{
 		{"f", nil, "no target program"},
@@ -28,21 +29,21 @@ func TestTargetProgCheck(t *testing.T) {
 		{"1f", good, "not a C identifier"},
 		{"f-g", good, "not a C identifier"},
 		{strings.Repeat("a", 128), good, "not a C identifier"},
-		{"f", &TargetProg{Ret: "s32"}, "() -> s32"},
-		{"f", &TargetProg{Args: []string{"ptr", "u64"}, Ret: "s32"}, "(ptr, u64) -> s32"},
-		{"f", &TargetProg{Args: []string{"u64"}, Ret: "s32"}, "(u64) -> s32"},
-		{"f", &TargetProg{Args: []string{"ptr"}, Ret: "u64"}, "(ptr) -> u64"},
-		{"f", &TargetProg{Args: []string{"ptr"}, Ret: "void"}, "(ptr) -> void"},
+		{"f", &guestapi.TargetProg{Ret: "s32"}, "() -> s32"},
+		{"f", &guestapi.TargetProg{Args: []string{"ptr", "u64"}, Ret: "s32"}, "(ptr, u64) -> s32"},
+		{"f", &guestapi.TargetProg{Args: []string{"u64"}, Ret: "s32"}, "(u64) -> s32"},
+		{"f", &guestapi.TargetProg{Args: []string{"ptr"}, Ret: "u64"}, "(ptr) -> u64"},
+		{"f", &guestapi.TargetProg{Args: []string{"ptr"}, Ret: "void"}, "(ptr) -> void"},
 		{"tramp_main", good, "the guest's own function"},
 		{"tramp_tail", good, "the guest's own function"},
-		{"f", &TargetProg{TailCall: true, TailCallSubprog: true, GlobalSubprog: true, Args: []string{"ptr"}, Ret: "s32"}, "makes its tail call itself"},
+		{"f", &guestapi.TargetProg{TailCall: true, TailCallSubprog: true, GlobalSubprog: true, Args: []string{"ptr"}, Ret: "s32"}, "makes its tail call itself"},
 	}
 	for _, b := range bad {
-		err := b.tp.check(b.name)
+		err := checkTarget(b.tp, b.name)
 		if err == nil || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("check(%q, %+v) = %v, want an error with %q", b.name, b.tp, err, b.want)
 		}
-		if _, _, err := b.tp.targetBTF(b.name); err == nil {
+		if _, _, err := targetBTF(b.tp, b.name); err == nil {
 			t.Errorf("targetBTF(%q, %+v) built BTF for a target the guest refuses", b.name, b.tp)
 		}
 	}
@@ -52,7 +53,7 @@ func TestTargetProgCheck(t *testing.T) {
 // name, at the id the guest passes as attach_btf_id and in func_info.
 func TestTargetBTF(t *testing.T) {
 	for _, ret := range []string{"s32", "u32"} {
-		raw, ids, err := (&TargetProg{Args: []string{"ptr"}, Ret: ret}).targetBTF("tc_entry")
+		raw, ids, err := targetBTF(&guestapi.TargetProg{Args: []string{"ptr"}, Ret: ret}, "tc_entry")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +100,7 @@ func TestTargetBTF(t *testing.T) {
 // The subprogram variant: a global FUNC and a static one, in program
 // order, both readable back.
 func TestTargetBTFSubprog(t *testing.T) {
-	raw, ids, err := (&TargetProg{TailCall: true, TailCallSubprog: true, Args: []string{"ptr"}, Ret: "s32"}).targetBTF("tc_entry")
+	raw, ids, err := targetBTF(&guestapi.TargetProg{TailCall: true, TailCallSubprog: true, Args: []string{"ptr"}, Ret: "s32"}, "tc_entry")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestTargetBTFSubprog(t *testing.T) {
 
 func TestTargetInsns(t *testing.T) {
 	const mapFD = 9
-	in, offs := (&TargetProg{}).targetInsns(-1)
+	in, offs := targetInsns(&guestapi.TargetProg{}, -1)
 	b, err := marshalInsns(in)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +135,7 @@ func TestTargetInsns(t *testing.T) {
 	if raw := decodeRaw(t, b); len(raw) != 2 || raw[0].op != 0xb7 || raw[0].imm != 0 || raw[1].op != 0x95 || len(offs) != 1 || offs[0] != 0 {
 		t.Errorf("plain target = %+v at %v, want r0 = 0; exit at 0", raw, offs)
 	}
-	in, offs = (&TargetProg{TailCall: true}).targetInsns(mapFD)
+	in, offs = targetInsns(&guestapi.TargetProg{TailCall: true}, mapFD)
 	if len(offs) != 1 || offs[0] != 0 {
 		t.Errorf("functions at %v, want [0]", offs)
 	}
@@ -167,7 +168,7 @@ func TestTargetInsns(t *testing.T) {
 
 	// Through a subprogram: main calls it (BPF_PSEUDO_CALL, imm = the
 	// distance to the second function), the second function tail-calls.
-	in, offs = (&TargetProg{TailCall: true, TailCallSubprog: true}).targetInsns(mapFD)
+	in, offs = targetInsns(&guestapi.TargetProg{TailCall: true, TailCallSubprog: true}, mapFD)
 	b, err = marshalInsns(in)
 	if err != nil {
 		t.Fatal(err)
@@ -190,21 +191,18 @@ func TestTargetInsns(t *testing.T) {
 	if r := raw[offs[1]-1]; r.op != 0x95 {
 		t.Errorf("main function ends with %+v, want exit", r)
 	}
-	if err := (&TargetProg{TailCallSubprog: true, Args: []string{"ptr"}, Ret: "s32"}).check("f"); err == nil {
+	if err := checkTarget(&guestapi.TargetProg{TailCallSubprog: true, Args: []string{"ptr"}, Ret: "s32"}, "f"); err == nil {
 		t.Error("a subprogram tail call without TailCall passed the check")
 	}
-	if err := (&TargetProg{TailCallTaken: true, Args: []string{"ptr"}, Ret: "s32"}).check("f"); err == nil {
+	if err := checkTarget(&guestapi.TargetProg{TailCallTaken: true, Args: []string{"ptr"}, Ret: "s32"}, "f"); err == nil {
 		t.Error("a taken tail call without TailCall passed the check")
 	}
 	b, err = marshalInsns(calleeInsns())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if raw := decodeRaw(t, b); len(raw) != 2 || raw[0].op != 0xb7 || raw[0].imm != TailCalleeRet || raw[1].op != 0x95 {
-		t.Errorf("callee = %+v, want r0 = %#x; exit", raw, TailCalleeRet)
-	}
-	if TailCalleeRet != trampoline.TailCalleeRet {
-		t.Errorf("the guest's callee returns %#x, the model (trampoline.TailCalleeRet) says %#x", TailCalleeRet, trampoline.TailCalleeRet)
+	if raw := decodeRaw(t, b); len(raw) != 2 || raw[0].op != 0xb7 || raw[0].imm != trampoline.TailCalleeRet || raw[1].op != 0x95 {
+		t.Errorf("callee = %+v, want r0 = %#x; exit", raw, trampoline.TailCalleeRet)
 	}
 }
 
@@ -237,11 +235,11 @@ func TestFuncInfoAndKey(t *testing.T) {
 // the tail call.
 func TestTargetGlobalSubprog(t *testing.T) {
 	const mapFD = 4
-	tp := &TargetProg{TailCall: true, GlobalSubprog: true, Args: []string{"ptr"}, Ret: "s32"}
-	if tp.targetIndex() != 1 || (&TargetProg{}).targetIndex() != 0 {
-		t.Fatalf("target index %d", tp.targetIndex())
+	tp := &guestapi.TargetProg{TailCall: true, GlobalSubprog: true, Args: []string{"ptr"}, Ret: "s32"}
+	if targetIndex(tp) != 1 || targetIndex(&guestapi.TargetProg{}) != 0 {
+		t.Fatalf("target index %d", targetIndex(tp))
 	}
-	raw, ids, err := tp.targetBTF("tc_sub")
+	raw, ids, err := targetBTF(tp, "tc_sub")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +259,7 @@ func TestTargetGlobalSubprog(t *testing.T) {
 			t.Errorf("func %d is %v, want global %s", i, typ, want)
 		}
 	}
-	in, offs := tp.targetInsns(mapFD)
+	in, offs := targetInsns(tp, mapFD)
 	b, err := marshalInsns(in)
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +276,7 @@ func TestTargetGlobalSubprog(t *testing.T) {
 		t.Errorf("target starts with %+v, want the program array load", r[2])
 	}
 	// Without a tail call the subprogram returns 0.
-	in, offs = (&TargetProg{GlobalSubprog: true}).targetInsns(-1)
+	in, offs = targetInsns(&guestapi.TargetProg{GlobalSubprog: true}, -1)
 	if b, err = marshalInsns(in); err != nil {
 		t.Fatal(err)
 	}
@@ -296,20 +294,20 @@ func FuzzTargetProg(f *testing.F) {
 	f.Add("tramp_main", "ptr,u64", "void", uint8(0x8))
 	f.Add("", "", "", uint8(0))
 	f.Fuzz(func(t *testing.T, name, args, ret string, flags uint8) {
-		tp := &TargetProg{TailCall: flags&1 != 0, TailCallSubprog: flags&2 != 0, TailCallTaken: flags&4 != 0, GlobalSubprog: flags&8 != 0, Ret: ret}
+		tp := &guestapi.TargetProg{TailCall: flags&1 != 0, TailCallSubprog: flags&2 != 0, TailCallTaken: flags&4 != 0, GlobalSubprog: flags&8 != 0, Ret: ret}
 		if args != "" {
 			tp.Args = strings.Split(args, ",")
 		}
-		raw, ids, err := tp.targetBTF(name)
+		raw, ids, err := targetBTF(tp, name)
 		if err != nil {
-			if tp.check(name) == nil {
+			if checkTarget(tp, name) == nil {
 				t.Fatalf("targetBTF failed on a target check accepts: %v", err)
 			}
 			return
 		}
-		in, offs := tp.targetInsns(3)
-		if len(offs) != len(ids) || tp.targetIndex() >= len(ids) {
-			t.Fatalf("%d functions, %d BTF ids, target index %d", len(offs), len(ids), tp.targetIndex())
+		in, offs := targetInsns(tp, 3)
+		if len(offs) != len(ids) || targetIndex(tp) >= len(ids) {
+			t.Fatalf("%d functions, %d BTF ids, target index %d", len(offs), len(ids), targetIndex(tp))
 		}
 		if _, err := funcInfo(offs, ids); err != nil {
 			t.Fatal(err)

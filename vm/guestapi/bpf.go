@@ -1,9 +1,4 @@
-// Package bpfobs runs trampoline jobs inside the test VM: it loads
-// observer BPF programs (fentry/fexit/fmod_ret/fsession) on a kernel
-// function with raw bpf(2), attaches and detaches them, triggers the
-// function with BPF_PROG_TEST_RUN, reports what each program saw, and
-// captures the live trampoline image.
-package bpfobs
+package guestapi
 
 import (
 	"fmt"
@@ -40,8 +35,8 @@ type Op struct {
 	Line int    `json:"line,omitempty"`
 }
 
-// Job is a target function, its programs and the steps to run.
-type Job struct {
+// BPFJob is a target function, its programs and the steps to run.
+type BPFJob struct {
 	Target  string `json:"target"`
 	Progs   []Prog `json:"progs"`
 	Ops     []Op   `json:"ops"`
@@ -56,8 +51,8 @@ const (
 	KindStart        = "start"        // Start, once per Run
 	KindStep         = "step"         // Step, one per Op
 	KindObservations = "observations" // Observations, after each run step
-	KindCapture      = "capture"      // Capture, after attach/detach steps with links in place (Job.Capture)
-	KindDone         = "job_done"     // Done, at the end of Run (not the guest's own "done")
+	KindCapture      = "capture"      // Capture, after attach/detach steps with links in place (BPFJob.Capture)
+	KindJobDone      = "job_done"     // JobDone, at the end of Run (not the guest run's own KindDone)
 )
 
 // Start describes the kernel and the ids the job uses.
@@ -71,7 +66,7 @@ type Start struct {
 	// name is bpf_trampoline_<key>).
 	TrampolineKey uint64 `json:"trampoline_key"`
 	// TargetProg describes the target program of a BPF-program target
-	// (Job.TargetProg); its bpf_func is Symbols[Target].
+	// (BPFJob.TargetProg); its bpf_func is Symbols[Target].
 	TargetProg *TargetProgInfo `json:"target_prog,omitempty"`
 	// FsessionSupported: a trivial fsession program on bpf_fentry_test1
 	// loaded; FsessionProbe is that load's errno name.
@@ -109,7 +104,7 @@ type TargetProgInfo struct {
 
 // Step is the result of one Op.
 type Step struct {
-	Step  int    `json:"step"` // index in Job.Ops
+	Step  int    `json:"step"` // index in BPFJob.Ops
 	Op    string `json:"op"`
 	Prog  string `json:"prog,omitempty"`
 	Line  int    `json:"line,omitempty"`
@@ -194,23 +189,77 @@ type Capture struct {
 	Errors         []string `json:"errors,omitempty"`
 }
 
-// Done ends a Run.
-type Done struct {
+// JobDone ends a Run.
+type JobDone struct {
 	Steps  int   `json:"steps"`
 	Millis int64 `json:"ms"`
 }
 
-// HelperSymbols are the core kernel symbols whose addresses go into Start.
-var HelperSymbols = []string{
-	"__bpf_tramp_enter", "__bpf_tramp_exit",
-	"__bpf_prog_enter_recur", "__bpf_prog_exit_recur",
-	"__bpf_prog_enter_sleepable_recur", "__bpf_prog_exit_sleepable_recur",
-	"__bpf_prog_enter", "__bpf_prog_exit",
-	"__bpf_prog_enter_sleepable", "__bpf_prog_exit_sleepable",
-	"__bpf_prog_enter_lsm_cgroup", "__bpf_prog_exit_lsm_cgroup",
-	"x86_return_thunk", "__x86_return_thunk", "its_return_thunk",
-	"retbleed_return_thunk", "srso_return_thunk", "srso_alias_return_thunk",
-	"call_depth_return_thunk", "__x86_call_depth",
-	"ftrace_caller", "ftrace_stub", "return_to_handler",
-	"arch_bpf_trampoline_skip", "bpf_tramp_image_add_skip",
+// TargetProg asks the guest to trace a BPF program instead of a vmlinux
+// function: it loads a socket filter whose one global function is named
+// after Job.Target and has the prototype Args -> Ret, with BTF and
+// func_info, so that tracing programs can attach to it with
+// attach_prog_fd and its BTF function id. TailCall makes the program call
+// bpf_tail_call through a one-slot program array (left empty, so the call
+// falls through): the verifier then marks the program tail_call_reachable.
+type TargetProg struct {
+	TailCall bool `json:"tail_call"`
+	// TailCallSubprog (with TailCall): the function calls a static
+	// subprogram that makes the tail call.
+	TailCallSubprog bool `json:"tail_call_subprog,omitempty"`
+	// TailCallTaken (with TailCall): slot 0 of the program array holds a
+	// socket filter returning TailCalleeRet, so the tail call is taken.
+	TailCallTaken bool `json:"tail_call_taken,omitempty"`
+	// GlobalSubprog: the target is a global subprogram (subprog 1) that
+	// the program's main function (mainName) calls with ctx, not the
+	// main function itself; its tail call, if any, is its own.
+	GlobalSubprog bool     `json:"global_subprog,omitempty"`
+	Args          []string `json:"args"` // case-file types: the guest takes exactly ["ptr"]
+	Ret           string   `json:"ret"`  // s32 or u32
+}
+
+// TargetTrigger is the Start.Trigger of a job whose target is a BPF
+// program: run steps execute the target itself with BPF_PROG_TEST_RUN.
+const TargetTrigger = "target program"
+
+// Obs is one decoded invocation of an observer program.
+type Obs struct {
+	Order        uint64   `json:"order"`
+	ProgIndex    int      `json:"prog_index"`
+	Prog         string   `json:"prog,omitempty"`
+	Phase        string   `json:"phase"` // entry | exit | modret
+	ArgCnt       uint64   `json:"arg_cnt"`
+	Args         []uint64 `json:"args"`          // the args bpf_get_func_arg returned
+	ArgErr       string   `json:"arg_err"`       // errno of the first failing bpf_get_func_arg ("ok" if all 12 worked)
+	Ret          *uint64  `json:"ret,omitempty"` // bpf_get_func_ret value (fexit/fmod_ret/fsession)
+	RetStatus    string   `json:"ret_status,omitempty"`
+	IP           *uint64  `json:"ip,omitempty"` // bpf_get_func_ip (when Prog.IP)
+	AttachCookie uint64   `json:"attach_cookie"`
+	// Session cookie (fsession with Prog.Cookie).
+	CookieRead    *uint64 `json:"cookie_read,omitempty"`
+	CookieWritten *uint64 `json:"cookie_written,omitempty"` // entry only
+	// CookieSlot is (ctx - cookie pointer)/8, the slot index the trampoline
+	// gave this program (bits 8-15 of func_meta).
+	CookieSlot *int64 `json:"cookie_slot,omitempty"`
+	Ctx        uint64 `json:"ctx"`
+	// Frame is frameWords u64 words read from ctx-128 (the trampoline's
+	// stack below and around ctx: cookies, IP, func_meta, args).
+	Frame       []uint64 `json:"frame,omitempty"`
+	FrameOffset int      `json:"frame_offset"` // byte offset of Frame[0] relative to ctx
+	FrameStatus string   `json:"frame_status,omitempty"`
+}
+
+// CallSite is what the traced function's patched entry says.
+type CallSite struct {
+	Kind   string `json:"kind"`             // call | jmp | bl | nop | unknown
+	Offset int    `json:"offset"`           // byte offset of the patched insn from the function start
+	Target uint64 `json:"target,omitempty"` // where it goes
+}
+
+// Sym is one /proc/kallsyms line: "<hex addr> <type> <name>[\t[<module>]]".
+type Sym struct {
+	Addr   uint64 `json:"addr"`
+	Type   string `json:"type"`
+	Name   string `json:"name"`
+	Module string `json:"module,omitempty"`
 }

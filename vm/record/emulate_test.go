@@ -1,7 +1,8 @@
-package emu
+package record
 
 import (
 	"fmt"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -9,23 +10,14 @@ import (
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/cases"
-	"github.com/bpftramp/tramp/cmd/tramp-guest/bpfobs"
+	"github.com/bpftramp/tramp/emu"
 	"github.com/bpftramp/tramp/trampoline"
-	"github.com/bpftramp/tramp/vm/record"
 )
 
-const testdata = "../cases/testdata"
-
-// caseOf finds the case a recording ran: its Source, or the corpus file.
-func caseOf(t *testing.T, rec *record.Recording) *cases.Case {
+// caseOf is the case a recording ran.
+func caseOf(t *testing.T, rec *Recording) *cases.Case {
 	t.Helper()
-	var c *cases.Case
-	var err error
-	if rec.Source != "" {
-		c, err = cases.Parse(rec.Case+".tramp", []byte(rec.Source))
-	} else {
-		c, err = cases.ParseFile(filepath.Join("..", "cases", rec.Case+".tramp"))
-	}
+	c, err := CaseOf(rec, filepath.Join("..", "..", "cases"))
 	if err != nil {
 		t.Fatalf("%s: %v", rec.Case, err)
 	}
@@ -34,8 +26,8 @@ func caseOf(t *testing.T, rec *record.Recording) *cases.Case {
 
 // captureBefore is the image in place at step: the last capture of an
 // earlier step.
-func captureBefore(rec *record.Recording, step int) (bpfobs.Capture, bool) {
-	var out bpfobs.Capture
+func captureBefore(rec *Recording, step int) (guestapi.Capture, bool) {
+	var out guestapi.Capture
 	found := false
 	for _, c := range rec.Captures {
 		if c.Step < step && (!found || c.Step > out.Step) {
@@ -48,17 +40,17 @@ func captureBefore(rec *record.Recording, step int) (bpfobs.Capture, bool) {
 // addrsOf renders our image at the kernel's addresses: the image, the
 // traced function, the helpers and each program's bpf_func; im and the
 // struct bpf_prog pointers keep placeholder values.
-func addrsOf(t *testing.T, p *trampoline.Plan, rec *record.Recording, capt bpfobs.Capture) arch.Addrs {
+func addrsOf(t *testing.T, p *trampoline.Plan, rec *Recording, capt guestapi.Capture) arch.Addrs {
 	t.Helper()
 	g, _ := generators.For(p.Arch)
 	a := g.Placeholder(p)
 	if rec.Arch == "x86_64" {
-		feat, err := record.X86Features(rec)
+		feat, err := X86Features(rec)
 		if err != nil {
 			t.Fatalf("%s: %v", rec.Case, err)
 		}
 		if feat.CallDepth {
-			if a.CallThunks, err = record.CallThunks(rec.Start); err != nil {
+			if a.CallThunks, err = CallThunks(rec.Start); err != nil {
 				t.Fatalf("%s: %v", rec.Case, err)
 			}
 		}
@@ -75,9 +67,9 @@ func addrsOf(t *testing.T, p *trampoline.Plan, rec *record.Recording, capt bpfob
 
 // bootGenerator is the generator of the recording's boot (on x86_64 with
 // its CPU features).
-func bootGenerator(t *testing.T, rec *record.Recording) *generators.Generator {
+func bootGenerator(t *testing.T, rec *Recording) *generators.Generator {
 	t.Helper()
-	g, err := record.Generator(rec)
+	g, err := Generator(rec)
 	if err != nil {
 		t.Fatalf("%s: %v", rec.Case, err)
 	}
@@ -94,7 +86,7 @@ type tally struct {
 // with what the observer programs recorded in the real kernel; both runs
 // must also pass every machine check and agree with the model.
 func TestKernelRecordings(t *testing.T) {
-	recs, err := record.LoadAll(testdata)
+	recs, err := LoadAll(testdata)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +103,7 @@ func TestKernelRecordings(t *testing.T) {
 			continue
 		}
 		key := rec.Profile + "/" + rec.Arch
-		if v := record.VariantOf(rec); v != "" {
+		if v := VariantOf(rec); v != "" {
 			key += "/" + v
 		}
 		tl := byKey[key]
@@ -133,11 +125,11 @@ func TestKernelRecordings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		steps, err := RunSteps(c, prof, a)
+		steps, err := emu.RunSteps(c, prof, a)
 		if err != nil {
 			t.Fatal(err)
 		}
-		obsByStep := map[int]bpfobs.Observations{}
+		obsByStep := map[int]guestapi.Observations{}
 		for _, o := range rec.Observations {
 			obsByStep[o.Step] = o
 		}
@@ -147,7 +139,7 @@ func TestKernelRecordings(t *testing.T) {
 				t.Errorf("%s: the kernel's run step did not succeed", where)
 				continue
 			}
-			obs := obsByStep[cr.Step].Records
+			obs := KernelCalls(obsByStep[cr.Step].Records)
 			if cr.Plan == nil {
 				if len(obs) != 0 {
 					t.Errorf("%s: no image in the model, the kernel ran %d programs", where, len(obs))
@@ -160,23 +152,23 @@ func TestKernelRecordings(t *testing.T) {
 				continue
 			}
 			tl.runs++
-			tt, _ := TestTargetOf(c.Target)
+			tt, _ := emu.TestTargetOf(c.Target)
 			unknown := tt.UnknownArg
 			// tramp's image at the kernel's addresses.
 			addrs := addrsOf(t, cr.Plan, rec, capt)
-			g, err := GenerateWith(bootGenerator(t, rec), cr.Plan, &addrs, c.Progs)
+			g, err := emu.GenerateWith(bootGenerator(t, rec), cr.Plan, &addrs, c.Progs)
 			if err != nil {
 				t.Errorf("%s: generate: %v", where, err)
 				continue
 			}
-			ours, err := Check(g.Setup, cr.Plan, cr.Run)
+			ours, err := emu.Check(g.Setup, cr.Plan, cr.Run)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := ours.Err(); err != nil {
 				t.Errorf("%s: tramp's image: %v", where, err)
 			}
-			kc := CompareKernel(ours.Calls, obs, cr.Plan, &g.Setup, unknown)
+			kc := emu.CompareKernel(ours.Calls, obs, cr.Plan, &g.Setup, unknown)
 			for _, p := range kc.Problems {
 				t.Errorf("%s: tramp's image against the kernel: %s", where, p)
 			}
@@ -185,23 +177,23 @@ func TestKernelRecordings(t *testing.T) {
 			tl.frameWords += kc.FrameWords
 			tl.unknownArgs += kc.UnknownArgs
 			// The kernel's own image.
-			rs, err := FromCapture(rec.Arch, capt, rec.Start.Symbols, cr.Plan.Func, c.Progs)
+			rs, err := EmuSetup(rec, capt, cr.Plan.Func, c.Progs)
 			if err != nil {
 				t.Errorf("%s: %v", where, err)
 				continue
 			}
-			real, err := Check(rs, cr.Plan, cr.Run)
+			real, err := emu.Check(rs, cr.Plan, cr.Run)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := real.Err(); err != nil {
 				t.Errorf("%s: the kernel's image: %v", where, err)
 			}
-			kr := CompareKernel(real.Calls, obs, cr.Plan, &rs, unknown)
+			kr := emu.CompareKernel(real.Calls, obs, cr.Plan, &rs, unknown)
 			for _, p := range kr.Problems {
 				t.Errorf("%s: the kernel's image emulated against the kernel: %s", where, p)
 			}
-			for _, p := range sameCalls(ours.Calls, real.Calls) {
+			for _, p := range emu.DiffCalls(ours.Calls, real.Calls) {
 				t.Errorf("%s: tramp's image and the kernel's differ: %s", where, p)
 			}
 			// (Instruction counts may differ on arm64: tramp's image loads a
@@ -211,17 +203,17 @@ func TestKernelRecordings(t *testing.T) {
 			}
 			if !negative && len(obs) > 0 && len(obs[0].Args) > 0 && !unknown(0) {
 				// A negative control: a changed kernel value must be seen.
-				mut := append([]bpfobs.Obs(nil), obs...)
+				mut := append([]emu.Call(nil), obs...)
 				mut[0].Args = append([]uint64(nil), obs[0].Args...)
 				mut[0].Args[0] ^= 0x100
-				if len(CompareKernel(real.Calls, mut, cr.Plan, &rs, unknown).Problems) == 0 {
+				if len(emu.CompareKernel(real.Calls, mut, cr.Plan, &rs, unknown).Problems) == 0 {
 					t.Errorf("%s: a changed argument in the kernel's record went unnoticed", where)
 				}
 				negative = true
 			}
 			st := rec.Steps[cr.Step]
 			if st.Retval != nil {
-				if p, ok := KernelRetval(c.Target, st.Trigger, *st.Retval, real); ok {
+				if p, ok := emu.KernelRetval(c.Target, st.Trigger, *st.Retval, real); ok {
 					tl.retvals++
 					if p != "" {
 						t.Errorf("%s: %s", where, p)
@@ -255,7 +247,7 @@ func TestKernelRecordings(t *testing.T) {
 // that step: every machine check must pass, the programs must see what
 // the model predicts, and tramp's own image must behave the same.
 func TestKernelImages(t *testing.T) {
-	recs, err := record.LoadAll(testdata)
+	recs, err := LoadAll(testdata)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +268,7 @@ func TestKernelImages(t *testing.T) {
 			t.Fatal(err)
 		}
 		key := rec.Profile + "/" + rec.Arch
-		if v := record.VariantOf(rec); v != "" {
+		if v := VariantOf(rec); v != "" {
 			key += "/" + v
 		}
 		if byKey[key] == nil {
@@ -284,18 +276,18 @@ func TestKernelImages(t *testing.T) {
 		}
 		for _, capt := range rec.Captures {
 			where := fmt.Sprintf("%s %s (kaslr %v) after step %d", key, rec.Case, rec.KASLR, capt.Step)
-			p, err := PlanAt(c, prof, a, capt.Step)
+			p, err := emu.PlanAt(c, prof, a, capt.Step)
 			if err != nil || p == nil {
 				t.Errorf("%s: no model image: %v", where, err)
 				continue
 			}
-			run := RunFor(c.Target, p.Func, nil)
-			rs, err := FromCapture(rec.Arch, capt, rec.Start.Symbols, p.Func, c.Progs)
+			run := emu.RunFor(c.Target, p.Func, nil)
+			rs, err := EmuSetup(rec, capt, p.Func, c.Progs)
 			if err != nil {
 				t.Errorf("%s: %v", where, err)
 				continue
 			}
-			real, err := Check(rs, p, run)
+			real, err := emu.Check(rs, p, run)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -304,19 +296,19 @@ func TestKernelImages(t *testing.T) {
 				continue
 			}
 			addrs := addrsOf(t, p, rec, capt)
-			g, err := GenerateWith(bootGenerator(t, rec), p, &addrs, c.Progs)
+			g, err := emu.GenerateWith(bootGenerator(t, rec), p, &addrs, c.Progs)
 			if err != nil {
 				t.Errorf("%s: generate: %v", where, err)
 				continue
 			}
-			ours, err := Check(g.Setup, p, run)
+			ours, err := emu.Check(g.Setup, p, run)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := ours.Err(); err != nil {
 				t.Errorf("%s: tramp's image: %v", where, err)
 			}
-			for _, d := range sameCalls(ours.Calls, real.Calls) {
+			for _, d := range emu.DiffCalls(ours.Calls, real.Calls) {
 				t.Errorf("%s: tramp's image and the kernel's differ: %s", where, d)
 			}
 			total++
