@@ -27,19 +27,6 @@ var HelperSymbols = []string{
 	trampoline.HelperProgEnterSleepable, trampoline.HelperProgExitSleepable,
 }
 
-// X86Layout is shaped like an x86_64 nokaslr boot: kernel text for the
-// traced function and the helpers, the BPF area for the image and the
-// programs' code, the direct map for im, vmalloc for struct bpf_prog.
-var X86Layout = Layout{
-	Image: 0xffffffffa0000000, Im: 0xffff888100100000, Func: 0xffffffff81a00000,
-	SymBase: 0xffffffff81200000, ProgBase: 0xffffc90000100000, JITBase: 0xffffffffa0010000,
-	Symbols: append(append([]string(nil), HelperSymbols...), "x86_return_thunk",
-		// The return thunks x86_return_thunk may point at and the per-CPU
-		// call-depth counter (after the others, so their places stay).
-		"__x86_return_thunk", "retbleed_return_thunk", "srso_return_thunk", "srso_alias_return_thunk",
-		"its_return_thunk", "call_depth_return_thunk", "__x86_call_depth"),
-}
-
 // Addrs invents addresses for every program of a plan, in name order.
 func (l Layout) Addrs(p *trampoline.Plan) Addrs {
 	a := Addrs{Image: l.Image, Im: l.Im, Func: l.Func, Symbols: map[string]uint64{}, Progs: map[string]ProgAddrs{}}
@@ -51,10 +38,6 @@ func (l Layout) Addrs(p *trampoline.Plan) Addrs {
 	}
 	return a
 }
-
-// PlaceholderAddrs is X86Layout.Addrs: x86_64-shaped placeholder
-// addresses (for rendering without a recording, and the x86 size pass).
-func PlaceholderAddrs(p *trampoline.Plan) Addrs { return X86Layout.Addrs(p) }
 
 // ProgNames lists the plan's programs once each, sorted.
 func ProgNames(p *trampoline.Plan) []string {

@@ -70,7 +70,7 @@ func GenerateWith(g *generators.Generator, p *trampoline.Plan, addrs *arch.Addrs
 	if err != nil {
 		return nil, err
 	}
-	s, err := FromImage(p, img, a, progs)
+	s, err := FromImage(p, img, a, progs, g.OrigEntry(a.Func))
 	if err != nil {
 		return nil, err
 	}

@@ -2,10 +2,8 @@ package emu
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/bpftramp/tramp/arch"
-	"github.com/bpftramp/tramp/arch/x86"
 	"github.com/bpftramp/tramp/trampoline"
 )
 
@@ -25,10 +23,12 @@ func progsOf(progs []*trampoline.Prog, addr func(name string) (arch.ProgAddrs, b
 }
 
 // FromImage describes an image tramp generated from plan with addrs;
-// progs are the case's programs in declaration order.
-func FromImage(p *trampoline.Plan, img *arch.Image, addrs arch.Addrs, progs []*trampoline.Prog) (Setup, error) {
+// progs are the case's programs in declaration order, origEntry where
+// the traced function goes on past its patched entry (the boot's
+// generator says: generators.Generator.OrigEntry).
+func FromImage(p *trampoline.Plan, img *arch.Image, addrs arch.Addrs, progs []*trampoline.Prog, origEntry uint64) (Setup, error) {
 	s := Setup{Arch: p.Arch, Code: img.Code, Base: addrs.Image, Func: addrs.Func, Im: addrs.Im,
-		Symbols: addrs.Symbols, Model: p.Func}
+		Symbols: addrs.Symbols, Model: p.Func, OrigEntry: origEntry}
 	attached := map[string]bool{}
 	for _, l := range [][]trampoline.Node{p.Fentry, p.Fexit, p.ModReturn} {
 		for _, n := range l {
@@ -43,17 +43,7 @@ func FromImage(p *trampoline.Plan, img *arch.Image, addrs arch.Addrs, progs []*t
 	case "x86_64":
 		s.CallMode = !p.JmpMode
 		s.TailCallCtx = p.Flags&trampoline.FlagTailCallCtx != 0
-		s.OrigEntry = addrs.Func + 5
-		if x86.Debian.EndbrAtFunc {
-			s.OrigEntry = addrs.Func + 9
-		}
-		for _, r := range img.Relocs {
-			if strings.HasPrefix(r.Sym, "func+") {
-				s.OrigEntry = r.Value
-			}
-		}
 	case "arm64":
-		s.OrigEntry = addrs.Func + 8
 	default:
 		return s, fmt.Errorf("emu: no machine for %s", p.Arch)
 	}

@@ -19,6 +19,13 @@ var nokaslr = arch.Layout{
 	Symbols: arch.HelperSymbols,
 }
 
+// PatchSiteEnd is the offset in the traced function just past its patched
+// entry: patchable-function-entry puts "mov x9, x30" and the patched insn
+// (a bl to the trampoline, or a nop) at +0 and +4, so the function goes
+// on at +8 (the LR the trampoline's call of the original function
+// returns to).
+const PatchSiteEnd = 8
+
 // PlaceholderImage is where PlaceholderAddrs puts the image.
 const PlaceholderImage = 0xffff800082c00000
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/arch/arm64"
+	"github.com/bpftramp/tramp/arch/x86"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
 )
@@ -19,7 +20,7 @@ func TestCorpusImagesPassChecker(t *testing.T) {
 		t.Fatal(err)
 	}
 	layouts := map[string][]func(*trampoline.Plan) arch.Addrs{
-		"x86_64": {arch.PlaceholderAddrs},
+		"x86_64": {x86.PlaceholderAddrs},
 		"arm64":  {arm64.PlaceholderAddrs, arm64.PlaceholderAddrsFar},
 	}
 	for _, an := range []string{"x86_64", "arm64"} {

@@ -28,27 +28,67 @@ type Generator struct {
 	Explain func(im *arch.Image, base uint64) ([]arch.Line, error)
 	// FrameReg names the register frame offsets are relative to.
 	FrameReg string
+	// OrigEntry is where the traced function at fn goes on past its
+	// patched entry: where the image's call of the original function,
+	// and a return from a fentry-only image, land.
+	OrigEntry func(fn uint64) uint64
 }
 
-var x86Gen = X86(x86.Debian)
+// Boot is what one boot's trampolines depend on beyond the plan: the
+// architecture and, on x86_64, the build and CPU features
+// (x86.Features.ForBoot; EndbrAtFunc from the traced function's first
+// bytes) and the helpers the boot gave a call thunk (call-depth
+// tracking). The generator of a boot renders, sizes and checks with
+// exactly these, so a size pass and the real pass cannot disagree.
+type Boot struct {
+	Arch       string
+	X86        x86.Features
+	CallThunks map[string]bool
+}
 
-// X86 is the x86_64 generator for a set of build and CPU features (the
-// ones of a recorded boot: x86.Features.ForBoot).
-func X86(feat x86.Features) *Generator {
+// DebianBoot is a boot of Debian's build under a CPU model that needs no
+// return thunk (TCG's -cpu max): x86.Debian on x86_64.
+func DebianBoot(archName string) Boot {
+	b := Boot{Arch: archName}
+	if archName == "x86_64" {
+		b.X86 = x86.Debian
+	}
+	return b
+}
+
+// ForBoot is the generator of one boot: the one constructor every
+// command, test and VM comparison uses.
+func ForBoot(b Boot) (*Generator, error) {
+	switch b.Arch {
+	case "x86_64":
+		return x86Generator(b.X86, b.CallThunks), nil
+	case "arm64":
+		return arm64Generator(), nil
+	}
+	return nil, fmt.Errorf("no generator for %s (tramp generates x86_64 and arm64)", b.Arch)
+}
+
+func x86Generator(feat x86.Features, thunks map[string]bool) *Generator {
+	placeholder := func(p *trampoline.Plan) arch.Addrs {
+		a := x86.PlaceholderAddrs(p)
+		a.CallThunks = thunks
+		return a
+	}
 	return &Generator{
 		Arch:        "x86_64",
 		Generate:    func(p *trampoline.Plan, a arch.Addrs) (*arch.Image, error) { return x86.Generate(p, feat, a) },
-		Placeholder: arch.PlaceholderAddrs,
+		Placeholder: placeholder,
 		Check: func(im *arch.Image, base uint64, _ *trampoline.Plan) error {
 			return x86.Check(im, base, feat)
 		},
-		Explain:  x86.Explain,
-		FrameReg: "rbp",
-		// The x86 size pass renders with placeholder addresses: every
-		// value-dependent field there has the same length as in the real
-		// pass.
+		Explain:   x86.Explain,
+		FrameReg:  "rbp",
+		OrigEntry: func(fn uint64) uint64 { return fn + uint64(x86.PatchSiteEnd(feat)) },
+		// The x86 size pass renders with placeholder addresses (and the
+		// boot's call thunks): every value-dependent field there has the
+		// same length as in the real pass.
 		Size: func(p *trampoline.Plan) (int, error) {
-			im, err := x86.Generate(p, feat, arch.PlaceholderAddrs(p))
+			im, err := x86.Generate(p, feat, placeholder(p))
 			if err != nil {
 				return 0, err
 			}
@@ -57,19 +97,27 @@ func X86(feat x86.Features) *Generator {
 	}
 }
 
-var arm64Gen = &Generator{
-	Arch:        "arm64",
-	Generate:    func(p *trampoline.Plan, a arch.Addrs) (*arch.Image, error) { return arm64.Generate(p, arm64.Debian, a) },
-	Size:        arm64.Size,
-	Placeholder: arm64.PlaceholderAddrs,
-	Check: func(im *arch.Image, base uint64, p *trampoline.Plan) error {
-		return arm64.Check(im, base, arm64.ReturnOf(p.Flags&trampoline.FlagSkipFrame != 0))
-	},
-	Explain:  arm64.Explain,
-	FrameReg: "sp",
+func arm64Generator() *Generator {
+	return &Generator{
+		Arch:        "arm64",
+		Generate:    func(p *trampoline.Plan, a arch.Addrs) (*arch.Image, error) { return arm64.Generate(p, arm64.Debian, a) },
+		Size:        arm64.Size,
+		Placeholder: arm64.PlaceholderAddrs,
+		Check: func(im *arch.Image, base uint64, p *trampoline.Plan) error {
+			return arm64.Check(im, base, arm64.ReturnOf(p.Flags&trampoline.FlagSkipFrame != 0))
+		},
+		Explain:   arm64.Explain,
+		FrameReg:  "sp",
+		OrigEntry: func(fn uint64) uint64 { return fn + arm64.PatchSiteEnd },
+	}
 }
 
-// For returns the generator of an architecture.
+var (
+	x86Gen   = x86Generator(x86.Debian, nil)
+	arm64Gen = arm64Generator()
+)
+
+// For returns the generator of an architecture for DebianBoot.
 func For(archName string) (*Generator, error) {
 	switch archName {
 	case "x86_64":

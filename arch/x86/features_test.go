@@ -168,7 +168,7 @@ func TestCallDepthAccounting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addrs := arch.PlaceholderAddrs(p)
+	addrs := PlaceholderAddrs(p)
 	count := func(im *arch.Image) (templates, calls int) {
 		for _, r := range im.Relocs {
 			switch r.Kind {
@@ -226,7 +226,7 @@ func TestCallDepthAccounting(t *testing.T) {
 // another thunk and a missing relocation.
 func TestRethunkEnding(t *testing.T) {
 	p := planOf(t, "debian-7.2.13", "target bpf_fentry_test1\nprog s fsession cookie\nattach s\n")
-	addrs := arch.PlaceholderAddrs(p)
+	addrs := PlaceholderAddrs(p)
 	feat, err := Debian.ForBoot(Boot{Vulnerabilities: vulnsCascadelake, CPUFamily: 6})
 	if err != nil {
 		t.Fatal(err)

@@ -40,7 +40,7 @@ func TestLiveCodeLengths(t *testing.T) {
 	}
 	for _, tc := range tests {
 		p := planOf(t, "debian-7.2.13", tc.src)
-		im, err := Generate(p, Debian, arch.PlaceholderAddrs(p))
+		im, err := Generate(p, Debian, PlaceholderAddrs(p))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +52,7 @@ func TestLiveCodeLengths(t *testing.T) {
 
 func TestCheckerCatchesBrokenImages(t *testing.T) {
 	p := planOf(t, "debian-7.2.13", "target bpf_modify_return_test\nprog s fsession cookie\nprog m fmod_ret\nattach m\nattach s\n")
-	addrs := arch.PlaceholderAddrs(p)
+	addrs := PlaceholderAddrs(p)
 	good, err := Generate(p, Debian, addrs)
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func FuzzDecode(f *testing.F) {
 // bytes Debian 7.2.13 and 7.3.4 produced for tailcall_fentry_fexit).
 func TestTailCallCntPtrSlot(t *testing.T) {
 	p := planOf(t, "debian-7.2.13", "target tc(ptr) -> s32 bpf-prog tail-call\nprog e fentry\nprog x fexit\nattach e\nattach x\n")
-	im, err := Generate(p, Debian, arch.PlaceholderAddrs(p))
+	im, err := Generate(p, Debian, PlaceholderAddrs(p))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func generatorFor(archName, features string) (*generators.Generator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--features: %w", err)
 	}
-	return generators.X86(f), nil
+	return generators.ForBoot(generators.Boot{Arch: archName, X86: f})
 }
 
 // imageOf replays a case and renders its final image.

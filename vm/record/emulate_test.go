@@ -42,19 +42,7 @@ func captureBefore(rec *Recording, step int) (guestapi.Capture, bool) {
 // struct bpf_prog pointers keep placeholder values.
 func addrsOf(t *testing.T, p *trampoline.Plan, rec *Recording, capt guestapi.Capture) arch.Addrs {
 	t.Helper()
-	g, _ := generators.For(p.Arch)
-	a := g.Placeholder(p)
-	if rec.Arch == "x86_64" {
-		feat, err := X86Features(rec)
-		if err != nil {
-			t.Fatalf("%s: %v", rec.Case, err)
-		}
-		if feat.CallDepth {
-			if a.CallThunks, err = CallThunks(rec.Start); err != nil {
-				t.Fatalf("%s: %v", rec.Case, err)
-			}
-		}
-	}
+	a := bootGenerator(t, rec).Placeholder(p)
 	a.Image, a.Func = capt.Addr, capt.TargetAddr
 	a.Symbols = rec.Start.Symbols
 	for _, pi := range capt.Progs {

@@ -174,7 +174,7 @@ func plausibleHeapPointer(archName string, v uint64) bool {
 // bpf_prog *) are read from the real image at the fields where our image
 // puts them, and the image rendered again, until nothing changes.
 func render(rec *Recording, c guestapi.Capture, plan *trampoline.Plan, real []byte) (*arch.Image, error) {
-	g, err := generators.For(rec.Arch)
+	g, err := Generator(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -189,21 +189,7 @@ func render(rec *Recording, c guestapi.Capture, plan *trampoline.Plan, real []by
 		pa.BPFFunc = p.JitedKsym
 		addrs.Progs[p.Name] = pa
 	}
-	head, _ := hex.DecodeString(c.TargetHead)
 	gen := g.Generate
-	if rec.Arch == "x86_64" {
-		feat, err := X86Features(rec)
-		if err != nil {
-			return nil, err
-		}
-		feat.EndbrAtFunc = bytes.HasPrefix(head, []byte{0xf3, 0x0f, 0x1e, 0xfa}) || bytes.HasPrefix(head, []byte{0x0f, 0x1f, 0x40, 0xd6})
-		if feat.CallDepth {
-			if addrs.CallThunks, err = CallThunks(rec.Start); err != nil {
-				return nil, err
-			}
-		}
-		gen = func(p *trampoline.Plan, a arch.Addrs) (*arch.Image, error) { return x86.Generate(p, feat, a) }
-	}
 	var img *arch.Image
 	for range 4 {
 		img, err = gen(plan, addrs)
@@ -290,34 +276,42 @@ func CallThunks(st *guestapi.Start) (map[string]bool, error) {
 	return out, nil
 }
 
-// Generator is the generator for a recording's boot: on x86_64 with its
-// features (X86Features), else the architecture's.
-func Generator(rec *Recording) (*generators.Generator, error) {
+// BootOf is what the generator must know of a recording's boot: on
+// x86_64 its features (X86Features), EndbrAtFunc from the traced
+// function's first bytes as captured, and with call-depth tracking the
+// helpers the boot gave a call thunk (CallThunks).
+func BootOf(rec *Recording) (generators.Boot, error) {
+	b := generators.DebianBoot(rec.Arch)
 	if rec.Arch != "x86_64" {
-		return generators.For(rec.Arch)
+		return b, nil
 	}
 	feat, err := X86Features(rec)
 	if err != nil {
+		return b, err
+	}
+	for _, c := range rec.Captures {
+		if head, err := hex.DecodeString(c.TargetHead); err == nil && len(head) >= 4 {
+			feat.EndbrAtFunc = x86.StartsWithEndbr(head)
+			break
+		}
+	}
+	b.X86 = feat
+	if feat.CallDepth && rec.Start != nil {
+		if b.CallThunks, err = CallThunks(rec.Start); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// Generator is the generator for a recording's boot (BootOf): the one
+// that renders, sizes and compares its images.
+func Generator(rec *Recording) (*generators.Generator, error) {
+	b, err := BootOf(rec)
+	if err != nil {
 		return nil, err
 	}
-	g := generators.X86(feat)
-	if feat.CallDepth && rec.Start != nil {
-		// The size pass sees the same call thunks as the real one.
-		thunks, err := CallThunks(rec.Start)
-		if err != nil {
-			return nil, err
-		}
-		g.Size = func(p *trampoline.Plan) (int, error) {
-			a := g.Placeholder(p)
-			a.CallThunks = thunks
-			im, err := x86.Generate(p, feat, a)
-			if err != nil {
-				return 0, err
-			}
-			return im.AllocSize, nil
-		}
-	}
-	return g, nil
+	return generators.ForBoot(b)
 }
 
 // SizeFunc is the size pass of a recording's boot, for the link model's
