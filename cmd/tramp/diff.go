@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/bpftramp/tramp/vm/recording"
 	"io"
 
 	"github.com/bpftramp/tramp/arch"
@@ -103,7 +104,7 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 // one (the recording's case comes from the corpus, its own source, or the
 // CASE argument).
 func diffRecording(path string, pos []string, stdout, stderr io.Writer) int {
-	rec, err := record.Load(path)
+	rec, err := recording.Load(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "tramp diff: %v\n", err)
 		return exitUsage

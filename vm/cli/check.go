@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/bpftramp/tramp/vm/recording"
 	"io"
 	"os"
 	"strings"
@@ -136,13 +137,13 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 	}
 	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
 	defer f.Close()
-	bootAll(ctx, runs, f, opts, stderr, func(r *suiteRun, rec *record.Recording) {
+	bootAll(ctx, runs, f, opts, stderr, func(r *suiteRun, rec *recording.Recording) {
 		if write {
-			if _, err := record.Write(*testdata, rec); err != nil {
+			if _, err := recording.Write(*testdata, rec); err != nil {
 				fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
 			}
 		} else if *out != "" {
-			record.Write(*out, rec)
+			recording.Write(*out, rec)
 		}
 	})
 	return report(runs, stdout, stderr, write, *testdata, *out)
@@ -174,14 +175,14 @@ func report(runs []*suiteRun, stdout, stderr io.Writer, write bool, testdata, ou
 		if len(r.cases) == 0 {
 			continue
 		}
-		byName := map[string]*record.Recording{}
+		byName := map[string]*recording.Recording{}
 		if r.res != nil {
 			for _, rec := range r.res.Recordings {
 				byName[rec.Case] = rec
 				if write {
-					record.Write(testdata, rec) // again, now with the accelerator known
+					recording.Write(testdata, rec) // again, now with the accelerator known
 				} else if out != "" {
-					record.Write(out, rec)
+					recording.Write(out, rec)
 				}
 			}
 		}
@@ -251,7 +252,7 @@ type bootOpts struct {
 // bootAll boots every run, the arches of one kernel side by side (one vCPU
 // each), reporting progress on stderr and handing each recording to
 // onRecording as soon as it is complete.
-func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, o bootOpts, stderr io.Writer, onRecording func(*suiteRun, *record.Recording)) {
+func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, o bootOpts, stderr io.Writer, onRecording func(*suiteRun, *recording.Recording)) {
 	var mu sync.Mutex
 	for i := 0; i < len(runs); {
 		j := i
@@ -269,7 +270,7 @@ func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, o bootOp
 					Machine: record.Machine{Kernel: r.kernel, Profile: r.profile.Name, Arch: r.arch,
 						Fetcher: f, KASLR: o.kaslr, CPU: o.cpu, Accel: o.accel, Append: o.append},
 					Cases: r.cases,
-					OnRecording: func(rec *record.Recording) {
+					OnRecording: func(rec *recording.Recording) {
 						mu.Lock()
 						defer mu.Unlock()
 						n++

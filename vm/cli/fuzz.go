@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/bpftramp/tramp/vm/recording"
 	"io"
 	"math/rand"
 	"os"
@@ -13,7 +14,6 @@ import (
 	"github.com/bpftramp/tramp/trampoline"
 	"github.com/bpftramp/tramp/vm/kernels"
 	"github.com/bpftramp/tramp/vm/qemu"
-	"github.com/bpftramp/tramp/vm/record"
 )
 
 // FuzzCase writes a random case: programs of every kind on one target and
@@ -153,6 +153,6 @@ func fuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
 	defer f.Close()
-	bootAll(ctx, runs, f, bootOpts{accel: *accel}, stderr, func(*suiteRun, *record.Recording) {})
+	bootAll(ctx, runs, f, bootOpts{accel: *accel}, stderr, func(*suiteRun, *recording.Recording) {})
 	return report(runs, stdout, stderr, false, "", "")
 }

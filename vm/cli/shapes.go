@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/bpftramp/tramp/vm/guestapi"
+	"github.com/bpftramp/tramp/vm/recording"
 	"io"
 	"os"
 	"path/filepath"
@@ -111,7 +112,7 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 					Machine: record.Machine{Kernel: r.profile.Name, Profile: r.profile.Name, Arch: r.arch,
 						Fetcher: f, KASLR: *kaslr, CPU: *cpu, Accel: *accel, Append: words},
 					Job: job,
-					OnRecording: func(rec *record.Recording) {
+					OnRecording: func(rec *recording.Recording) {
 						mu.Lock()
 						defer mu.Unlock()
 						n++
@@ -180,7 +181,7 @@ func shapeReport(runs []*shapeRun, stdout, stderr io.Writer, verbose, write, ful
 			continue
 		}
 		a, _ := trampoline.LookupArch(string(r.arch))
-		recs := append([]*record.Recording(nil), r.res.Recordings...)
+		recs := append([]*recording.Recording(nil), r.res.Recordings...)
 		sort.Slice(recs, func(i, j int) bool { return recs[i].Case < recs[j].Case })
 		for _, rec := range recs {
 			sh := r.res.Shapes[rec.Case]
@@ -312,7 +313,7 @@ func atStage(stage string) string {
 func writeShapes(root string, r *shapeRun, prune bool) error {
 	written := map[string]bool{}
 	for _, rec := range r.res.Recordings {
-		p, err := record.Write(root, rec)
+		p, err := recording.Write(root, rec)
 		if err != nil {
 			return err
 		}
@@ -333,11 +334,11 @@ func writeShapes(root string, r *shapeRun, prune bool) error {
 		if written[p] {
 			continue
 		}
-		rec, err := record.Load(p)
+		rec, err := recording.Load(p)
 		if err != nil {
 			return err
 		}
-		if rec.KASLR == this.KASLR && record.VariantOf(rec) == record.VariantOf(this) {
+		if rec.KASLR == this.KASLR && recording.VariantOf(rec) == recording.VariantOf(this) {
 			if err := os.Remove(p); err != nil {
 				return err
 			}

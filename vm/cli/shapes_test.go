@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"github.com/bpftramp/tramp/vm/recording"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,19 +18,19 @@ import (
 func TestWriteShapesPrunesOwnVariant(t *testing.T) {
 	root := t.TempDir()
 	prof, _ := trampoline.LookupProfile("debian-7.2.13")
-	rec := func(name, cpu string, kaslr bool) *record.Recording {
-		return &record.Recording{Schema: record.Schema, Case: name, Profile: prof.Name, Arch: "x86_64", CPU: cpu, KASLR: kaslr, Complete: true}
+	rec := func(name, cpu string, kaslr bool) *recording.Recording {
+		return &recording.Recording{Schema: recording.Schema, Case: name, Profile: prof.Name, Arch: "x86_64", CPU: cpu, KASLR: kaslr, Complete: true}
 	}
-	for _, r := range []*record.Recording{
+	for _, r := range []*recording.Recording{
 		rec("shape-old", "", false), rec("shape-old", "", true), rec("shape-old", "EPYC-Rome", false),
 		rec("shape-old", "Cascadelake-Server", false), rec("shape-kept", "EPYC-Rome", false),
 	} {
-		if _, err := record.Write(root, r); err != nil {
+		if _, err := recording.Write(root, r); err != nil {
 			t.Fatal(err)
 		}
 	}
 	run := &shapeRun{profile: prof, arch: kernels.X86_64, res: &record.ShapeResult{}}
-	run.res.Recordings = []*record.Recording{rec("shape-kept", "EPYC-Rome", false), rec("shape-new", "EPYC-Rome", false)}
+	run.res.Recordings = []*recording.Recording{rec("shape-kept", "EPYC-Rome", false), rec("shape-new", "EPYC-Rome", false)}
 	if err := writeShapes(root, run, true); err != nil {
 		t.Fatal(err)
 	}

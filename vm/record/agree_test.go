@@ -2,6 +2,7 @@ package record
 
 import (
 	"fmt"
+	"github.com/bpftramp/tramp/vm/recording"
 	"sort"
 	"testing"
 
@@ -12,7 +13,7 @@ import (
 // model, as tramp vm check does after a boot: each step's outcome, each
 // run's invocations and observations, and each image.
 func TestRecordingsAgree(t *testing.T) {
-	recs, err := LoadAll(testdata)
+	recs, err := recording.LoadAll(testdata)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func TestRecordingsAgree(t *testing.T) {
 		verdicts[cmp.Verdict]++
 		steps, runs, calls, images = steps+cmp.Steps, runs+cmp.Runs, calls+cmp.Invocations, images+cmp.Images
 		if cmp.Verdict != Agree && cmp.Verdict != NotInBTF {
-			t.Errorf("%s/%s/%s (%s): %s %v", rec.Profile, rec.Arch, rec.Case, PathOf("", rec), cmp.Verdict, cmp.Problems)
+			t.Errorf("%s/%s/%s (%s): %s %v", rec.Profile, rec.Arch, rec.Case, recording.PathOf("", rec), cmp.Verdict, cmp.Problems)
 		}
 	}
 	var vs []string

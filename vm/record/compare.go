@@ -3,6 +3,7 @@ package record
 import (
 	"fmt"
 	"github.com/bpftramp/tramp/vm/guestapi"
+	"github.com/bpftramp/tramp/vm/recording"
 
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
@@ -33,7 +34,7 @@ type Comparison struct {
 // (SizeFunc: on x86_64 its CPU features decide the return sequence and
 // call-depth accounting, and so the image size). When those features
 // cannot be derived, the comparison fails and says why.
-func CompareBoot(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *trampoline.Arch) Comparison {
+func CompareBoot(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile, a *trampoline.Arch) Comparison {
 	sf, err := SizeFunc(rec)
 	if err != nil {
 		return Comparison{Case: c.Name, Verdict: Disagree, Problems: []string{fmt.Sprintf("%s: %v", c.File, err)}}
@@ -44,7 +45,7 @@ func CompareBoot(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *tra
 // bootTarget is the case's target with the ids of the recorded boot: its
 // BTF id, and for a BPF-program target the program's id (the key's upper
 // half, see bpf_trampoline_compute_key).
-func bootTarget(rec *Recording, c *cases.Case) trampoline.Target {
+func bootTarget(rec *recording.Recording, c *cases.Case) trampoline.Target {
 	target := c.Target
 	if rec.Start != nil {
 		target.BTFID = rec.Start.BTFIDs[c.Target.Name]
@@ -61,7 +62,7 @@ func bootTarget(rec *Recording, c *cases.Case) trampoline.Target {
 // stage), and at every run each program must have been invoked in the
 // predicted order and phase and have seen the predicted argument count,
 // func_meta, cookie slot, cookie values, attach cookie and IP.
-func Compare(rec *Recording, c *cases.Case, prof *trampoline.Profile, a *trampoline.Arch, sizeFunc func(*trampoline.Plan) (int, error)) Comparison {
+func Compare(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile, a *trampoline.Arch, sizeFunc func(*trampoline.Plan) (int, error)) Comparison {
 	cmp := Comparison{Case: c.Name, Verdict: Agree}
 	bad := func(line int, format string, args ...any) {
 		cmp.Problems = append(cmp.Problems, fmt.Sprintf("%s:%d: %s", c.File, line, fmt.Sprintf(format, args...)))
@@ -201,7 +202,7 @@ func at(stage string) string {
 	return " at " + stage
 }
 
-func compareRun(bad func(int, string, ...any), line int, want []trampoline.Expected, got guestapi.Observations, plan *trampoline.Plan, target trampoline.Target, rec *Recording) int {
+func compareRun(bad func(int, string, ...any), line int, want []trampoline.Expected, got guestapi.Observations, plan *trampoline.Plan, target trampoline.Target, rec *recording.Recording) int {
 	if got.Lost > 0 || len(got.Errors) > 0 {
 		bad(line, "run: %d observations lost %v", got.Lost, got.Errors)
 	}

@@ -3,6 +3,7 @@ package record
 import (
 	"fmt"
 	"github.com/bpftramp/tramp/vm/guestapi"
+	"github.com/bpftramp/tramp/vm/recording"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -74,8 +75,10 @@ func TestCompareTrampolineKey(t *testing.T) {
 	}
 	prof, _ := trampoline.LookupProfile("debian-7.2.13")
 	a, _ := trampoline.LookupArch("x86_64")
-	cmp := func(rec *Recording) Comparison { return Compare(rec, c, prof, a, generators.SizeFunc("x86_64")) }
-	rec, err := Load(path)
+	cmp := func(rec *recording.Recording) Comparison {
+		return Compare(rec, c, prof, a, generators.SizeFunc("x86_64"))
+	}
+	rec, err := recording.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +89,7 @@ func TestCompareTrampolineKey(t *testing.T) {
 	if got := cmp(rec); got.Verdict != Disagree || !strings.Contains(strings.Join(got.Problems, "\n"), "trampoline key") {
 		t.Errorf("wrong key: %s %v", got.Verdict, got.Problems)
 	}
-	rec, _ = Load(path)
+	rec, _ = recording.Load(path)
 	rec.Captures[0].Name = "bpf_trampoline_6442516024"
 	if got := cmp(rec); got.Verdict != Disagree || !strings.Contains(strings.Join(got.Problems, "\n"), "the model names it bpf_trampoline_17179869185") {
 		t.Errorf("wrong image name: %s %v", got.Verdict, got.Problems)
@@ -105,7 +108,7 @@ func TestCompareImageLine(t *testing.T) {
 	path := filepath.Join(testdata, "debian-6.18.15", "arm64", "tailcall_fentry_fexit.json")
 	prof, _ := trampoline.LookupProfile("debian-6.18.15")
 	a, _ := trampoline.LookupArch("arm64")
-	rec, err := Load(path)
+	rec, err := recording.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +144,7 @@ func TestCompareImageLine(t *testing.T) {
 		t.Errorf("superseded image: %s %v, want one problem starting %q", got.Verdict, got.Problems, want)
 	}
 
-	rec, _ = Load(path)
+	rec, _ = recording.Load(path)
 	rec.Captures[after].Bytes, rec.Captures[after].Addr = "", 0
 	rec.Captures[after].Errors = []string{"2 images named bpf_trampoline_x were still listed"}
 	want = fmt.Sprintf("%s:%d: image after step %d: the guest captured no image of %s: 2 images", c.File, line, step, rec.Captures[after].Name)
@@ -157,7 +160,7 @@ func TestCompareMissingStepsLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := Load(filepath.Join(testdata, "debian-6.18.15", "arm64", "tailcall_fentry_fexit.json"))
+	rec, err := recording.Load(filepath.Join(testdata, "debian-6.18.15", "arm64", "tailcall_fentry_fexit.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,8 +183,8 @@ func TestCompareCatchesKernelDifferences(t *testing.T) {
 	}
 	prof, _ := trampoline.LookupProfile("debian-7.2.13")
 	a, _ := trampoline.LookupArch("x86_64")
-	load := func() *Recording {
-		rec, err := Load(filepath.Join(testdata, "debian-7.2.13", "x86_64", "fsession_cookie.json"))
+	load := func() *recording.Recording {
+		rec, err := recording.Load(filepath.Join(testdata, "debian-7.2.13", "x86_64", "fsession_cookie.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,13 +195,13 @@ func TestCompareCatchesKernelDifferences(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name  string
-		alter func(*Recording)
+		alter func(*recording.Recording)
 		want  string
 	}{
-		{"attach errno", func(r *Recording) { r.Steps[0].Errno, r.Steps[0].Stage = "EINVAL", "load" }, "fsession_cookie.tramp:5: attach s: kernel EINVAL at load, model ok"},
-		{"detach errno", func(r *Recording) { r.Steps[2].Errno = "EBUSY" }, "fsession_cookie.tramp:7: detach s: kernel EBUSY"},
-		{"phase", func(r *Recording) { r.Observations[0].Records[1].Phase = "entry" }, "fsession_cookie.tramp:6: run: invocation 1 (s exit): the kernel ran s entry"},
-		{"cookie", func(r *Recording) { v := uint64(7); r.Observations[0].Records[1].CookieRead = &v }, "fsession_cookie.tramp:6: run: invocation 1 (s exit): cookie 0x7 at exit"},
+		{"attach errno", func(r *recording.Recording) { r.Steps[0].Errno, r.Steps[0].Stage = "EINVAL", "load" }, "fsession_cookie.tramp:5: attach s: kernel EINVAL at load, model ok"},
+		{"detach errno", func(r *recording.Recording) { r.Steps[2].Errno = "EBUSY" }, "fsession_cookie.tramp:7: detach s: kernel EBUSY"},
+		{"phase", func(r *recording.Recording) { r.Observations[0].Records[1].Phase = "entry" }, "fsession_cookie.tramp:6: run: invocation 1 (s exit): the kernel ran s entry"},
+		{"cookie", func(r *recording.Recording) { v := uint64(7); r.Observations[0].Records[1].CookieRead = &v }, "fsession_cookie.tramp:6: run: invocation 1 (s exit): cookie 0x7 at exit"},
 	} {
 		rec := load()
 		tc.alter(rec)

@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/hex"
 	"fmt"
+	"github.com/bpftramp/tramp/vm/recording"
 	"path/filepath"
 
 	"github.com/bpftramp/tramp/cases"
@@ -17,7 +18,7 @@ import (
 
 // EmuSetup describes a captured image for the emulator, with the
 // recording's helper addresses.
-func EmuSetup(rec *Recording, c guestapi.Capture, m trampoline.FuncModel, progs []*trampoline.Prog) (emu.Setup, error) {
+func EmuSetup(rec *recording.Recording, c guestapi.Capture, m trampoline.FuncModel, progs []*trampoline.Prog) (emu.Setup, error) {
 	code, err := hex.DecodeString(c.Bytes)
 	if err != nil {
 		return emu.Setup{}, fmt.Errorf("capture after step %d: %v", c.Step, err)
@@ -59,7 +60,7 @@ func KernelCalls(obs []guestapi.Obs) []emu.Call {
 
 // CaseOf is the case a recording ran: its Source (shapes, fuzz), else the
 // corpus file <case>.tramp in casesDir.
-func CaseOf(rec *Recording, casesDir string) (*cases.Case, error) {
+func CaseOf(rec *recording.Recording, casesDir string) (*cases.Case, error) {
 	if rec.Source != "" {
 		return ShapeCase(rec)
 	}

@@ -3,6 +3,7 @@ package record
 import (
 	"fmt"
 	"github.com/bpftramp/tramp/vm/guestapi"
+	"github.com/bpftramp/tramp/vm/recording"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -15,7 +16,7 @@ import (
 )
 
 // caseOf is the case a recording ran.
-func caseOf(t *testing.T, rec *Recording) *cases.Case {
+func caseOf(t *testing.T, rec *recording.Recording) *cases.Case {
 	t.Helper()
 	c, err := CaseOf(rec, filepath.Join("..", "..", "cases"))
 	if err != nil {
@@ -26,7 +27,7 @@ func caseOf(t *testing.T, rec *Recording) *cases.Case {
 
 // captureBefore is the image in place at step: the last capture of an
 // earlier step.
-func captureBefore(rec *Recording, step int) (guestapi.Capture, bool) {
+func captureBefore(rec *recording.Recording, step int) (guestapi.Capture, bool) {
 	var out guestapi.Capture
 	found := false
 	for _, c := range rec.Captures {
@@ -40,7 +41,7 @@ func captureBefore(rec *Recording, step int) (guestapi.Capture, bool) {
 // addrsOf renders our image at the kernel's addresses: the image, the
 // traced function, the helpers and each program's bpf_func; im and the
 // struct bpf_prog pointers keep placeholder values.
-func addrsOf(t *testing.T, p *trampoline.Plan, rec *Recording, capt guestapi.Capture) arch.Addrs {
+func addrsOf(t *testing.T, p *trampoline.Plan, rec *recording.Recording, capt guestapi.Capture) arch.Addrs {
 	t.Helper()
 	a := bootGenerator(t, rec).Placeholder(p)
 	a.Image, a.Func = capt.Addr, capt.TargetAddr
@@ -55,7 +56,7 @@ func addrsOf(t *testing.T, p *trampoline.Plan, rec *Recording, capt guestapi.Cap
 
 // bootGenerator is the generator of the recording's boot (on x86_64 with
 // its CPU features).
-func bootGenerator(t *testing.T, rec *Recording) *generators.Generator {
+func bootGenerator(t *testing.T, rec *recording.Recording) *generators.Generator {
 	t.Helper()
 	g, err := Generator(rec)
 	if err != nil {
@@ -74,7 +75,7 @@ type tally struct {
 // with what the observer programs recorded in the real kernel; both runs
 // must also pass every machine check and agree with the model.
 func TestKernelRecordings(t *testing.T) {
-	recs, err := LoadAll(testdata)
+	recs, err := recording.LoadAll(testdata)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestKernelRecordings(t *testing.T) {
 			continue
 		}
 		key := rec.Profile + "/" + rec.Arch
-		if v := VariantOf(rec); v != "" {
+		if v := recording.VariantOf(rec); v != "" {
 			key += "/" + v
 		}
 		tl := byKey[key]
@@ -235,7 +236,7 @@ func TestKernelRecordings(t *testing.T) {
 // that step: every machine check must pass, the programs must see what
 // the model predicts, and tramp's own image must behave the same.
 func TestKernelImages(t *testing.T) {
-	recs, err := LoadAll(testdata)
+	recs, err := recording.LoadAll(testdata)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +257,7 @@ func TestKernelImages(t *testing.T) {
 			t.Fatal(err)
 		}
 		key := rec.Profile + "/" + rec.Arch
-		if v := VariantOf(rec); v != "" {
+		if v := recording.VariantOf(rec); v != "" {
 			key += "/" + v
 		}
 		if byKey[key] == nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"github.com/bpftramp/tramp/vm/guestapi"
+	"github.com/bpftramp/tramp/vm/recording"
 	"strings"
 
 	"github.com/bpftramp/tramp/arch"
@@ -27,7 +28,7 @@ type ImageResult struct {
 
 // CompareImages renders the model's plan for every image the recording
 // captured, with the kernel's own addresses, and compares code and tail.
-func CompareImages(rec *Recording, c *cases.Case) []ImageResult {
+func CompareImages(rec *recording.Recording, c *cases.Case) []ImageResult {
 	var out []ImageResult
 	for _, capt := range rec.Captures {
 		out = append(out, compareImage(rec, c, capt))
@@ -35,7 +36,7 @@ func CompareImages(rec *Recording, c *cases.Case) []ImageResult {
 	return out
 }
 
-func compareImage(rec *Recording, c *cases.Case, capt guestapi.Capture) ImageResult {
+func compareImage(rec *recording.Recording, c *cases.Case, capt guestapi.Capture) ImageResult {
 	r := ImageResult{Step: capt.Step}
 	real, err := hex.DecodeString(capt.Bytes)
 	if err != nil {
@@ -173,7 +174,7 @@ func plausibleHeapPointer(archName string, v uint64) bool {
 // kernel does not export (struct bpf_tramp_image *im, each struct
 // bpf_prog *) are read from the real image at the fields where our image
 // puts them, and the image rendered again, until nothing changes.
-func render(rec *Recording, c guestapi.Capture, plan *trampoline.Plan, real []byte) (*arch.Image, error) {
+func render(rec *recording.Recording, c guestapi.Capture, plan *trampoline.Plan, real []byte) (*arch.Image, error) {
 	g, err := Generator(rec)
 	if err != nil {
 		return nil, err
@@ -231,7 +232,7 @@ func render(rec *Recording, c guestapi.Capture, plan *trampoline.Plan, real []by
 // tramp kept it) are taken as what they are: default boots under TCG,
 // whose -cpu max is not affected by any return-thunk mitigation; any other
 // boot without it is an error.
-func X86Features(rec *Recording) (x86.Features, error) {
+func X86Features(rec *recording.Recording) (x86.Features, error) {
 	k := rec.Kernel
 	if len(k.Vulnerabilities) == 0 {
 		if rec.CPU == "" && len(rec.Append) == 0 && k.Accel != "kvm" {
@@ -280,7 +281,7 @@ func CallThunks(st *guestapi.Start) (map[string]bool, error) {
 // x86_64 its features (X86Features), EndbrAtFunc from the traced
 // function's first bytes as captured, and with call-depth tracking the
 // helpers the boot gave a call thunk (CallThunks).
-func BootOf(rec *Recording) (generators.Boot, error) {
+func BootOf(rec *recording.Recording) (generators.Boot, error) {
 	b := generators.DebianBoot(rec.Arch)
 	if rec.Arch != "x86_64" {
 		return b, nil
@@ -306,7 +307,7 @@ func BootOf(rec *Recording) (generators.Boot, error) {
 
 // Generator is the generator for a recording's boot (BootOf): the one
 // that renders, sizes and compares its images.
-func Generator(rec *Recording) (*generators.Generator, error) {
+func Generator(rec *recording.Recording) (*generators.Generator, error) {
 	b, err := BootOf(rec)
 	if err != nil {
 		return nil, err
@@ -316,7 +317,7 @@ func Generator(rec *Recording) (*generators.Generator, error) {
 
 // SizeFunc is the size pass of a recording's boot, for the link model's
 // page-size E2BIG (nil when tramp has no generator for the arch).
-func SizeFunc(rec *Recording) (func(*trampoline.Plan) (int, error), error) {
+func SizeFunc(rec *recording.Recording) (func(*trampoline.Plan) (int, error), error) {
 	g, err := Generator(rec)
 	if err != nil {
 		if rec.Arch != "x86_64" {
@@ -328,7 +329,7 @@ func SizeFunc(rec *Recording) (func(*trampoline.Plan) (int, error), error) {
 }
 
 // planAt replays the case up to and including step, as the kernel did.
-func planAt(c *cases.Case, rec *Recording, step int) (*trampoline.Plan, error) {
+func planAt(c *cases.Case, rec *recording.Recording, step int) (*trampoline.Plan, error) {
 	prof, err := trampoline.LookupProfile(rec.Profile)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/hex"
 	"fmt"
+	"github.com/bpftramp/tramp/vm/recording"
 	"os"
 	"path/filepath"
 	"sort"
@@ -43,7 +44,7 @@ func TestRecordedImages(t *testing.T) {
 	if _, err := os.Stat(testdata); err != nil {
 		t.Fatalf("no recordings at %s: %v", testdata, err)
 	}
-	recs, err := LoadAll(testdata)
+	recs, err := recording.LoadAll(testdata)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestRecordedImages(t *testing.T) {
 		// Per boot variant: the KASLR and CPU-model recordings are counted
 		// apart from the default ones.
 		key := rec.Profile + "/" + rec.Arch
-		if v := VariantOf(rec); v != "" {
+		if v := recording.VariantOf(rec); v != "" {
 			key += "/" + v
 		}
 		if rec.KASLR {
@@ -124,7 +125,7 @@ func TestFlippedByteIsCaught(t *testing.T) {
 		"debian-7.2.13/arm64/fsession_cookie.json",
 		"debian-7.2.13/arm64/fsession_fmod_ret.json",
 	} {
-		rec, err := Load(filepath.Join(testdata, path))
+		rec, err := recording.Load(filepath.Join(testdata, path))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package record
 
 import (
 	"context"
+	"github.com/bpftramp/tramp/vm/recording"
 	"time"
 
 	"github.com/bpftramp/tramp/cases"
@@ -80,12 +81,12 @@ type Boot struct {
 	// OnRecording is called as soon as a case's recording is complete
 	// (or cut short), before the boot ends, so that a crash later in the
 	// boot loses nothing already finished.
-	OnRecording func(*Recording)
+	OnRecording func(*recording.Recording)
 }
 
 // Result is what a boot produced.
 type Result struct {
-	Recordings []*Recording
+	Recordings []*recording.Recording
 	Hello      *guestapi.Hello
 	HelloAfter time.Duration
 	Elapsed    time.Duration
@@ -96,9 +97,9 @@ type Result struct {
 type collector struct {
 	b     *Boot
 	accel string // the boot's accelerator, known before QEMU starts
-	facts KernelFacts
-	cur   *Recording
-	out   []*Recording
+	facts recording.KernelFacts
+	cur   *recording.Recording
+	out   []*recording.Recording
 	err   error
 }
 
@@ -119,7 +120,7 @@ func (c *collector) onRecord(r channel.Record) {
 	case guestapi.KindHello:
 		var h guestapi.Hello
 		if decode(&h) {
-			c.facts = KernelFacts{Release: h.Release, Cmdline: h.Cmdline, CPUModel: h.CPUModel, CPUFamily: h.CPUFamily,
+			c.facts = recording.KernelFacts{Release: h.Release, Cmdline: h.Cmdline, CPUModel: h.CPUModel, CPUFamily: h.CPUFamily,
 				Vulnerabilities: h.Vulnerabilities, ReturnThunk: h.ReturnThunk, CallDepthTracking: h.CallDepthTracking, Accel: c.accel}
 		}
 		return
@@ -129,7 +130,7 @@ func (c *collector) onRecord(r channel.Record) {
 			return
 		}
 		c.finish()
-		c.cur = &Recording{Schema: Schema, Case: cs.Name, Profile: c.b.Profile, Arch: string(c.b.Arch), KASLR: c.b.KASLR,
+		c.cur = &recording.Recording{Schema: recording.Schema, Case: cs.Name, Profile: c.b.Profile, Arch: string(c.b.Arch), KASLR: c.b.KASLR,
 			CPU: c.b.CPU, Append: c.b.Append, Kernel: c.facts}
 		return
 	case guestapi.KindDone, guestapi.KindError, guestapi.KindLog, guestapi.KindTick:

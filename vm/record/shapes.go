@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/bpftramp/tramp/vm/recording"
 	"strings"
 	"time"
 
@@ -24,7 +25,7 @@ type ShapeBoot struct {
 	Job guestapi.ShapeJob
 	// OnRecording is called with each completed shape recording (Source
 	// filled in), as soon as the guest finished it.
-	OnRecording func(*Recording)
+	OnRecording func(*recording.Recording)
 }
 
 // ShapeResult is what a shapes boot produced.
@@ -56,7 +57,7 @@ func RunShapes(ctx context.Context, b ShapeBoot) (*ShapeResult, error) {
 	b.Profile = b.profile()
 	out := &ShapeResult{Shapes: map[string]guestapi.Shape{}}
 	var convErr error
-	col := &collector{b: &Boot{Machine: b.Machine, OnRecording: func(r *Recording) {
+	col := &collector{b: &Boot{Machine: b.Machine, OnRecording: func(r *recording.Recording) {
 		sh, ok := out.Shapes[r.Case]
 		if !ok {
 			r.Errors = append(r.Errors, "no shape record for this case")
@@ -112,7 +113,7 @@ func RunShapes(ctx context.Context, b ShapeBoot) (*ShapeResult, error) {
 // drops what a shape does not need (the vulnerability list, the same in
 // every recording of a boot, but for the states the x86 return thunk and
 // call-depth accounting follow from: X86Features reads them).
-func ShapeRecording(rec *Recording, sh guestapi.Shape) error {
+func ShapeRecording(rec *recording.Recording, sh guestapi.Shape) error {
 	src, first, err := ShapeSource(rec.Profile, rec.Arch, sh, rec.Steps)
 	if err != nil {
 		return err
@@ -150,7 +151,7 @@ const shapeTailKeep = 64
 // trimCapture cannot see where the image ends and keeps the whole 4096
 // byte read; most of a shape recording would be that fill. A capture the
 // model does not reproduce keeps every byte, for diagnosis.
-func trimShapeCaptures(rec *Recording, c *cases.Case) {
+func trimShapeCaptures(rec *recording.Recording, c *cases.Case) {
 	if rec.Arch != "arm64" || rec.Start == nil {
 		return
 	}
@@ -214,7 +215,7 @@ func ShapeSource(profile, arch string, sh guestapi.Shape, steps []guestapi.Step)
 
 // ShapeCase parses a recording's Source into its case (named after the
 // recording).
-func ShapeCase(rec *Recording) (*cases.Case, error) {
+func ShapeCase(rec *recording.Recording) (*cases.Case, error) {
 	if rec.Source == "" {
 		return nil, fmt.Errorf("%s: no source", rec.Case)
 	}

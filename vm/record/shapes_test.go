@@ -2,6 +2,7 @@ package record
 
 import (
 	"encoding/json"
+	"github.com/bpftramp/tramp/vm/recording"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -99,8 +100,8 @@ func TestShapeRecording(t *testing.T) {
 	for i := range steps {
 		steps[i].Step, steps[i].Line = i, i+1
 	}
-	rec := &Recording{Schema: Schema, Case: sh.Name, Profile: "debian-6.18.15", Arch: "x86_64",
-		Kernel: KernelFacts{Release: "6.18.15", Vulnerabilities: map[string]string{"spectre_v2": "Mitigation"}},
+	rec := &recording.Recording{Schema: recording.Schema, Case: sh.Name, Profile: "debian-6.18.15", Arch: "x86_64",
+		Kernel: recording.KernelFacts{Release: "6.18.15", Vulnerabilities: map[string]string{"spectre_v2": "Mitigation"}},
 		Start:  &guestapi.Start{Target: sh.Func, BTFIDs: map[string]uint32{sh.Func: sh.BTFID}},
 		Steps:  steps, Complete: true}
 	if err := ShapeRecording(rec, sh); err != nil {
@@ -129,19 +130,19 @@ func TestShapeRecording(t *testing.T) {
 	}
 	// A recording with its source survives Write and Load.
 	dir := t.TempDir()
-	p, err := Write(dir, rec)
+	p, err := recording.Write(dir, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if filepath.Base(p) != sh.Name+".json" {
 		t.Errorf("written as %s", p)
 	}
-	back, err := Load(p)
+	back, err := recording.Load(p)
 	if err != nil || back.Source != rec.Source {
 		t.Errorf("load: %v, source %q", err, back.Source)
 	}
 	// Without a shape record the conversion reports it.
-	if err := ShapeRecording(&Recording{Case: "shape-x-fentry"}, guestapi.Shape{}); err == nil {
+	if err := ShapeRecording(&recording.Recording{Case: "shape-x-fentry"}, guestapi.Shape{}); err == nil {
 		t.Error("empty shape converted")
 	}
 }
@@ -172,7 +173,7 @@ func TestTrimShapeCaptures(t *testing.T) {
 	brk := strings.Repeat("002020d4", 1024) // brk #0x100, little-endian
 	n := 0
 	for _, p := range paths[:min(len(paths), 12)] {
-		rec, err := Load(p)
+		rec, err := recording.Load(p)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package record
 
 import (
 	"github.com/bpftramp/tramp/vm/guestapi"
+	"github.com/bpftramp/tramp/vm/recording"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,11 +30,11 @@ func TestPathOfVariants(t *testing.T) {
 		{kvm: "AMD EPYC", cpu: "EPYC-Rome", kaslr: true, want: "r/k/x86_64/c.kvm-amd-epyc-cpu-epyc-rome.kaslr.json"},
 	}
 	for _, tc := range tests {
-		r := &Recording{Case: "c", Profile: "k", Arch: "x86_64", CPU: tc.cpu, Append: tc.append, KASLR: tc.kaslr}
+		r := &recording.Recording{Case: "c", Profile: "k", Arch: "x86_64", CPU: tc.cpu, Append: tc.append, KASLR: tc.kaslr}
 		if tc.kvm != "" {
-			r.Kernel = KernelFacts{Accel: "kvm", CPUModel: tc.kvm}
+			r.Kernel = recording.KernelFacts{Accel: "kvm", CPUModel: tc.kvm}
 		}
-		if got := PathOf("r", r); got != filepath.FromSlash(tc.want) {
+		if got := recording.PathOf("r", r); got != filepath.FromSlash(tc.want) {
 			t.Errorf("cpu %q append %q kaslr %v: %s, want %s", tc.cpu, tc.append, tc.kaslr, got, tc.want)
 		}
 	}
@@ -43,15 +44,15 @@ func TestPathOfVariants(t *testing.T) {
 // default one without touching it, and both load back as written.
 func TestVariantRecordingsLoad(t *testing.T) {
 	root := t.TempDir()
-	def := &Recording{Schema: Schema, Case: "c", Profile: "debian-7.2.13", Arch: "x86_64", Complete: true}
-	rome := &Recording{Schema: Schema, Case: "c", Profile: "debian-7.2.13", Arch: "x86_64", CPU: "EPYC-Rome", Complete: true,
-		Kernel: KernelFacts{CPUFamily: 0x17, ReturnThunk: x86.ThunkRetbleed}}
-	p1, err := Write(root, def)
+	def := &recording.Recording{Schema: recording.Schema, Case: "c", Profile: "debian-7.2.13", Arch: "x86_64", Complete: true}
+	rome := &recording.Recording{Schema: recording.Schema, Case: "c", Profile: "debian-7.2.13", Arch: "x86_64", CPU: "EPYC-Rome", Complete: true,
+		Kernel: recording.KernelFacts{CPUFamily: 0x17, ReturnThunk: x86.ThunkRetbleed}}
+	p1, err := recording.Write(root, def)
 	if err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(p1)
-	p2, err := Write(root, rome)
+	p2, err := recording.Write(root, rome)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func TestVariantRecordingsLoad(t *testing.T) {
 	if string(before) != string(after) {
 		t.Error("the default recording changed")
 	}
-	all, err := LoadAll(root)
+	all, err := recording.LoadAll(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,18 +82,18 @@ func TestX86Features(t *testing.T) {
 	stuff := map[string]string{"retbleed": "Mitigation: Stuffing", "spec_rstack_overflow": "Not affected", "indirect_target_selection": "Mitigation: Retpolines, Stuffing RSB"}
 	tests := []struct {
 		name  string
-		rec   Recording
+		rec   recording.Recording
 		thunk string
 		err   string
 	}{
-		{name: "legacy shape recording, default TCG boot", rec: Recording{Kernel: KernelFacts{Accel: "tcg"}}},
-		{name: "no vulnerabilities, other CPU", rec: Recording{CPU: "EPYC-Rome", Kernel: KernelFacts{Accel: "tcg"}}, err: "no vulnerability list"},
-		{name: "no vulnerabilities, kvm host CPU", rec: Recording{Kernel: KernelFacts{Accel: "kvm"}}, err: "no vulnerability list"},
-		{name: "EPYC-Rome", rec: Recording{CPU: "EPYC-Rome", Kernel: KernelFacts{Vulnerabilities: rome, CPUFamily: 0x17, ReturnThunk: x86.ThunkRetbleed}}, thunk: x86.ThunkRetbleed},
-		{name: "EPYC-Rome before the log was read", rec: Recording{CPU: "EPYC-Rome", Kernel: KernelFacts{Vulnerabilities: rome}}, thunk: x86.ThunkRetbleed},
-		{name: "log disagrees", rec: Recording{Kernel: KernelFacts{Vulnerabilities: rome, ReturnThunk: x86.ThunkITS}}, err: "kernel log says the active return thunk is its_return_thunk"},
-		{name: "stuffing without the log's call depth tracking", rec: Recording{Kernel: KernelFacts{Vulnerabilities: stuff, ReturnThunk: x86.ThunkCallDepth}}, err: "call-depth tracking"},
-		{name: "stuffing", rec: Recording{Kernel: KernelFacts{Vulnerabilities: stuff, ReturnThunk: x86.ThunkCallDepth, CallDepthTracking: true}}, thunk: x86.ThunkCallDepth},
+		{name: "legacy shape recording, default TCG boot", rec: recording.Recording{Kernel: recording.KernelFacts{Accel: "tcg"}}},
+		{name: "no vulnerabilities, other CPU", rec: recording.Recording{CPU: "EPYC-Rome", Kernel: recording.KernelFacts{Accel: "tcg"}}, err: "no vulnerability list"},
+		{name: "no vulnerabilities, kvm host CPU", rec: recording.Recording{Kernel: recording.KernelFacts{Accel: "kvm"}}, err: "no vulnerability list"},
+		{name: "EPYC-Rome", rec: recording.Recording{CPU: "EPYC-Rome", Kernel: recording.KernelFacts{Vulnerabilities: rome, CPUFamily: 0x17, ReturnThunk: x86.ThunkRetbleed}}, thunk: x86.ThunkRetbleed},
+		{name: "EPYC-Rome before the log was read", rec: recording.Recording{CPU: "EPYC-Rome", Kernel: recording.KernelFacts{Vulnerabilities: rome}}, thunk: x86.ThunkRetbleed},
+		{name: "log disagrees", rec: recording.Recording{Kernel: recording.KernelFacts{Vulnerabilities: rome, ReturnThunk: x86.ThunkITS}}, err: "kernel log says the active return thunk is its_return_thunk"},
+		{name: "stuffing without the log's call depth tracking", rec: recording.Recording{Kernel: recording.KernelFacts{Vulnerabilities: stuff, ReturnThunk: x86.ThunkCallDepth}}, err: "call-depth tracking"},
+		{name: "stuffing", rec: recording.Recording{Kernel: recording.KernelFacts{Vulnerabilities: stuff, ReturnThunk: x86.ThunkCallDepth, CallDepthTracking: true}}, thunk: x86.ThunkCallDepth},
 	}
 	for _, tc := range tests {
 		tc.rec.Arch = "x86_64"
@@ -116,7 +117,7 @@ func TestX86Features(t *testing.T) {
 // TestCallThunksNeedPadding: call-depth recordings without the helpers'
 // padding bytes cannot be rendered, and say so.
 func TestCallThunksNeedPadding(t *testing.T) {
-	rec := &Recording{Arch: "x86_64", Kernel: KernelFacts{Vulnerabilities: map[string]string{"retbleed": "Mitigation: Stuffing"}}}
+	rec := &recording.Recording{Arch: "x86_64", Kernel: recording.KernelFacts{Vulnerabilities: map[string]string{"retbleed": "Mitigation: Stuffing"}}}
 	rec.Start = nil
 	if _, err := Generator(rec); err != nil {
 		t.Fatalf("no start record: the generator is still known: %v", err)

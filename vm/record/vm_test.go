@@ -3,6 +3,7 @@ package record
 import (
 	"context"
 	"github.com/bpftramp/tramp/vm/guestapi"
+	"github.com/bpftramp/tramp/vm/recording"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -51,8 +52,8 @@ func runWithFailure(t *testing.T, want qemu.ErrorKind, b Boot) {
 	dir := t.TempDir()
 	b.Kernel, b.Profile, b.Arch = kernels.DefaultProfile, kernels.DefaultProfile, kernels.X86_64
 	b.Cases = threeCases(t)
-	b.OnRecording = func(r *Recording) {
-		if _, err := Write(dir, r); err != nil {
+	b.OnRecording = func(r *recording.Recording) {
+		if _, err := recording.Write(dir, r); err != nil {
 			t.Errorf("write: %v", err)
 		}
 	}
@@ -61,7 +62,7 @@ func runWithFailure(t *testing.T, want qemu.ErrorKind, b Boot) {
 		t.Fatalf("error %v, want kind %s", err, want)
 	}
 	for _, c := range b.Cases {
-		r, lerr := Load(Path(dir, b.Profile, string(b.Arch), c.Name))
+		r, lerr := recording.Load(recording.Path(dir, b.Profile, string(b.Arch), c.Name))
 		if lerr != nil {
 			t.Errorf("%s: completed before the failure but not on disk: %v", c.Name, lerr)
 			continue
@@ -103,8 +104,8 @@ func TestKilledQEMUKeepsCompletedCases(t *testing.T) {
 	b.Extra = []guestapi.NamedJob{{Name: "crash-never-reached", Job: guestapi.BPFJob{Target: "bpf_fentry_test1", Ops: []guestapi.Op{{Op: "crash"}}}}}
 	n := 0
 	dir := t.TempDir()
-	b.OnRecording = func(r *Recording) {
-		Write(dir, r)
+	b.OnRecording = func(r *recording.Recording) {
+		recording.Write(dir, r)
 		n++
 		if n == 3 && pid != 0 {
 			syscall.Kill(pid, syscall.SIGKILL)
@@ -117,7 +118,7 @@ func TestKilledQEMUKeepsCompletedCases(t *testing.T) {
 		t.Fatalf("error %v, want kind %s", err, qemu.ErrKilled)
 	}
 	for _, c := range b.Cases {
-		if _, err := Load(filepath.Join(dir, b.Profile, string(b.Arch), c.Name+".json")); err != nil {
+		if _, err := recording.Load(filepath.Join(dir, b.Profile, string(b.Arch), c.Name+".json")); err != nil {
 			t.Errorf("%s: %v", c.Name, err)
 		}
 	}
