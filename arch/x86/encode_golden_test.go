@@ -41,6 +41,22 @@ var emitterCalls = []struct {
 	{"call(0xffffffff81200000, __bpf_tramp_enter)", func(e *emitter) { e.call(0xffffffff81200000, "__bpf_tramp_enter") }},
 	{"nopsN(5)", func(e *emitter) { e.nopsN(5) }},
 	{"nopsN(11)", func(e *emitter) { e.nopsN(11) }},
+	{"subRsp(0x48)", func(e *emitter) { e.subRsp(0x48) }},
+	{"subRsp(0x100)", func(e *emitter) { e.subRsp(0x100) }},
+	{"movStackImm32(-0x10, 0)", func(e *emitter) { e.movStackImm32(-0x10, 0) }},
+	{"movStackImm32(-0x100, 0)", func(e *emitter) { e.movStackImm32(-0x100, 0) }},
+	{"nopsN(2); nopsN(3); patchJE8(0)", func(e *emitter) { e.nopsN(2); e.nopsN(3); e.patchJE8(0) }},
+	{"nopsN(6); nopsN(5); patchJNE32(0, 11)", func(e *emitter) { e.nopsN(6); e.nopsN(5); e.patchJNE32(0, 11) }},
+	{"nopsN(3); align(16)", func(e *emitter) { e.nopsN(3); e.align(16) }},
+	{"ret(false, -, 0, false)", func(e *emitter) { e.ret(false, "", 0, false) }},
+	{"ret(false, -, 0, true)", func(e *emitter) { e.ret(false, "", 0, true) }},
+	{"ret(true, __x86_return_thunk, 0xffffffff81e00000, false)", func(e *emitter) {
+		e.ret(true, "__x86_return_thunk", 0xffffffff81e00000, false)
+	}},
+	{"callDepthAccounting() (callDepth on)", func(e *emitter) {
+		e.callDepth, e.callDepthVar = true, 0xffffffff82000000
+		e.callDepthAccounting()
+	}},
 }
 
 func TestEncodeGolden(t *testing.T) {

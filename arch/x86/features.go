@@ -6,6 +6,31 @@ import (
 	"strings"
 )
 
+// Features are the build and CPU facts that change x86 trampoline bytes
+// besides the plan.
+type Features struct {
+	// EndbrAtFunc: the traced function starts with ENDBR64 (or the
+	// kernel's sealed-ENDBR poison), so the original function is called
+	// at func+9 instead of func+5 (is_endbr in the kernel).
+	EndbrAtFunc bool
+	// SLS: CONFIG_MITIGATION_SLS, an int3 after every ret.
+	SLS bool
+	// Rethunk: the CPU wants return thunks (X86_FEATURE_RETHUNK): the
+	// return is a jmp to what x86_return_thunk points at, ReturnThunk
+	// (emit_return).
+	Rethunk     bool
+	ReturnThunk string
+	// CallDepth: call-depth accounting (X86_FEATURE_CALL_DEPTH,
+	// retbleed=stuff): the 9-byte template that shifts the per-CPU
+	// __x86_call_depth at the start and before calls
+	// (x86_call_depth_emit_accounting, emit_rsb_call).
+	CallDepth bool
+}
+
+// Debian is what Debian's amd64 kernels under QEMU -cpu max show:
+// IBT-built functions and SLS, no return thunk.
+var Debian = Features{EndbrAtFunc: true, SLS: true}
+
 // Return thunks x86_return_thunk can point at (arch/x86/kernel/cpu/bugs.c
 // set_return_thunk; arch/x86/lib/retpoline.S).
 const (
