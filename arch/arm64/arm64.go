@@ -7,331 +7,21 @@
 // x9 holds the parent's return address and x30 func+8. The original
 // function is re-entered at func+8 by "ldr x10, [sp, #retaddr]; adr x30,
 // #8; ret x10", so no symbol is called for it.
+//
+// encode.go holds the instruction encoders and the emitter (the kernel's
+// jit_ctx, emit_call, emit_a64_mov_i64), frame.go the stack layout
+// (calc_arg_aux and the stack_size arithmetic), this file the sequence:
+// Size, Generate, the invoke_bpf* helpers and emitAll, whose steps carry
+// the part of prepare_trampoline they model.
 package arm64
 
 import (
 	"encoding/binary"
 	"fmt"
-	"strings"
 
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/trampoline"
 )
-
-// Features are the build facts that change arm64 trampoline bytes
-// besides the plan and the addresses.
-type Features struct {
-	// BTI: CONFIG_ARM64_BTI_KERNEL; the trampoline starts with "bti jc"
-	// (emit_bti checks only the config, never the CPU).
-	BTI bool
-}
-
-// Debian is what Debian's GCC-built arm64 kernels have: in 7.2 the
-// ARM64_BTI_KERNEL option depends on !CC_IS_GCC, so no "bti jc" (seen on
-// live 7.2.13 and 7.3.4 images).
-var Debian = Features{}
-
-// sz128M is SZ_128M, the reach of a bl.
-const sz128M = 128 << 20
-
-// runCtxSize is round_up(sizeof(struct bpf_tramp_run_ctx), 8): the empty
-// struct bpf_run_ctx, the u64 bpf_cookie (at offset 0) and the saved
-// run_ctx pointer.
-const runCtxSize = 16
-
-// emitter accumulates instruction words. In the size pass (sizePass) it
-// behaves as the kernel's jit_ctx with image and ro_image NULL.
-type emitter struct {
-	sizePass bool
-	base     uint64 // ro_image; 0 when unknown
-	words    []uint32
-	relocs   []arch.Reloc
-	labels   []arch.Label
-	err      error
-	// shortBy counts, in the real pass, the words the size pass emits
-	// beyond this pass: 3 per call that is a bl, and what the load of im
-	// saves on 4. The size pass's length is then known without running
-	// it (TestSizeFromRealPass holds the two equal).
-	shortBy int
-}
-
-func (e *emitter) emit(w uint32) { e.words = append(e.words, w) }
-
-func (e *emitter) idx() int { return len(e.words) }
-
-// pc is &ro_image[ctx->idx].
-func (e *emitter) pc() uint64 { return e.base + 4*uint64(len(e.words)) }
-
-func (e *emitter) fail(err error) {
-	if err != nil && e.err == nil {
-		e.err = err
-	}
-}
-
-// emitE emits an encoder's word or records its error.
-func (e *emitter) emitE(w uint32, err error) {
-	e.fail(err)
-	e.emit(w)
-}
-
-// label names the next instruction, the name being its parts joined (not
-// built at all in the size pass, which keeps no labels).
-func (e *emitter) label(parts ...string) {
-	if e.sizePass {
-		return
-	}
-	e.labels = append(e.labels, arch.Label{Off: 4 * e.idx(), Name: strings.Join(parts, "")})
-}
-
-func (e *emitter) reloc(startIdx int, kind arch.RelocKind, sym string, v uint64) {
-	if e.sizePass {
-		return
-	}
-	e.relocs = append(e.relocs, arch.Reloc{Off: 4 * startIdx, Len: 4 * (e.idx() - startIdx), Kind: kind, Sym: sym, Value: v})
-}
-
-// movI32 is emit_a64_mov_i: a 32-bit (is64 false) or 64-bit value from a
-// sign-extended 32-bit immediate, high halfword decides movn or movz.
-func (e *emitter) movI32(is64 bool, reg int, val uint32) {
-	hi, lo := uint16(val>>16), uint16(val)
-	if hi&0x8000 != 0 {
-		if hi == 0xffff {
-			e.emit(movewide(is64, movN, reg, ^lo, 0))
-			return
-		}
-		e.emit(movewide(is64, movN, reg, ^hi, 16))
-		if lo != 0xffff {
-			e.emit(movewide(is64, movK, reg, lo, 0))
-		}
-		return
-	}
-	e.emit(movewide(is64, movZ, reg, lo, 0))
-	if hi != 0 {
-		e.emit(movewide(is64, movK, reg, hi, 16))
-	}
-}
-
-// halfwordsNot counts the halfwords of v that differ from h
-// (i64_i16_blocks).
-func halfwordsNot(v uint64, h uint16) int {
-	n := 0
-	for s := 0; s < 64; s += 16 {
-		if uint16(v>>s) != h {
-			n++
-		}
-	}
-	return n
-}
-
-// fls64 is the kernel's fls64: the 1-based index of the highest set bit,
-// 0 for 0.
-func fls64(v uint64) int {
-	n := 0
-	for v != 0 {
-		n++
-		v >>= 1
-	}
-	return n
-}
-
-// movI64 is emit_a64_mov_i64: values below 2^32 take the 32-bit path;
-// otherwise movn is used when fewer halfwords differ from 0xffff than from
-// 0, the top non-trivial halfword comes first and movk fills the others
-// from high to low, skipping the trivial ones. 1 to 4 instructions.
-func (e *emitter) movI64(reg int, val uint64) {
-	if val>>32 == 0 {
-		e.movI32(false, reg, uint32(val))
-		return
-	}
-	inverse := halfwordsNot(val, 0xffff) < halfwordsNot(val, 0)
-	var top int
-	if inverse {
-		top = fls64(^val) - 1
-	} else {
-		top = fls64(val) - 1
-	}
-	shift := max(top/16*16, 0)
-	if inverse {
-		e.emit(movewide(true, movN, reg, uint16(^val>>shift), shift))
-	} else {
-		e.emit(movewide(true, movZ, reg, uint16(val>>shift), shift))
-	}
-	trivial := uint16(0)
-	if inverse {
-		trivial = 0xffff
-	}
-	for shift -= 16; shift >= 0; shift -= 16 {
-		if h := uint16(val >> shift); h != trivial {
-			e.emit(movewide(true, movK, reg, h, shift))
-		}
-	}
-}
-
-// addrMov is emit_addr_mov_i64: always movn + movk lsl 16 + movk lsl 32,
-// which leaves 0xffff in the top halfword. A value whose top halfword is
-// something else cannot be loaded this way: the kernel would load a
-// different address, so that is an error here.
-func (e *emitter) addrMov(reg int, val uint64, sym string) {
-	start := e.idx()
-	if !e.sizePass && val>>48 != 0xffff {
-		e.fail(fmt.Errorf("%s = %#x: the fixed movn/movk/movk load only builds addresses whose top 16 bits are 0xffff", sym, val))
-	}
-	e.emit(movewide(true, movN, reg, ^uint16(val), 0))
-	e.emit(movewide(true, movK, reg, uint16(val>>16), 16))
-	e.emit(movewide(true, movK, reg, uint16(val>>32), 32))
-	e.reloc(start, arch.A64MovWide, sym, val)
-}
-
-// indirect is should_emit_indirect_call: no ro_image (the size pass), an
-// unknown target, or a target beyond a bl's reach from this instruction.
-func (e *emitter) indirect(target uint64) bool {
-	if e.sizePass || e.base == 0 || target == 0 {
-		return true
-	}
-	d := int64(target - e.pc())
-	return d < -sz128M || d >= sz128M
-}
-
-// call is emit_call: a bl when the target is in reach, else x10 <- target
-// (emit_addr_mov_i64) and blr x10.
-func (e *emitter) call(target uint64, sym string) {
-	if e.indirect(target) {
-		e.addrMov(x10, target, sym)
-		e.emit(blr(x10))
-		return
-	}
-	start := e.idx()
-	e.emit(bl(int64(target - e.pc())))
-	e.reloc(start, arch.A64Branch26, sym, target)
-	e.shortBy += 3
-}
-
-// str and ldr are A64_STR64I / A64_LDR64I with sp or x29 as base.
-func (e *emitter) str(rt, rn, off int) { e.emitE(ldstImm64(false, rt, rn, off)) }
-func (e *emitter) ldr(rt, rn, off int) { e.emitE(ldstImm64(true, rt, rn, off)) }
-
-// addSP is A64_ADD_I(1, rd, sp, off).
-func (e *emitter) addSP(rd, off int) { e.emitE(addSubImm(false, rd, sp, off)) }
-
-// argAux is struct arg_aux as calc_arg_aux fills it.
-type argAux struct {
-	argsInRegs    int // arguments passed in x0..x7
-	regsForArgs   int // registers they use
-	bstackForArgs int // bytes of stack arguments copied for the programs
-	ostackForArgs int // bytes of stack arguments for the original call
-}
-
-// calcArgAux is calc_arg_aux: arguments take registers left to right while
-// they fit in x0..x7; from the first one that does not, all are on the
-// stack.
-func calcArgAux(m trampoline.FuncModel) argAux {
-	var a argAux
-	i, nregs := 0, 0
-	for ; i < m.NrArgs; i++ {
-		slots := (m.ArgSize[i] + 7) / 8
-		if nregs+slots > 8 {
-			break
-		}
-		nregs += slots
-	}
-	a.argsInRegs, a.regsForArgs = i, nregs
-	for ; i < m.NrArgs; i++ {
-		n := (m.ArgSize[i] + 7) / 8 * 8
-		a.bstackForArgs += n
-		a.ostackForArgs += n
-	}
-	return a
-}
-
-// Frame is the arm64 trampoline's stack layout: offsets above the final
-// sp (the stack_size arithmetic at the top of prepare_trampoline).
-type Frame struct {
-	OargsOff    int // outgoing stack arguments for the original call
-	Ostack      int // their size (CALL_ORIG only)
-	RunCtxOff   int
-	CookieOff   int
-	CookieCount int
-	IPArg       bool
-	IPOff       int
-	FuncMetaOff int
-	BargsOff    int // ctx
-	NFuncArgs   int
-	SaveRet     bool
-	RetvalOff   int
-	RegsOff     int // x19, x20
-	StackSize   int // sub sp, sp, #StackSize (a multiple of 16)
-	RetaddrOff  int // the traced function's x30 (func+8)
-	aux         argAux
-}
-
-// layout computes the frame as prepare_trampoline does.
-func layout(p *trampoline.Plan) Frame {
-	var f Frame
-	f.aux = calcArgAux(p.Func)
-	s := 0
-	f.OargsOff = s
-	if p.Flags&trampoline.FlagCallOrig != 0 {
-		f.Ostack = f.aux.ostackForArgs
-		s += f.Ostack
-	}
-	f.RunCtxOff = s
-	s += runCtxSize
-	f.CookieOff = s
-	f.CookieCount = p.CookieCount
-	s += 8 * p.CookieCount
-	f.IPOff = s
-	if p.Flags&trampoline.FlagIPArg != 0 {
-		f.IPArg = true
-		s += 8
-	}
-	f.FuncMetaOff = s
-	s += 8
-	f.BargsOff = s
-	f.NFuncArgs = f.aux.regsForArgs + f.aux.bstackForArgs/8
-	s += 8 * f.NFuncArgs
-	f.RetvalOff = s
-	f.SaveRet = p.Flags&(trampoline.FlagCallOrig|trampoline.FlagRetFentryRet) != 0
-	if f.SaveRet {
-		s += 8
-	}
-	f.RegsOff = s
-	s += 16
-	f.StackSize = (s + 15) &^ 15
-	f.RetaddrOff = f.StackSize + 8
-	return f
-}
-
-// slots names the frame's areas, the two pushed frames above it included.
-func (f Frame) slots() []arch.Slot {
-	out := make([]arch.Slot, 0, 8+f.CookieCount+16)
-	add := func(name string, off, size int) {
-		if size > 0 {
-			out = append(out, arch.Slot{Name: name, Off: off, Size: size})
-		}
-	}
-	add("stack_args", f.OargsOff, f.Ostack)
-	add("run_ctx", f.RunCtxOff, runCtxSize)
-	for j := 0; j < f.CookieCount; j++ {
-		add(arch.SlotName("cookie", j), f.CookieOff+8*j, 8)
-	}
-	if f.IPArg {
-		add("ip", f.IPOff, 8)
-	}
-	add("func_meta", f.FuncMetaOff, 8)
-	for i := 0; i < f.NFuncArgs; i++ {
-		add(arch.SlotName("arg", i), f.BargsOff+8*i, 8)
-	}
-	if f.SaveRet {
-		add("retval", f.RetvalOff, 8)
-	}
-	add("x19", f.RegsOff, 8)
-	add("x20", f.RegsOff+8, 8)
-	add("fp", f.StackSize, 8)
-	add("retaddr", f.RetaddrOff, 8)
-	add("parent_fp", f.StackSize+16, 8)
-	add("parent_ip", f.StackSize+24, 8)
-	return out
-}
 
 // gen carries one pass.
 type gen struct {
@@ -586,19 +276,84 @@ func (g *gen) invokeList(nodes []trampoline.Node, saveRet bool) {
 	}
 }
 
-// emitAll is prepare_trampoline for a tracing (not struct_ops) trampoline.
+// invokeModRet is invoke_bpf_mod_ret: the retval slot cleared, then each
+// fmod_ret program with its return value kept there, loaded into x10 and
+// followed by a NOP that becomes "cbnz x10, do_fexit" once the call of the
+// original is emitted. It returns the NOPs' indices.
+func (g *gen) invokeModRet(nodes []trampoline.Node) []int {
+	e := &g.e
+	e.str(xzr, sp, g.f.RetvalOff)
+	branches := make([]int, 0, len(nodes))
+	for _, n := range nodes {
+		e.label(string(n.Phase), ":", n.Prog)
+		g.invokeProg(n, true)
+		e.ldr(x10, sp, g.f.RetvalOff)
+		branches = append(branches, e.idx())
+		e.emit(insnNOP)
+	}
+	return branches
+}
+
+// patchBranches turns invoke_bpf_mod_ret's NOPs into cbnz x10 to the
+// current instruction (the "update the branches saved in
+// invoke_bpf_mod_ret with cbnz" loop; the size pass has no words to patch
+// in the kernel either, only their count matters).
+func (g *gen) patchBranches(branches []int) {
+	e := &g.e
+	e.label("do_fexit")
+	if e.sizePass {
+		return
+	}
+	for _, b := range branches {
+		e.words[b] = cbnz(x10, e.idx()-b)
+	}
+}
+
+// callOrig is the BPF_TRAMP_F_CALL_ORIG block after the fentry and fmod_ret
+// programs: the arguments back into registers (save_args with
+// for_call_origin), the original function re-entered at func+8 with x30
+// pointing just past the ret, its return value stored, and the NOP
+// reserved for bpf_tramp_image_put (im->ip_after_call).
+func (g *gen) callOrig() {
+	e, f := &g.e, g.f
+	g.saveArgs(true)
+	e.label("call_orig")
+	e.ldr(x10, sp, f.RetaddrOff)
+	e.emit(adr(lr, 8))
+	e.emit(ret(x10))
+	e.str(x0, sp, f.RetvalOff)
+	if g.p.IPAfterCallNOP {
+		e.label("ip_after_call")
+		e.emit(insnNOP)
+	}
+}
+
+// restoreArgs is restore_args: the register arguments back from the ctx
+// slots (BPF_TRAMP_F_RESTORE_REGS).
+func (g *gen) restoreArgs() {
+	for reg := 0; reg < g.f.aux.regsForArgs; reg++ {
+		g.e.ldr(reg, sp, g.f.BargsOff+8*reg)
+	}
+}
+
+// emitAll is prepare_trampoline for a tracing (not struct_ops)
+// trampoline, step by step.
 func (g *gen) emitAll() {
 	e, p, f := &g.e, g.p, g.f
 	callOrig := p.Flags&trampoline.FlagCallOrig != 0
+	// emit_bti(A64_BTI_JC): the trampoline is entered by bl, blr or br.
 	if g.feat.BTI {
 		e.emit(insnBTIJC)
 	}
+	// The two frames, the parent's (x29, x9) and the traced function's
+	// (x29, x30), then the stack.
 	e.label("prologue")
-	e.emit(stpPre(fp, x9, sp)) // parent frame: x29, x9
+	e.emit(stpPre(fp, x9, sp))
 	e.emit(movSP(fp, sp))
-	e.emit(stpPre(fp, lr, sp)) // traced function's frame: x29, x30
+	e.emit(stpPre(fp, lr, sp))
 	e.emit(movSP(fp, sp))
 	e.emitE(addSubImm(true, sp, sp, f.StackSize))
+	// BPF_TRAMP_F_IP_ARG: the traced function's address to ip_off.
 	if f.IPArg {
 		var ip uint64
 		if g.addrs != nil {
@@ -607,20 +362,24 @@ func (g *gen) emitAll() {
 		e.addrMov(x10, ip, "func")
 		e.str(x10, sp, f.IPOff)
 	}
+	// The argument count (6.18: emit(A64_MOVZ(1, x10, nfuncargs, 0)) and a
+	// store), or store_func_meta with the entry value.
 	if g.legacy {
-		// 6.18: emit(A64_MOVZ(1, x10, nfuncargs, 0)).
 		e.emit(movewide(true, movZ, x10, uint16(f.NFuncArgs), 0))
 		e.str(x10, sp, f.FuncMetaOff)
 	} else {
 		g.storeFuncMeta(uint64(p.EntryFuncMeta))
 	}
+	// save_args for the programs, then the callee-saved x19 and x20.
 	g.saveArgs(false)
 	e.str(x19, sp, f.RegsOff)
 	e.str(x20, sp, f.RegsOff+8)
+	// BPF_TRAMP_F_CALL_ORIG: __bpf_tramp_enter(im).
 	if callOrig {
 		g.loadIm()
 		e.call(g.sym(trampoline.HelperTrampEnter), trampoline.HelperTrampEnter)
 	}
+	// fsession: the cookie slots and the retval slot zeroed.
 	if p.FsessionCount > 0 {
 		e.emit(movewide(true, movZ, x10, 0, 0))
 		for j := 0; j < f.CookieCount; j++ {
@@ -628,54 +387,34 @@ func (g *gen) emitAll() {
 		}
 		e.str(x10, sp, f.RetvalOff)
 	}
+	// The fentry loop, then invoke_bpf_mod_ret.
 	g.invokeList(p.Fentry, p.Flags&trampoline.FlagRetFentryRet != 0)
 	var branches []int
 	if len(p.ModReturn) > 0 {
-		// invoke_bpf_mod_ret
-		e.str(xzr, sp, f.RetvalOff)
-		for _, n := range p.ModReturn {
-			e.label(string(n.Phase), ":", n.Prog)
-			g.invokeProg(n, true)
-			e.ldr(x10, sp, f.RetvalOff)
-			branches = append(branches, e.idx())
-			e.emit(insnNOP)
-		}
+		branches = g.invokeModRet(p.ModReturn)
 	}
 	if callOrig {
-		g.saveArgs(true)
-		e.label("call_orig")
-		e.ldr(x10, sp, f.RetaddrOff)
-		e.emit(adr(lr, 8))
-		e.emit(ret(x10))
-		e.str(x0, sp, f.RetvalOff)
-		if p.IPAfterCallNOP {
-			e.label("ip_after_call")
-			e.emit(insnNOP)
-		}
+		g.callOrig()
 	}
 	if len(branches) > 0 {
-		e.label("do_fexit")
-		if !e.sizePass {
-			for _, b := range branches {
-				e.words[b] = cbnz(x10, e.idx()-b)
-			}
-		}
+		g.patchBranches(branches)
 	}
+	// fsession: store_func_meta with the exit value; the fexit loop.
 	if p.FsessionCount > 0 {
 		g.storeFuncMeta(uint64(p.ExitFuncMeta))
 	}
 	g.invokeList(p.Fexit, false)
+	// BPF_TRAMP_F_CALL_ORIG: im->ip_epilogue, __bpf_tramp_exit(im).
 	if callOrig {
 		e.label("epilogue")
 		g.loadIm()
 		e.call(g.sym(trampoline.HelperTrampExit), trampoline.HelperTrampExit)
 	}
 	if p.Flags&trampoline.FlagRestoreRegs != 0 {
-		// restore_args
-		for reg := 0; reg < f.aux.regsForArgs; reg++ {
-			e.ldr(reg, sp, f.BargsOff+8*reg)
-		}
+		g.restoreArgs()
 	}
+	// x19 and x20 restored, the return value reloaded (save_ret), sp reset
+	// and both frames popped.
 	e.ldr(x19, sp, f.RegsOff)
 	e.ldr(x20, sp, f.RegsOff+8)
 	if f.SaveRet {
@@ -686,11 +425,13 @@ func (g *gen) emitAll() {
 	e.emit(ldpPost(fp, x9, sp))
 	e.label("return")
 	if p.Flags&trampoline.FlagSkipFrame != 0 {
-		// Skip the traced function: back to its parent.
+		// BPF_TRAMP_F_SKIP_FRAME: the traced function is skipped, back to
+		// its parent.
 		g.mov(lr, x9)
 		e.emit(ret(x9))
 	} else {
-		// Back into the traced function at func+8.
+		// Back into the traced function at func+8 (PatchSiteEnd), with
+		// x30 the parent's return address again.
 		g.mov(x10, lr)
 		g.mov(lr, x9)
 		e.emit(ret(x10))

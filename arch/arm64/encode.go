@@ -1,6 +1,11 @@
 package arm64
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/bpftramp/tramp/arch"
+)
 
 // Register numbers as the A64 encodings use them. Register 31 is sp or
 // xzr depending on the instruction; the encoders below say which.
@@ -119,3 +124,180 @@ func lsr(rd, rn, shift int) uint32 { return ubfm(rd, rn, shift, 63) }
 func ubfm(rd, rn, immr, imms int) uint32 {
 	return 0xd3400000 | uint32(immr)<<16 | uint32(imms)<<10 | uint32(rn)<<5 | uint32(rd)
 }
+
+// sz128M is SZ_128M, the reach of a bl.
+const sz128M = 128 << 20
+
+// emitter accumulates instruction words. In the size pass (sizePass) it
+// behaves as the kernel's jit_ctx with image and ro_image NULL.
+type emitter struct {
+	sizePass bool
+	base     uint64 // ro_image; 0 when unknown
+	words    []uint32
+	relocs   []arch.Reloc
+	labels   []arch.Label
+	err      error
+	// shortBy counts, in the real pass, the words the size pass emits
+	// beyond this pass: 3 per call that is a bl, and what the load of im
+	// saves on 4. The size pass's length is then known without running
+	// it (TestSizeFromRealPass holds the two equal).
+	shortBy int
+}
+
+func (e *emitter) emit(w uint32) { e.words = append(e.words, w) }
+
+func (e *emitter) idx() int { return len(e.words) }
+
+// pc is &ro_image[ctx->idx].
+func (e *emitter) pc() uint64 { return e.base + 4*uint64(len(e.words)) }
+
+func (e *emitter) fail(err error) {
+	if err != nil && e.err == nil {
+		e.err = err
+	}
+}
+
+// emitE emits an encoder's word or records its error.
+func (e *emitter) emitE(w uint32, err error) {
+	e.fail(err)
+	e.emit(w)
+}
+
+// label names the next instruction, the name being its parts joined (not
+// built at all in the size pass, which keeps no labels).
+func (e *emitter) label(parts ...string) {
+	if e.sizePass {
+		return
+	}
+	e.labels = append(e.labels, arch.Label{Off: 4 * e.idx(), Name: strings.Join(parts, "")})
+}
+
+func (e *emitter) reloc(startIdx int, kind arch.RelocKind, sym string, v uint64) {
+	if e.sizePass {
+		return
+	}
+	e.relocs = append(e.relocs, arch.Reloc{Off: 4 * startIdx, Len: 4 * (e.idx() - startIdx), Kind: kind, Sym: sym, Value: v})
+}
+
+// movI32 is emit_a64_mov_i: a 32-bit (is64 false) or 64-bit value from a
+// sign-extended 32-bit immediate, high halfword decides movn or movz.
+func (e *emitter) movI32(is64 bool, reg int, val uint32) {
+	hi, lo := uint16(val>>16), uint16(val)
+	if hi&0x8000 != 0 {
+		if hi == 0xffff {
+			e.emit(movewide(is64, movN, reg, ^lo, 0))
+			return
+		}
+		e.emit(movewide(is64, movN, reg, ^hi, 16))
+		if lo != 0xffff {
+			e.emit(movewide(is64, movK, reg, lo, 0))
+		}
+		return
+	}
+	e.emit(movewide(is64, movZ, reg, lo, 0))
+	if hi != 0 {
+		e.emit(movewide(is64, movK, reg, hi, 16))
+	}
+}
+
+// halfwordsNot counts the halfwords of v that differ from h
+// (i64_i16_blocks).
+func halfwordsNot(v uint64, h uint16) int {
+	n := 0
+	for s := 0; s < 64; s += 16 {
+		if uint16(v>>s) != h {
+			n++
+		}
+	}
+	return n
+}
+
+// fls64 is the kernel's fls64: the 1-based index of the highest set bit,
+// 0 for 0.
+func fls64(v uint64) int {
+	n := 0
+	for v != 0 {
+		n++
+		v >>= 1
+	}
+	return n
+}
+
+// movI64 is emit_a64_mov_i64: values below 2^32 take the 32-bit path;
+// otherwise movn is used when fewer halfwords differ from 0xffff than from
+// 0, the top non-trivial halfword comes first and movk fills the others
+// from high to low, skipping the trivial ones. 1 to 4 instructions.
+func (e *emitter) movI64(reg int, val uint64) {
+	if val>>32 == 0 {
+		e.movI32(false, reg, uint32(val))
+		return
+	}
+	inverse := halfwordsNot(val, 0xffff) < halfwordsNot(val, 0)
+	var top int
+	if inverse {
+		top = fls64(^val) - 1
+	} else {
+		top = fls64(val) - 1
+	}
+	shift := max(top/16*16, 0)
+	if inverse {
+		e.emit(movewide(true, movN, reg, uint16(^val>>shift), shift))
+	} else {
+		e.emit(movewide(true, movZ, reg, uint16(val>>shift), shift))
+	}
+	trivial := uint16(0)
+	if inverse {
+		trivial = 0xffff
+	}
+	for shift -= 16; shift >= 0; shift -= 16 {
+		if h := uint16(val >> shift); h != trivial {
+			e.emit(movewide(true, movK, reg, h, shift))
+		}
+	}
+}
+
+// addrMov is emit_addr_mov_i64: always movn + movk lsl 16 + movk lsl 32,
+// which leaves 0xffff in the top halfword. A value whose top halfword is
+// something else cannot be loaded this way: the kernel would load a
+// different address, so that is an error here.
+func (e *emitter) addrMov(reg int, val uint64, sym string) {
+	start := e.idx()
+	if !e.sizePass && val>>48 != 0xffff {
+		e.fail(fmt.Errorf("%s = %#x: the fixed movn/movk/movk load only builds addresses whose top 16 bits are 0xffff", sym, val))
+	}
+	e.emit(movewide(true, movN, reg, ^uint16(val), 0))
+	e.emit(movewide(true, movK, reg, uint16(val>>16), 16))
+	e.emit(movewide(true, movK, reg, uint16(val>>32), 32))
+	e.reloc(start, arch.A64MovWide, sym, val)
+}
+
+// indirect is should_emit_indirect_call: no ro_image (the size pass), an
+// unknown target, or a target beyond a bl's reach from this instruction.
+func (e *emitter) indirect(target uint64) bool {
+	if e.sizePass || e.base == 0 || target == 0 {
+		return true
+	}
+	d := int64(target - e.pc())
+	return d < -sz128M || d >= sz128M
+}
+
+// call is emit_call: a bl when the target is in reach, else x10 <- target
+// (emit_addr_mov_i64) and blr x10.
+func (e *emitter) call(target uint64, sym string) {
+	if e.indirect(target) {
+		e.addrMov(x10, target, sym)
+		e.emit(blr(x10))
+		return
+	}
+	start := e.idx()
+	e.emit(bl(int64(target - e.pc())))
+	e.reloc(start, arch.A64Branch26, sym, target)
+	e.shortBy += 3
+}
+
+// str and ldr are A64_STR64I / A64_LDR64I with sp or x29 as base.
+func (e *emitter) str(rt, rn, off int) { e.emitE(ldstImm64(false, rt, rn, off)) }
+func (e *emitter) ldr(rt, rn, off int) { e.emitE(ldstImm64(true, rt, rn, off)) }
+
+// addSP is A64_ADD_I(1, rd, sp, off).
+func (e *emitter) addSP(rd, off int) { e.emitE(addSubImm(false, rd, sp, off)) }
