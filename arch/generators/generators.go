@@ -1,6 +1,3 @@
-// Package generators gives one view of every architecture generator, so
-// that commands, the VM suite and the link model's size check can pick
-// one by name.
 package generators
 
 import (

@@ -1,6 +1,3 @@
-// Package record runs cases in real kernels under QEMU, keeps what each
-// kernel did as a Recording (cases/testdata/<kernel>/<arch>/<case>.json),
-// and compares recordings with the trampoline model.
 package record
 
 import (

@@ -1,6 +1,3 @@
-// Package recorded reads the trampoline bytes captured from real kernels
-// (cases/testdata/<kernel>/<arch>/*.json) for the architecture packages'
-// tests and benchmarks, without depending on the VM harness.
 package recorded
 
 import (
