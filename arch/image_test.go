@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestAddrsCallThunks: the --addrs form carries the call-thunk symbols
@@ -14,9 +16,7 @@ func TestAddrsCallThunks(t *testing.T) {
 		Progs:      map[string]ProgAddrs{},
 		CallThunks: map[string]bool{"__bpf_prog_enter_sleepable_recur": true}}
 	b, err := json.Marshal(a)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if !strings.Contains(string(b), `"call_thunks":["__bpf_prog_enter_sleepable_recur"]`) {
 		t.Fatalf("%s", b)
 	}

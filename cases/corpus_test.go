@@ -3,6 +3,8 @@ package cases
 import (
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/arch/generators"
 )
 
@@ -10,9 +12,7 @@ import (
 // the model agrees with every expect line.
 func TestCorpusAgreesWithModel(t *testing.T) {
 	corpus, err := Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(corpus) < 30 {
 		t.Fatalf("corpus has %d cases, expected the full set", len(corpus))
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/stretchr/testify/require"
 )
 
 // sameCase compares two parses of one case, ignoring where things were
@@ -17,9 +18,7 @@ func sameCase(a, b *Case) string {
 // to the same case, and formatting that again gives the same text.
 func TestFormatRoundTrip(t *testing.T) {
 	corpus, err := Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, c := range corpus {
 		text := Format(c)
 		back, err := Parse(c.Name+".tramp", text)

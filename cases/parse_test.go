@@ -5,8 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bpftramp/tramp/trampoline"
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bpftramp/tramp/trampoline"
 )
 
 // The syntax the format was specified with, line for line (with one of the
@@ -70,9 +72,7 @@ func TestSpecExample(t *testing.T) {
 			t.Errorf("run args: %s", diff)
 		}
 		res, err := Replay(c, mustProfile(t, "debian-7.2.13"), mustArch(t, "x86_64"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if bad := res.Disagreements(); len(bad) != 0 {
 			t.Errorf("disagreements: %+v", bad)
 		}
@@ -81,9 +81,7 @@ func TestSpecExample(t *testing.T) {
 
 func TestExplicitPrototype(t *testing.T) {
 	c, err := Parse("x.tramp", []byte("target my_func(u8, s32, u64, struct12, ptr) -> u64 error-inject btf-id=77\nprog x fexit\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := trampoline.Prototype{Args: []trampoline.Type{{Size: 1}, {Size: 4, Signed: true}, {Size: 8}, {Size: 12, Struct: true}, {Size: 8, Ptr: true}}, Ret: trampoline.Type{Size: 8}}
 	if diff := cmp.Diff(want, c.Target.Proto); diff != "" {
 		t.Error(diff)
@@ -153,9 +151,7 @@ func TestParseErrors(t *testing.T) {
 
 func TestReplayDetachWithoutLink(t *testing.T) {
 	c, err := Parse("d.tramp", []byte("target bpf_fentry_test1\nprog s fentry returns=1\nattach s expect EINVAL\ndetach s\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	_, err = Replay(c, mustProfile(t, "debian-7.2.13"), mustArch(t, "x86_64"), nil)
 	if !errors.Is(err, ErrReplay) || !strings.HasPrefix(err.Error(), "d.tramp:4: detach s") {
 		t.Fatalf("got %v, want a replay error at d.tramp:4", err)
@@ -164,9 +160,7 @@ func TestReplayDetachWithoutLink(t *testing.T) {
 
 func TestDefaultProfilesSkipUnsupportedKinds(t *testing.T) {
 	c, err := Parse("p.tramp", []byte("target bpf_fentry_test1\nprog s fsession\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var names []string
 	for _, p := range c.Profiles() {
 		names = append(names, p.Name)
@@ -179,17 +173,13 @@ func TestDefaultProfilesSkipUnsupportedKinds(t *testing.T) {
 func mustProfile(t *testing.T, n string) *trampoline.Profile {
 	t.Helper()
 	p, err := trampoline.LookupProfile(n)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return p
 }
 
 func mustArch(t *testing.T, n string) *trampoline.Arch {
 	t.Helper()
 	a, err := trampoline.LookupArch(n)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return a
 }

@@ -3,6 +3,8 @@ package emu
 import (
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
 )
@@ -11,9 +13,7 @@ import (
 // applies to: tramp's image, executed, agrees with the model.
 func TestCorpusModel(t *testing.T) {
 	cs, err := cases.Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	runs := 0
 	for _, c := range cs {
 		for _, prof := range c.Profiles() {
@@ -32,9 +32,7 @@ func TestCorpusModel(t *testing.T) {
 						continue
 					}
 					res, err := Check(g.Setup, cr.Plan, cr.Run)
-					if err != nil {
-						t.Fatal(err)
-					}
+					require.NoError(t, err)
 					runs++
 					if err := res.Err(); err != nil {
 						t.Errorf("%s %s %s line %d: %v", c.Name, prof.Name, a.Name, cr.Line, err)

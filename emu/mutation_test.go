@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
@@ -15,9 +17,7 @@ import (
 func generated(t *testing.T, name, archName string) (*Generated, Run) {
 	t.Helper()
 	c, err := cases.ParseFile(filepath.Join("..", "cases", name+".tramp"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	prof, _ := trampoline.LookupProfile("debian-7.2.13")
 	a, _ := trampoline.LookupArch(archName)
 	runs, err := RunSteps(c, prof, a)
@@ -25,9 +25,7 @@ func generated(t *testing.T, name, archName string) (*Generated, Run) {
 		t.Fatalf("%s: no run with an image (%v)", name, err)
 	}
 	g, err := Generate(runs[0].Plan, nil, c.Progs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return g, runs[0].Run
 }
 
@@ -142,18 +140,14 @@ func TestMutations(t *testing.T) {
 	for _, m := range ms {
 		g, run := generated(t, m.caseName, m.arch)
 		res, err := Check(g.Setup, g.Plan, run)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if err := res.Err(); err != nil {
 			t.Fatalf("%s %s: the unbroken image fails: %v", m.caseName, m.arch, err)
 		}
 		s := g.Setup
 		s.Code = m.mutate(t, g)
 		res, err = Check(s, g.Plan, run)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for _, c := range m.want {
 			if !res.Has(c) {
 				t.Errorf("%s (%s): check %q did not fire; failed: %v", m.name, m.arch, c, res.Failed())

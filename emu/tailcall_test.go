@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
 )
@@ -22,13 +24,9 @@ func TestTailCallCtx(t *testing.T) {
 		"target tc(ptr) -> s32 bpf-prog tail-call\nprog e fentry\nattach e\nrun\n",
 	} {
 		c, err := cases.Parse("tc.tramp", []byte(src))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		runs, err := RunSteps(c, prof, a)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		cr := runs[len(runs)-1]
 		if cr.Plan.Flags&trampoline.FlagTailCallCtx == 0 {
 			t.Fatalf("plan flags %v: no TAIL_CALL_CTX", cr.Plan.Flags)
@@ -37,26 +35,18 @@ func TestTailCallCtx(t *testing.T) {
 			t.Errorf("the guest's target program returns 0, the run says %#x", cr.Run.OrigRet)
 		}
 		g, err := Generate(cr.Plan, nil, c.Progs)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		res, err := Check(g.Setup, cr.Plan, cr.Run)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if err := res.Err(); err != nil {
 			t.Errorf("with TAIL_CALL_CTX: %v", err)
 		}
 		without := *cr.Plan
 		without.Flags &^= trampoline.FlagTailCallCtx
 		g, err = Generate(&without, nil, c.Progs)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		res, err = Check(g.Setup, cr.Plan, cr.Run)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		err = res.Err()
 		if err == nil || !strings.Contains(err.Error(), CheckTailCallCtx) {
 			t.Errorf("without push rax and the reloads: %v, want a %s violation", err, CheckTailCallCtx)
@@ -70,9 +60,7 @@ func TestTailCallCtx(t *testing.T) {
 func TestTestTargetOfBPFProg(t *testing.T) {
 	parse := func(src string) trampoline.Target {
 		c, err := cases.Parse("t.tramp", []byte(src+"\nprog e fentry\nattach e\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return c.Target
 	}
 	for _, tc := range []struct {

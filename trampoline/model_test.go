@@ -8,23 +8,20 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
 )
 
 func mustProfile(t testing.TB, name string) *Profile {
 	t.Helper()
 	p, err := LookupProfile(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return p
 }
 
 func mustArch(t testing.TB, name string) *Arch {
 	t.Helper()
 	a, err := LookupArch(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return a
 }
 
@@ -252,9 +249,7 @@ func TestFlags(t *testing.T) {
 func TestFlagsAfterDetachAll(t *testing.T) {
 	tr := newTr(t, "debian-7.2.13", "x86_64", "bpf_fentry_test1")
 	l, err := tr.Attach(&Prog{Name: "x", Kind: KindFexit})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if err := tr.Detach(l); err != nil {
 		t.Fatal(err)
 	}

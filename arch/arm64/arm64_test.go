@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
@@ -13,18 +15,12 @@ import (
 func planOf(t *testing.T, profile, src string) *trampoline.Plan {
 	t.Helper()
 	c, err := cases.Parse("t.tramp", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	p, err := trampoline.LookupProfile(profile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	a, _ := trampoline.LookupArch("arm64")
 	res, err := cases.Replay(c, p, a, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if !res.Final.HasImage() {
 		t.Fatal("no image")
 	}
@@ -75,9 +71,7 @@ func TestLiveWorkedExample(t *testing.T) {
 		}
 		addrs := PlaceholderAddrs(p)
 		im, err := Generate(p, Debian, addrs)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if len(im.Code) != 296 || im.AllocSize != 400 {
 			t.Errorf("%s: code %d bytes, alloc %d; live kernel had 296 and 400", prof, len(im.Code), im.AllocSize)
 		}
@@ -129,13 +123,9 @@ func TestLiveWorkedExample(t *testing.T) {
 func TestSizesSeen(t *testing.T) {
 	p := planOf(t, "debian-7.2.13", "target bpf_fentry_test1\nprog s fsession cookie ip\nattach s\n")
 	near, err := Generate(p, Debian, PlaceholderAddrs(p))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	far, err := Generate(p, Debian, PlaceholderAddrsFar(p))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(near.Code) != 312 || len(far.Code) != 384 {
 		t.Errorf("fsession+ip: %d (nokaslr) / %d (far), live 312 / 384", len(near.Code), len(far.Code))
 	}
@@ -165,9 +155,7 @@ type corpusPlan struct {
 func corpusPlans(t *testing.T) []corpusPlan {
 	t.Helper()
 	corpus, err := cases.Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	a, _ := trampoline.LookupArch("arm64")
 	var out []corpusPlan
 	for _, c := range corpus {
@@ -195,13 +183,9 @@ func TestSizePassIsTheWorstCaseRealPass(t *testing.T) {
 		addrs.Image = 0
 		addrs.Im = 0x1234_5678_9abc_def0
 		im, err := Generate(cp.plan, Debian, addrs)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		size, err := SizeWith(cp.plan, Debian)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if len(im.Code) != size {
 			t.Errorf("%s: worst-case real pass %d bytes, size pass %d", cp.name, len(im.Code), size)
 		}
@@ -218,9 +202,7 @@ func TestSizeFromRealPass(t *testing.T) {
 	for _, cp := range corpusPlans(t) {
 		p := cp.plan
 		want, err := SizeWith(p, Debian)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		scattered := PlaceholderAddrs(p)
 		scattered.Im = 0xffff0000_0000_1000 // movn + 1 movk
 		for name, pa := range scattered.Progs {
@@ -229,9 +211,7 @@ func TestSizeFromRealPass(t *testing.T) {
 		}
 		for layout, addrs := range map[string]arch.Addrs{"near": PlaceholderAddrs(p), "far": PlaceholderAddrsFar(p), "scattered": scattered} {
 			im, err := Generate(p, Debian, addrs)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if im.AllocSize != want {
 				t.Errorf("%s %s: derived size %d, size pass %d", cp.name, layout, im.AllocSize, want)
 			}
@@ -245,9 +225,7 @@ func TestProfileDeltas(t *testing.T) {
 	gen := func(prof, src string) (*trampoline.Plan, *arch.Image) {
 		p := planOf(t, prof, src)
 		im, err := Generate(p, Debian, PlaceholderAddrs(p))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return p, im
 	}
 	// 7.2.8: no skip NOPs, one NOP after the return-value store.
@@ -293,9 +271,7 @@ func TestBTI(t *testing.T) {
 	addrs := PlaceholderAddrs(p)
 	plain, _ := Generate(p, Debian, addrs)
 	im, err := Generate(p, Features{BTI: true}, addrs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ins, err := Decode(im.Code[:4], addrs.Image)
 	if err != nil || ins[0].Text != "bti jc" || ins[0].Word != 0xd50324df {
 		t.Fatalf("first insn %+v, %v", ins, err)
@@ -315,9 +291,7 @@ func TestFentryOnlyReturnsIntoFunction(t *testing.T) {
 	}
 	addrs := PlaceholderAddrs(p)
 	im, err := Generate(p, Debian, addrs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ws := words(im.Code)
 	if !hasRun(ws[len(ws)-3:], []uint32{0xaa1e03ea, 0xaa0903fe, 0xd65f0140}) {
 		t.Errorf("fentry-only ends %08x", ws[len(ws)-3:])
@@ -334,14 +308,10 @@ func TestCheckerCatchesBrokenImages(t *testing.T) {
 	p := planOf(t, "debian-7.2.13", "target bpf_modify_return_test\nprog s fsession cookie\nprog m fmod_ret\nattach m\nattach s\n")
 	addrs := PlaceholderAddrs(p)
 	good, err := Generate(p, Debian, addrs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	farAddrs := PlaceholderAddrsFar(p)
 	far, err := Generate(p, Debian, farAddrs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if err := Check(good, addrs.Image, RetSkipFrame); err != nil {
 		t.Fatalf("good image: %v", err)
 	}
@@ -417,13 +387,9 @@ func TestExplain(t *testing.T) {
 	p := planOf(t, "debian-7.2.13", "target bpf_fentry_test1\nprog s fsession cookie ip\nattach s\n")
 	addrs := PlaceholderAddrs(p)
 	im, err := Generate(p, Debian, addrs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	lines, err := Explain(im, addrs.Image)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var all strings.Builder
 	arch.WriteListing(&all, lines)
 	for _, want := range []string{
@@ -443,13 +409,9 @@ func TestExplain(t *testing.T) {
 	}
 	far := PlaceholderAddrsFar(p)
 	fim, err := Generate(p, Debian, far)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	lines, err = Explain(fim, far.Image)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	n := 0
 	for _, l := range lines {
 		if l.Text == "blr x10" && strings.HasPrefix(l.Comment, "call __bpf_") {

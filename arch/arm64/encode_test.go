@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"golang.org/x/arch/arm64/arm64asm"
 )
 
@@ -275,9 +276,7 @@ func TestDecodeNamesHints(t *testing.T) {
 	code = binary.LittleEndian.AppendUint32(code, insnNOP)
 	code = binary.LittleEndian.AppendUint32(code, 0xd503245f)
 	ins, err := Decode(code, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := []string{"bti jc", "paciasp", "autiasp", "nop", "bti c"}
 	for i, w := range want {
 		if ins[i].Text != w {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"golang.org/x/arch/arm64/arm64asm"
 
 	"github.com/bpftramp/tramp/arch/internal/recorded"
@@ -56,9 +57,7 @@ func sameDecode(t *testing.T, m *decodeMemo, code []byte, base uint64, what stri
 // restarting often, and at other addresses.
 func TestMemoAgreesOnRecordedImages(t *testing.T) {
 	caps, err := recorded.Captures("../../cases/testdata", "*/arm64/*.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	warm, tiny := newDecodeMemo(), newDecodeMemo()
 	tiny.limit = 5
 	words := 0
@@ -82,9 +81,7 @@ func TestMemoMasks(t *testing.T) {
 		code = binary.LittleEndian.AppendUint32(code, w)
 	}
 	got, err := m.decodeAll(code, 0x1000, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(m.entries) != 2 {
 		t.Fatalf("%d entries, want 2", len(m.entries))
 	}

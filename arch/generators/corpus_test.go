@@ -3,6 +3,8 @@ package generators
 import (
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/arch/arm64"
 	"github.com/bpftramp/tramp/arch/x86"
@@ -16,18 +18,14 @@ import (
 // size pass as its allocation and explains without error.
 func TestCorpusImagesPassChecker(t *testing.T) {
 	corpus, err := cases.Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	layouts := map[string][]func(*trampoline.Plan) arch.Addrs{
 		"x86_64": {x86.PlaceholderAddrs},
 		"arm64":  {arm64.PlaceholderAddrs, arm64.PlaceholderAddrsFar},
 	}
 	for _, an := range []string{"x86_64", "arm64"} {
 		g, err := For(an)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		a, _ := trampoline.LookupArch(an)
 		n := 0
 		for _, c := range corpus {

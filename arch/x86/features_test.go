@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/arch"
 )
 
@@ -165,9 +167,7 @@ func TestIsCallThunk(t *testing.T) {
 func TestCallDepthAccounting(t *testing.T) {
 	p := planOf(t, "debian-7.2.13", "target bpf_fentry_test1\nprog e fentry sleepable\nprog x fexit\nattach e\nattach x\n")
 	feat, err := ParseFeatures("endbr,sls,calldepth")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	addrs := PlaceholderAddrs(p)
 	count := func(im *arch.Image) (templates, calls int) {
 		for _, r := range im.Relocs {
@@ -184,9 +184,7 @@ func TestCallDepthAccounting(t *testing.T) {
 		return templates, calls
 	}
 	im, err := Generate(p, feat, addrs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tpl, calls := count(im)
 	if calls != 9 || tpl != calls+1 {
 		t.Errorf("%d templates for %d calls, want 9 calls (enter, 2x3 for the programs, the original, exit) and a template before each and one at the start", tpl, calls)
@@ -198,9 +196,7 @@ func TestCallDepthAccounting(t *testing.T) {
 		t.Error("checker accepted templates in an image without call-depth tracking")
 	}
 	plain, err := Generate(p, Features{EndbrAtFunc: true, Rethunk: true, ReturnThunk: ThunkCallDepth}, addrs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if err := Check(plain, addrs.Image, feat); err == nil {
 		t.Error("checker accepted an image without the template for call-depth tracking")
 	}
@@ -210,9 +206,7 @@ func TestCallDepthAccounting(t *testing.T) {
 	// The sleepable program's enter and exit helpers carry call thunks.
 	addrs.CallThunks = map[string]bool{"__bpf_prog_enter_sleepable_recur": true, "__bpf_prog_exit_sleepable_recur": true}
 	skip, err := Generate(p, feat, addrs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if tpl, calls := count(skip); tpl != calls-1 {
 		t.Errorf("with two thunked helpers: %d templates for %d calls, want calls-2+1", tpl, calls)
 	}
@@ -228,17 +222,11 @@ func TestRethunkEnding(t *testing.T) {
 	p := planOf(t, "debian-7.2.13", "target bpf_fentry_test1\nprog s fsession cookie\nattach s\n")
 	addrs := PlaceholderAddrs(p)
 	feat, err := Debian.ForBoot(Boot{Vulnerabilities: vulnsCascadelake, CPUFamily: 6})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	im, err := Generate(p, feat, addrs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sls, err := Generate(p, Debian, addrs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	end := len(im.Code) - 5
 	if im.Code[end] != 0xe9 || len(im.Code) != len(sls.Code)+3 {
 		t.Fatalf("ending % x (%d bytes; c3 cc ending: %d)", im.Code[end:], len(im.Code), len(sls.Code))

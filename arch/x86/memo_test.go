@@ -3,6 +3,7 @@ package x86
 import (
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"golang.org/x/arch/x86/x86asm"
 
 	"github.com/bpftramp/tramp/arch/internal/recorded"
@@ -55,9 +56,7 @@ func sameDecode(t *testing.T, m *decodeMemo, code []byte, base uint64, what stri
 func recordedX86(t testing.TB) (codes [][]byte, bases []uint64) {
 	t.Helper()
 	caps, err := recorded.Captures("../../cases/testdata", "*/x86_64/*.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, c := range caps {
 		codes, bases = append(codes, c.Code), append(bases, c.Addr)
 	}
@@ -94,9 +93,7 @@ func TestMemoMaskedFieldsStillCheck(t *testing.T) {
 	m := newDecodeMemo()
 	code := []byte{0xe8, 0x10, 0, 0, 0, 0xe8, 0xf0, 0xff, 0xff, 0xff, 0xc3}
 	got, err := m.decodeAll(code, 0x1000, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if got[0].target != 0x1000+5+0x10 || got[1].target != 0x1005+5-0x10 {
 		t.Fatalf("targets %#x %#x", got[0].target, got[1].target)
 	}

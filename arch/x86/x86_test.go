@@ -3,6 +3,8 @@ package x86
 import (
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
@@ -11,15 +13,11 @@ import (
 func planOf(t *testing.T, profile, src string) *trampoline.Plan {
 	t.Helper()
 	c, err := cases.Parse("t.tramp", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	p, _ := trampoline.LookupProfile(profile)
 	a, _ := trampoline.LookupArch("x86_64")
 	res, err := cases.Replay(c, p, a, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if !res.Final.HasImage() {
 		t.Fatal("no image")
 	}
@@ -41,9 +39,7 @@ func TestLiveCodeLengths(t *testing.T) {
 	for _, tc := range tests {
 		p := planOf(t, "debian-7.2.13", tc.src)
 		im, err := Generate(p, Debian, PlaceholderAddrs(p))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if len(im.Code) != tc.want {
 			t.Errorf("%s: %d bytes, live kernel had %d", tc.name, len(im.Code), tc.want)
 		}
@@ -54,9 +50,7 @@ func TestCheckerCatchesBrokenImages(t *testing.T) {
 	p := planOf(t, "debian-7.2.13", "target bpf_modify_return_test\nprog s fsession cookie\nprog m fmod_ret\nattach m\nattach s\n")
 	addrs := PlaceholderAddrs(p)
 	good, err := Generate(p, Debian, addrs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	mutate := func(f func(im *arch.Image)) *arch.Image {
 		c := *good
 		c.Code = append([]byte(nil), good.Code...)
@@ -99,9 +93,7 @@ func TestCheckerCatchesBrokenImages(t *testing.T) {
 
 func TestDecodeEndbr(t *testing.T) {
 	insns, err := Decode([]byte{0xf3, 0x0f, 0x1e, 0xfa, 0x0f, 0x1f, 0x40, 0xd6, 0xe9, 0, 0, 0, 0}, 0x1000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(insns) != 3 || insns[0].Op != "ENDBR64" || insns[1].Op != "ENDBR_POISON" || !insns[2].Branch || insns[2].Target != 0x100d {
 		t.Fatalf("%+v", insns)
 	}
@@ -133,9 +125,7 @@ func FuzzDecode(f *testing.F) {
 func TestTailCallCntPtrSlot(t *testing.T) {
 	p := planOf(t, "debian-7.2.13", "target tc(ptr) -> s32 bpf-prog tail-call\nprog e fentry\nprog x fexit\nattach e\nattach x\n")
 	im, err := Generate(p, Debian, PlaceholderAddrs(p))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	f := layout(p)
 	if f.StackSize != 48 || f.TailCallCntPtrOff != 56 {
 		t.Fatalf("stack %d, tail-call counter pointer at rbp-%d; want 48 and 56", f.StackSize, f.TailCallCntPtrOff)

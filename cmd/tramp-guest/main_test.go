@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/vm/channel"
 	"github.com/bpftramp/tramp/vm/guestapi"
 )
@@ -53,18 +55,14 @@ func TestReadJob(t *testing.T) {
 func TestRunOutsideVM(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "results.bin")
 	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	g := &guest{port: f, enc: channel.NewEncoder(f)}
 	if err := g.run(); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(out)
 	recs, err := channel.ReadAll(strings.NewReader(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(recs) != 2 || recs[0].Kind != guestapi.KindHello || recs[1].Kind != guestapi.KindDone {
 		t.Fatalf("records %+v", recs)
 	}

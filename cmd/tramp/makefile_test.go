@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 var fuzzFunc = regexp.MustCompile(`(?m)^func (Fuzz\w+)\(`)
@@ -15,9 +17,7 @@ var fuzzFunc = regexp.MustCompile(`(?m)^func (Fuzz\w+)\(`)
 // Makefile's FUZZ_TARGETS, so make fuzz cannot leave one out.
 func TestMakeFuzzRunsEveryTarget(t *testing.T) {
 	mk, err := os.ReadFile("../../Makefile")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var listed string
 	for _, l := range strings.Split(string(mk), "\n") {
 		if v, ok := strings.CutPrefix(l, "FUZZ_TARGETS := "); ok {
@@ -51,9 +51,7 @@ func TestMakeFuzzRunsEveryTarget(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if n < 10 {
 		t.Errorf("found %d fuzz targets; the walk is broken", n)
 	}

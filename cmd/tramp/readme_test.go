@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // offlineCommands are the tramp commands a README listing may show that
@@ -56,9 +58,7 @@ func readmeListings(t *testing.T, text string) []readmeListing {
 // ("..." stands for lines left out), so the listings cannot go stale.
 func TestReadmeListings(t *testing.T) {
 	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Chdir("../..")
 	ls := readmeListings(t, string(b))
 	if len(ls) < 3 {

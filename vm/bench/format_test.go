@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/vm/guestapi"
 	"github.com/bpftramp/tramp/vm/kernels"
 )
@@ -66,9 +68,7 @@ func TestSummarise(t *testing.T) {
 
 func TestReportJSONRoundTrip(t *testing.T) {
 	st, err := Static()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rep := NewReport([]*ArchRun{fakeRun()}, st)
 	b, err := json.Marshal(rep)
 	if err != nil {
@@ -79,9 +79,7 @@ func TestReportJSONRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	b2, err := json.Marshal(&back)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if !bytes.Equal(b, b2) {
 		t.Errorf("JSON changed in a round trip:\n%s\n%s", b, b2)
 	}
@@ -92,9 +90,7 @@ func TestReportJSONRoundTrip(t *testing.T) {
 
 func TestWriteText(t *testing.T) {
 	st, err := Static()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rep := NewReport([]*ArchRun{fakeRun()}, st)
 	rep.Command = "tramp bench --reps 3"
 	var b strings.Builder
@@ -134,17 +130,13 @@ func TestWriteText(t *testing.T) {
 
 func TestWritePNG(t *testing.T) {
 	st, err := Static()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "bench.png")
 	if err := WritePNG(path, NewReport([]*ArchRun{fakeRun()}, st)); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if !bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) {
 		t.Errorf("not a PNG: % x", b[:min(8, len(b))])
 	}
@@ -166,9 +158,7 @@ func TestArchRunErrorIsReported(t *testing.T) {
 // fmod_ret; the chart says so instead of leaving bare gaps.
 func TestLiveLabelsNameRefusals(t *testing.T) {
 	b, err := os.ReadFile("results/debian-6.18.15.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var r Report
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)

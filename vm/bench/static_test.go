@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/static_costs.json from the emulator (read the diff before committing)")
@@ -28,13 +30,9 @@ func marshalStatic(s *StaticCosts) ([]byte, error) {
 // updated (go test ./vm/bench -run TestStaticCosts -update).
 func TestStaticCosts(t *testing.T) {
 	got, err := Static()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b, err := marshalStatic(got)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if *update {
 		if err := os.WriteFile(staticGolden, b, 0o644); err != nil {
 			t.Fatal(err)
@@ -80,9 +78,7 @@ func TestStaticCosts(t *testing.T) {
 // more, and fsession runs its one program in both phases.
 func TestStaticInvariants(t *testing.T) {
 	s, err := Static()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	get := func(cfg, arch string) StaticRow {
 		for _, r := range s.Rows {
 			if r.Config == cfg && r.Arch == arch {

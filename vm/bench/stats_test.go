@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestMedian(t *testing.T) {
@@ -78,9 +80,7 @@ func TestRatio(t *testing.T) {
 
 func TestNumJSON(t *testing.T) {
 	b, err := json.Marshal([]Num{1.5, NaN(), Num(math.Inf(1))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if string(b) != "[1.5,null,null]" {
 		t.Errorf("marshal = %s", b)
 	}

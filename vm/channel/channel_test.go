@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 type nopSync struct {
@@ -33,9 +35,7 @@ func stream(t *testing.T, recs ...[2]string) []byte {
 
 func TestFrameLayout(t *testing.T) {
 	b, err := Frame(7, "hi", []byte(`{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := "54524d50" + "01" + "02" + "0000" + "00000007" + "00000002"
 	if got := hex.EncodeToString(b[:16]); got != want {
 		t.Fatalf("header = %s, want %s", got, want)
@@ -54,9 +54,7 @@ func TestRoundTripByteByByte(t *testing.T) {
 	var got []Record
 	for i := range s {
 		recs, err := d.Feed(s[i : i+1])
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		got = append(got, recs...)
 	}
 	if err := d.Close(); err != nil {

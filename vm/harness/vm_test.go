@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/vm/channel"
 	"github.com/bpftramp/tramp/vm/guestapi"
 	"github.com/bpftramp/tramp/vm/harness"
@@ -58,9 +60,7 @@ func TestVMHello(t *testing.T) {
 		t.Run(string(arch), func(t *testing.T) {
 			t.Parallel()
 			res, err := boot(t, arch, guestapi.Job{Kind: guestapi.JobHello}, qemu.Config{Timeout: 90 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			h := res.Hello
 			t.Logf("%s %s: QEMU start→hello %s, start→exit %s (kernel uptime at hello %d ms, accel %s)",
 				profile(), arch, res.HelloAfter.Round(time.Millisecond), res.Elapsed.Round(time.Millisecond), h.UptimeMS, res.Accel)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // hdr spells out a newc header the long way, for comparison with Writer.
@@ -42,9 +44,7 @@ func TestTinyArchiveLayout(t *testing.T) {
 		t.Fatalf("hand computation off: %d", len(want))
 	}
 	ents, err := Read(strings.NewReader(want))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(ents) != 3 || ents[1].Name != "d/f" || string(ents[1].Data) != "hi" || ents[2].RDevMajor != 5 || ents[2].Mode&TypeMask != TypeChr {
 		t.Fatalf("read back %+v", ents)
 	}
@@ -57,18 +57,12 @@ func TestBuildRoundTrip(t *testing.T) {
 		File{Path: "/job.json", Data: []byte(`{"kind":"hello"}`)},
 		File{Path: "/etc/tramp/x", Mode: 0o600, Data: []byte("abc")},
 	)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	f, err := os.Open(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	ents, err := ReadGzip(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var names []string
 	byName := map[string]Entry{}
 	for _, e := range ents {

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestPickDebian(t *testing.T) {
@@ -23,9 +25,7 @@ func TestPickDebian(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.dir, func(t *testing.T) {
 			srcs, err := LoadSources(filepath.Join("testdata", "apt", c.dir))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			uri, sb, err := PickDebian(srcs)
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) {
@@ -33,9 +33,7 @@ func TestPickDebian(t *testing.T) {
 				}
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if uri != c.uri || sb != c.signedBy {
 				t.Fatalf("got %q %q, want %q %q", uri, sb, c.uri, c.signedBy)
 			}
@@ -45,9 +43,7 @@ func TestPickDebian(t *testing.T) {
 
 func TestParseDeb822Fields(t *testing.T) {
 	srcs, err := ParseDeb822([]byte("Types: deb deb-src\nURIs: http://a.example/debian http://b.example/debian\nSuites: x y\nComponents: main\nEnabled: no\n\n\nTypes: deb\nURIs: u\nSuites: s\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := []Source{
 		{Types: []string{"deb", "deb-src"}, URIs: []string{"http://a.example/debian", "http://b.example/debian"}, Suites: []string{"x", "y"}, Components: []string{"main"}, Enabled: false},
 		{Types: []string{"deb"}, URIs: []string{"u"}, Suites: []string{"s"}, Components: []string{}, Enabled: true},
@@ -109,9 +105,7 @@ func TestUnavailableMessage(t *testing.T) {
 
 func TestProfilesAndArch(t *testing.T) {
 	p, err := LookupProfile("debian-7.3.4")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if got := p.Package(ARM64); got != "linux-binary-7.3.4+deb13-cloud-arm64" {
 		t.Fatal(got)
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/vm/kernels"
 )
 
@@ -61,9 +63,7 @@ func TestProbeArchCapabilitiesQuirk(t *testing.T) {
 	fakeHost(t, kernels.X86_64, nil)
 	cfg, log := fakeConfig(t, "msr-quirk", kernels.X86_64)
 	res, err := Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if got := argAfter(res.Argv, "-accel"); got != "kvm" {
 		t.Errorf("-accel %s, want kvm", got)
 	}
@@ -94,9 +94,7 @@ func TestProbeKeptOnDisk(t *testing.T) {
 	resetProbes()                       // a new process
 	t.Setenv("TRAMP_FAKE_QEMU", "fail") // a probe boot now would fail
 	d, err := Decide(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if d.Accel != AccelKVM || d.CPU != "host,-arch-capabilities" || !strings.Contains(d.Reason, "probed ") {
 		t.Errorf("from disk: %+v", d)
 	}
@@ -140,9 +138,7 @@ func TestProbeFallsBackToTCG(t *testing.T) {
 	cfg, log := fakeConfig(t, "pvm", kernels.X86_64)
 	start := time.Now()
 	res, err := Run(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if res.Accel != AccelTCG || argAfter(res.Argv, "-accel") != "tcg" || argAfter(res.Argv, "-cpu") != "max" {
 		t.Errorf("accel %s, argv %q", res.Accel, res.Argv)
 	}
@@ -191,9 +187,7 @@ func TestDecideWithoutProbe(t *testing.T) {
 				}
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if d != c.want {
 				t.Errorf("got %+v\nwant %+v", d, c.want)
 			}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/vm/channel"
 	"github.com/bpftramp/tramp/vm/guestapi"
 	"github.com/bpftramp/tramp/vm/kernels"
@@ -20,9 +22,7 @@ import (
 func TestCommandX86(t *testing.T) {
 	c := Config{Arch: kernels.X86_64, Kernel: "/k/bz", Initrd: "/i.gz", Append: []string{"mitigations=off"}}
 	argv, err := c.Command("/tmp/a,b/results.bin", Decision{Accel: AccelTCG})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := []string{"qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-cpu", "max", "-m", "512M", "-smp", "1",
 		"-nographic", "-no-reboot", "-nic", "none", "-kernel", "/k/bz", "-initrd", "/i.gz",
 		"-append", "console=ttyS0 panic=-1 quiet nokaslr mitigations=off",
@@ -61,9 +61,7 @@ func TestCommandARM64AndOptions(t *testing.T) {
 func readLines(t *testing.T, name string) []string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "console", name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var out []string
 	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
 		out = append(out, CleanLine(l))
@@ -261,9 +259,7 @@ func TestRunFake(t *testing.T) {
 			start := time.Now()
 			res, err := fakeRun(t, c.mode, 2*time.Second)
 			if c.kind == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 			} else if !IsKind(err, c.kind) {
 				t.Fatalf("err = %v, want kind %s", err, c.kind)
 			}

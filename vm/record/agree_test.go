@@ -2,11 +2,13 @@ package record
 
 import (
 	"fmt"
-	"github.com/bpftramp/tramp/vm/recording"
 	"sort"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/recording"
 )
 
 // TestRecordingsAgree compares every recording in cases/testdata with the
@@ -14,9 +16,7 @@ import (
 // run's invocations and observations, and each image.
 func TestRecordingsAgree(t *testing.T) {
 	recs, err := recording.LoadAll(testdata)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	byName := corpusByName(t)
 	verdicts := map[Verdict]int{}
 	var steps, runs, calls, images int
@@ -33,13 +33,9 @@ func TestRecordingsAgree(t *testing.T) {
 			continue
 		}
 		prof, err := trampoline.LookupProfile(rec.Profile)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		a, err := trampoline.LookupArch(rec.Arch)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		cmp := CompareBoot(rec, c, prof, a)
 		verdicts[cmp.Verdict]++
 		steps, runs, calls, images = steps+cmp.Steps, runs+cmp.Runs, calls+cmp.Invocations, images+cmp.Images

@@ -2,63 +2,53 @@ package record
 
 import (
 	"fmt"
-	"github.com/bpftramp/tramp/vm/guestapi"
-	"github.com/bpftramp/tramp/vm/recording"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/guestapi"
+	"github.com/bpftramp/tramp/vm/recording"
 )
 
 func TestJobForBPFProgTarget(t *testing.T) {
 	c, err := cases.Parse("t.tramp", []byte("target tc_entry(ptr) -> s32 bpf-prog tail-call\nprog e fentry\nattach e\nrun\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	j := JobFor(c)
 	want := &guestapi.TargetProg{TailCall: true, Args: []string{"ptr"}, Ret: "s32"}
 	if !reflect.DeepEqual(j.TargetProg, want) {
 		t.Errorf("TargetProg = %+v, want %+v", j.TargetProg, want)
 	}
 	c, err = cases.Parse("t.tramp", []byte("target tc_entry(ptr) -> s32 bpf-prog tail-call-subprog\nprog e fentry\nattach e\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want.TailCallSubprog = true
 	if !reflect.DeepEqual(JobFor(c).TargetProg, want) {
 		t.Errorf("TargetProg = %+v, want %+v", JobFor(c).TargetProg, want)
 	}
 	c, err = cases.Parse("t.tramp", []byte("target tc_entry(ptr) -> s32 bpf-prog tail-call-taken\nprog e fentry\nattach e\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want.TailCallSubprog, want.TailCallTaken = false, true
 	if !reflect.DeepEqual(JobFor(c).TargetProg, want) {
 		t.Errorf("TargetProg = %+v, want %+v", JobFor(c).TargetProg, want)
 	}
 	c, err = cases.Parse("t.tramp", []byte("target tc_sub(ptr) -> s32 bpf-prog tail-call global-subprog\nprog e fentry\nattach e\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want.TailCallTaken, want.GlobalSubprog = false, true
 	if !reflect.DeepEqual(JobFor(c).TargetProg, want) {
 		t.Errorf("TargetProg = %+v, want %+v", JobFor(c).TargetProg, want)
 	}
 	c, err = cases.Parse("t.tramp", []byte("target plain(ptr, u64) -> u32 bpf-prog\nprog e fentry\nattach e\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if got := JobFor(c).TargetProg; got == nil || got.TailCall || !reflect.DeepEqual(got.Args, []string{"ptr", "u64"}) || got.Ret != "u32" {
 		t.Errorf("TargetProg = %+v, want (ptr, u64) -> u32 without tail call", got)
 	}
 	c, err = cases.Parse("t.tramp", []byte("target bpf_fentry_test1\nprog e fentry\nattach e\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if tp := JobFor(c).TargetProg; tp != nil {
 		t.Errorf("a vmlinux target got TargetProg %+v", tp)
 	}
@@ -70,18 +60,14 @@ func TestJobForBPFProgTarget(t *testing.T) {
 func TestCompareTrampolineKey(t *testing.T) {
 	path := filepath.Join(testdata, "debian-7.2.13", "x86_64", "tailcall_fentry_fexit.json")
 	c, err := cases.ParseFile(filepath.Join("..", "..", "cases", "tailcall_fentry_fexit.tramp"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	prof, _ := trampoline.LookupProfile("debian-7.2.13")
 	a, _ := trampoline.LookupArch("x86_64")
 	cmp := func(rec *recording.Recording) Comparison {
 		return Compare(rec, c, prof, a, generators.SizeFunc("x86_64"))
 	}
 	rec, err := recording.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if got := cmp(rec); got.Verdict != Agree {
 		t.Fatalf("recorded: %s %v", got.Verdict, got.Problems)
 	}
@@ -102,16 +88,12 @@ func TestCompareTrampolineKey(t *testing.T) {
 // capture without bytes says why the guest took none.
 func TestCompareImageLine(t *testing.T) {
 	c, err := cases.ParseFile(filepath.Join("..", "..", "cases", "tailcall_fentry_fexit.tramp"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	path := filepath.Join(testdata, "debian-6.18.15", "arm64", "tailcall_fentry_fexit.json")
 	prof, _ := trampoline.LookupProfile("debian-6.18.15")
 	a, _ := trampoline.LookupArch("arm64")
 	rec, err := recording.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if got := CompareBoot(rec, c, prof, a); got.Verdict != Agree {
 		t.Fatalf("recorded: %s %v", got.Verdict, got.Problems)
 	}
@@ -157,13 +139,9 @@ func TestCompareImageLine(t *testing.T) {
 // first step the kernel did not run.
 func TestCompareMissingStepsLine(t *testing.T) {
 	c, err := cases.ParseFile(filepath.Join("..", "..", "cases", "tailcall_fentry_fexit.tramp"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rec, err := recording.Load(filepath.Join(testdata, "debian-6.18.15", "arm64", "tailcall_fentry_fexit.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	prof, _ := trampoline.LookupProfile("debian-6.18.15")
 	a, _ := trampoline.LookupArch("arm64")
 	rec.Steps = rec.Steps[:2]
@@ -178,16 +156,12 @@ func TestCompareMissingStepsLine(t *testing.T) {
 // attach errno, a detach errno, an invocation's phase, a cookie value.
 func TestCompareCatchesKernelDifferences(t *testing.T) {
 	c, err := cases.ParseFile(filepath.Join("..", "..", "cases", "fsession_cookie.tramp"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	prof, _ := trampoline.LookupProfile("debian-7.2.13")
 	a, _ := trampoline.LookupArch("x86_64")
 	load := func() *recording.Recording {
 		rec, err := recording.Load(filepath.Join(testdata, "debian-7.2.13", "x86_64", "fsession_cookie.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return rec
 	}
 	if got := CompareBoot(load(), c, prof, a); got.Verdict != Agree {

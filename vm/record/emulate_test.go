@@ -2,17 +2,19 @@ package record
 
 import (
 	"fmt"
-	"github.com/bpftramp/tramp/vm/guestapi"
-	"github.com/bpftramp/tramp/vm/recording"
 	"path/filepath"
 	"sort"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/emu"
 	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/guestapi"
+	"github.com/bpftramp/tramp/vm/recording"
 )
 
 // caseOf is the case a recording ran.
@@ -76,9 +78,7 @@ type tally struct {
 // must also pass every machine check and agree with the model.
 func TestKernelRecordings(t *testing.T) {
 	recs, err := recording.LoadAll(testdata)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	byKey := map[string]*tally{}
 	negative := false
 	for _, rec := range recs {
@@ -107,17 +107,11 @@ func TestKernelRecordings(t *testing.T) {
 		}
 		c := caseOf(t, rec)
 		prof, err := trampoline.LookupProfile(rec.Profile)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		a, err := trampoline.LookupArch(rec.Arch)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		steps, err := emu.RunSteps(c, prof, a)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		obsByStep := map[int]guestapi.Observations{}
 		for _, o := range rec.Observations {
 			obsByStep[o.Step] = o
@@ -151,9 +145,7 @@ func TestKernelRecordings(t *testing.T) {
 				continue
 			}
 			ours, err := emu.Check(g.Setup, cr.Plan, cr.Run)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if err := ours.Err(); err != nil {
 				t.Errorf("%s: tramp's image: %v", where, err)
 			}
@@ -172,9 +164,7 @@ func TestKernelRecordings(t *testing.T) {
 				continue
 			}
 			real, err := emu.Check(rs, cr.Plan, cr.Run)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if err := real.Err(); err != nil {
 				t.Errorf("%s: the kernel's image: %v", where, err)
 			}
@@ -237,9 +227,7 @@ func TestKernelRecordings(t *testing.T) {
 // the model predicts, and tramp's own image must behave the same.
 func TestKernelImages(t *testing.T) {
 	recs, err := recording.LoadAll(testdata)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	type count struct{ images, invocations, insns int }
 	byKey := map[string]*count{}
 	total := 0
@@ -249,13 +237,9 @@ func TestKernelImages(t *testing.T) {
 		}
 		c := caseOf(t, rec)
 		prof, err := trampoline.LookupProfile(rec.Profile)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		a, err := trampoline.LookupArch(rec.Arch)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		key := rec.Profile + "/" + rec.Arch
 		if v := recording.VariantOf(rec); v != "" {
 			key += "/" + v
@@ -277,9 +261,7 @@ func TestKernelImages(t *testing.T) {
 				continue
 			}
 			real, err := emu.Check(rs, p, run)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if err := real.Err(); err != nil {
 				t.Errorf("%s: %v", where, err)
 				continue
@@ -291,9 +273,7 @@ func TestKernelImages(t *testing.T) {
 				continue
 			}
 			ours, err := emu.Check(g.Setup, p, run)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if err := ours.Err(); err != nil {
 				t.Errorf("%s: tramp's image: %v", where, err)
 			}

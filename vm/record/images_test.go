@@ -3,15 +3,17 @@ package record
 import (
 	"encoding/hex"
 	"fmt"
-	"github.com/bpftramp/tramp/vm/recording"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/internal/golden"
+	"github.com/bpftramp/tramp/vm/recording"
 )
 
 // countsGolden holds, per kernel/arch/variant, how many recorded images
@@ -25,9 +27,7 @@ var testdata = filepath.Join("..", "..", "cases", "testdata")
 func corpusByName(t *testing.T) map[string]*cases.Case {
 	t.Helper()
 	corpus, err := cases.Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	byName := map[string]*cases.Case{}
 	for _, c := range corpus {
 		byName[c.Name] = c
@@ -45,9 +45,7 @@ func TestRecordedImages(t *testing.T) {
 		t.Fatalf("no recordings at %s: %v", testdata, err)
 	}
 	recs, err := recording.LoadAll(testdata)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	byName := corpusByName(t)
 	// Per kernel/arch: byte-exact images of corpus cases and of shapes
 	// (recordings with a Source, checked from that text).
@@ -126,9 +124,7 @@ func TestFlippedByteIsCaught(t *testing.T) {
 		"debian-7.2.13/arm64/fsession_fmod_ret.json",
 	} {
 		rec, err := recording.Load(filepath.Join(testdata, path))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		c := byName[rec.Case]
 		if c == nil || len(rec.Captures) == 0 {
 			t.Fatalf("%s: no case or no capture", path)
@@ -138,14 +134,10 @@ func TestFlippedByteIsCaught(t *testing.T) {
 			t.Fatalf("%s: the unflipped image does not compare: %s", path, r.Diff)
 		}
 		plan, err := planAt(c, rec, capt.Step)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		real, _ := hex.DecodeString(capt.Bytes)
 		img, err := render(rec, capt, plan, real)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		learned := map[int]bool{}
 		for _, r := range img.Relocs {
 			if isLearned(r.Sym) {

@@ -2,14 +2,16 @@ package record
 
 import (
 	"encoding/json"
-	"github.com/bpftramp/tramp/vm/recording"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
 	"github.com/bpftramp/tramp/vm/guestapi"
+	"github.com/bpftramp/tramp/vm/recording"
 )
 
 // stepsFor is what the guest emits for a mix when every attach works:
@@ -111,9 +113,7 @@ func TestShapeRecording(t *testing.T) {
 		t.Error("vulnerabilities kept")
 	}
 	c, err := ShapeCase(rec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	lines := strings.Split(rec.Source, "\n")
 	for i, s := range rec.Steps {
 		if got := strings.TrimSpace(lines[s.Line-1]); got != s.Op+" "+s.Prog {
@@ -131,9 +131,7 @@ func TestShapeRecording(t *testing.T) {
 	// A recording with its source survives Write and Load.
 	dir := t.TempDir()
 	p, err := recording.Write(dir, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if filepath.Base(p) != sh.Name+".json" {
 		t.Errorf("written as %s", p)
 	}
@@ -149,9 +147,7 @@ func TestShapeRecording(t *testing.T) {
 
 func TestShapeJobFor(t *testing.T) {
 	j, err := ShapeJobFor(guestapi.ShapeJob{PerBucket: 2, Seed: 9, Mixes: []string{"fentry"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if j.Kind != guestapi.JobShapes {
 		t.Errorf("kind %q", j.Kind)
 	}
@@ -174,13 +170,9 @@ func TestTrimShapeCaptures(t *testing.T) {
 	n := 0
 	for _, p := range paths[:min(len(paths), 12)] {
 		rec, err := recording.Load(p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		c, err := ShapeCase(rec)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for i := range rec.Captures {
 			stored := rec.Captures[i].Bytes
 			full := stored + brk

@@ -1,14 +1,16 @@
 package record
 
 import (
-	"github.com/bpftramp/tramp/vm/guestapi"
-	"github.com/bpftramp/tramp/vm/recording"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/arch/x86"
+	"github.com/bpftramp/tramp/vm/guestapi"
+	"github.com/bpftramp/tramp/vm/recording"
 )
 
 func TestPathOfVariants(t *testing.T) {
@@ -48,14 +50,10 @@ func TestVariantRecordingsLoad(t *testing.T) {
 	rome := &recording.Recording{Schema: recording.Schema, Case: "c", Profile: "debian-7.2.13", Arch: "x86_64", CPU: "EPYC-Rome", Complete: true,
 		Kernel: recording.KernelFacts{CPUFamily: 0x17, ReturnThunk: x86.ThunkRetbleed}}
 	p1, err := recording.Write(root, def)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	before, _ := os.ReadFile(p1)
 	p2, err := recording.Write(root, rome)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if p1 == p2 {
 		t.Fatalf("both written to %s", p1)
 	}
@@ -64,9 +62,7 @@ func TestVariantRecordingsLoad(t *testing.T) {
 		t.Error("the default recording changed")
 	}
 	all, err := recording.LoadAll(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(all) != 2 {
 		t.Fatalf("%d recordings loaded", len(all))
 	}

@@ -2,17 +2,19 @@ package record
 
 import (
 	"context"
-	"github.com/bpftramp/tramp/vm/guestapi"
-	"github.com/bpftramp/tramp/vm/recording"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/cases"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"github.com/bpftramp/tramp/vm/kernels"
 	"github.com/bpftramp/tramp/vm/qemu"
+	"github.com/bpftramp/tramp/vm/recording"
 )
 
 // needVM gates the tests that boot a kernel: without TRAMP_VM=1 they skip
@@ -28,9 +30,7 @@ func needVM(t *testing.T) {
 func threeCases(t *testing.T) []*cases.Case {
 	t.Helper()
 	all, err := cases.Corpus()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var out []*cases.Case
 	for _, c := range all {
 		switch c.Name {

@@ -3,9 +3,12 @@
 package bpfobs
 
 import (
-	"github.com/bpftramp/tramp/vm/guestapi"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/bpftramp/tramp/vm/guestapi"
 )
 
 func TestBenchConfigs(t *testing.T) {
@@ -50,9 +53,7 @@ func TestBenchConfigs(t *testing.T) {
 
 func TestBenchOrder(t *testing.T) {
 	got, err := benchOrder([]string{"fexit", "none", "fentry", "fexit"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var names []string
 	for _, c := range got {
 		names = append(names, c.Name)

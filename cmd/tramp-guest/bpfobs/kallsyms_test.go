@@ -1,9 +1,12 @@
 package bpfobs
 
 import (
-	"github.com/bpftramp/tramp/vm/guestapi"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/bpftramp/tramp/vm/guestapi"
 )
 
 const sampleKallsyms = `ffffffff81000000 T _text
@@ -39,9 +42,7 @@ func TestParseKallsymsLine(t *testing.T) {
 
 func TestReadNamed(t *testing.T) {
 	m, err := readNamed(strings.NewReader(sampleKallsyms), []string{"__bpf_tramp_enter", "__bpf_tramp_exit", "missing", "helper_in_mod"}, []string{"bpf_fentry_test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := map[string]uint64{
 		"__bpf_tramp_enter": 0xffffffff814a1a10, "__bpf_tramp_exit": 0xffffffff814a1a60,
 		"bpf_fentry_test1": 0xffffffff83e7f890, "bpf_fentry_test2": 0xffffffff83e7f8b0,
@@ -58,9 +59,7 @@ func TestReadNamed(t *testing.T) {
 
 func TestReadBPFSyms(t *testing.T) {
 	syms, err := readBPFSyms(strings.NewReader(sampleKallsyms))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(syms) != 3 || syms[0].Name != "bpf_prog_4d09dfa577fbe765_fs_a" || syms[1].Addr != 0xffffffffc0000c40 {
 		t.Fatalf("%+v", syms)
 	}

@@ -5,6 +5,8 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 type seg struct {
@@ -64,9 +66,7 @@ func TestKcore(t *testing.T) {
 	b := []byte("0123456789abcdef")
 	img := fakeKcore(seg{vaddr: 0xffffffff81000000, data: a}, seg{vaddr: 0xffffffffc0000c40, data: b})
 	k, err := newKcore(bytes.NewReader(img))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got, err := k.read(0xffffffffc0000c44, 4)
 	if err != nil || string(got) != "4567" {
 		t.Fatalf("%q %v", got, err)

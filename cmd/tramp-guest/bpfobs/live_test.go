@@ -5,12 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/bpftramp/tramp/vm/guestapi"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf/btf"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bpftramp/tramp/vm/guestapi"
 )
 
 // fakeMem is kernel memory made of a few regions.
@@ -146,20 +148,14 @@ func TestMemberOffset(t *testing.T) {
 		{Name: "direct_call", Type: u64, Offset: 128},
 	}}
 	b, err := btf.NewBuilder(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if _, err := b.Add(ops); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := b.Marshal(nil, &btf.MarshalOptions{Order: binary.LittleEndian})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if got := memberOffset(spec, "ftrace_ops", "direct_call"); got != 16 {
 		t.Errorf("direct_call at %d, want 16", got)
 	}
@@ -222,9 +218,7 @@ func kallsymsSeq(t *testing.T, c *fakeClock, texts ...string) (func() ([]guestap
 		n++
 		c.now = c.now.Add(time.Second)
 		syms, err := readBPFSyms(strings.NewReader(s))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return syms, nil
 	}, &n
 }
@@ -246,9 +240,7 @@ ffff800083a01000 t bpf_trampoline_6442450945	[bpf]
 // address, next to the other trampolines'.
 func TestReadBPFSymsDuplicates(t *testing.T) {
 	syms, err := readBPFSyms(strings.NewReader(twoImages))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var got []string
 	for _, s := range syms {
 		got = append(got, fmt.Sprintf("%x %s", s.Addr, s.Name))

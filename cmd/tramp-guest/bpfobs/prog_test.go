@@ -2,10 +2,12 @@ package bpfobs
 
 import (
 	"encoding/binary"
-	"github.com/bpftramp/tramp/trampoline"
 	"testing"
 
 	"github.com/cilium/ebpf/asm"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bpftramp/tramp/trampoline"
 )
 
 type rawInsn struct {
@@ -33,9 +35,7 @@ func decodeRaw(t *testing.T, b []byte) []rawInsn {
 
 func TestFetchAddEncoding(t *testing.T) {
 	b, err := marshalInsns(asm.Instructions{fetchAddDW(asm.R0, asm.R1, 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// BPF_STX|BPF_DW|BPF_ATOMIC = 0xdb, dst r0, src r1, imm BPF_ADD|BPF_FETCH.
 	want := []byte{0xdb, 0x10, 0, 0, 0x01, 0, 0, 0}
 	if string(b) != string(want) {

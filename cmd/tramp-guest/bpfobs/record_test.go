@@ -2,8 +2,11 @@ package bpfobs
 
 import (
 	"encoding/binary"
-	"github.com/bpftramp/tramp/trampoline"
 	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/bpftramp/tramp/trampoline"
 )
 
 type fakeRec struct {
@@ -57,9 +60,7 @@ func TestDecodeRecord(t *testing.T) {
 		cookieWritten: trampoline.CookieValueFor(2), ctx: ctx, cookiePtr: ctx - 24, frame: make([]uint64, frameWords),
 	}
 	o, err := DecodeRecord(entry.bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if o.Phase != "entry" || o.ProgIndex != 2 || len(o.Args) != 1 || o.Args[0] != 1 || o.ArgErr != "EINVAL" {
 		t.Errorf("decoded %+v", o)
 	}
@@ -78,9 +79,7 @@ func TestDecodeRecord(t *testing.T) {
 
 	exit := fakeRec{order: 1, phase: phaseExit, flags: recFlagCookie, ctx: ctx, cookiePtr: ctx - 16, cookieRead: 7}
 	o, err = DecodeRecord(exit.bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if o.Phase != "exit" || o.CookieWritten != nil || *o.CookieRead != 7 || o.Ret != nil || o.IP != nil || o.Frame != nil {
 		t.Errorf("exit %+v", o)
 	}

@@ -3,12 +3,14 @@
 package bpfobs
 
 import (
-	"github.com/bpftramp/tramp/vm/guestapi"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/guestapi"
 )
 
 func ty(s string) trampoline.Type {
@@ -144,18 +146,14 @@ func TestPickShapes(t *testing.T) {
 func TestParseFilterFunctions(t *testing.T) {
 	src := "get_next_ino\nfoo\nfoo\nvirtnet_probe [virtio_net]\n\nbar\t\n"
 	m, err := parseFilterFunctions(strings.NewReader(src), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := map[string]int{"get_next_ino": 1, "foo": 2, "bar": 1}
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("got %v, want %v", m, want)
 	}
 	ks := "ffffffff81000000 T _stext\nffffffff81000010 t foo\nffffffff81000020 D bar\nffffffffc0000000 t mod_fn\t[mod]\n"
 	m, err = parseFilterFunctions(strings.NewReader(ks), true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if want := map[string]int{"_stext": 1, "foo": 1}; !reflect.DeepEqual(m, want) {
 		t.Errorf("kallsyms: got %v, want %v", m, want)
 	}

@@ -3,12 +3,14 @@ package bpfobs
 import (
 	"bytes"
 	"encoding/binary"
-	"github.com/bpftramp/tramp/vm/guestapi"
 	"strings"
 	"testing"
 
-	"github.com/bpftramp/tramp/trampoline"
 	"github.com/cilium/ebpf/btf"
+	"github.com/stretchr/testify/require"
+
+	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/guestapi"
 )
 
 func TestTargetProgCheck(t *testing.T) {
@@ -54,9 +56,7 @@ func TestTargetProgCheck(t *testing.T) {
 func TestTargetBTF(t *testing.T) {
 	for _, ret := range []string{"s32", "u32"} {
 		raw, ids, err := targetBTF(&guestapi.TargetProg{Args: []string{"ptr"}, Ret: ret}, "tc_entry")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if len(ids) != 1 || ids[0] == 0 {
 			t.Fatalf("FUNC ids %v, want one", ids)
 		}
@@ -65,13 +65,9 @@ func TestTargetBTF(t *testing.T) {
 			t.Fatalf("blob starts % x, not the little-endian BTF magic", raw[:2])
 		}
 		spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		typ, err := spec.TypeByID(btf.TypeID(id))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		fn, ok := typ.(*btf.Func)
 		if !ok {
 			t.Fatalf("type %d is %T, want *btf.Func", id, typ)
@@ -101,24 +97,18 @@ func TestTargetBTF(t *testing.T) {
 // order, both readable back.
 func TestTargetBTFSubprog(t *testing.T) {
 	raw, ids, err := targetBTF(&guestapi.TargetProg{TailCall: true, TailCallSubprog: true, Args: []string{"ptr"}, Ret: "s32"}, "tc_entry")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(ids) != 2 {
 		t.Fatalf("FUNC ids %v, want two", ids)
 	}
 	spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for i, want := range []struct {
 		name    string
 		linkage btf.FuncLinkage
 	}{{"tc_entry", btf.GlobalFunc}, {subprogName, btf.StaticFunc}} {
 		typ, err := spec.TypeByID(btf.TypeID(ids[i]))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if fn, ok := typ.(*btf.Func); !ok || fn.Name != want.name || fn.Linkage != want.linkage {
 			t.Errorf("func %d is %v, want %s with linkage %v", i, typ, want.name, want.linkage)
 		}
@@ -129,9 +119,7 @@ func TestTargetInsns(t *testing.T) {
 	const mapFD = 9
 	in, offs := targetInsns(&guestapi.TargetProg{}, -1)
 	b, err := marshalInsns(in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if raw := decodeRaw(t, b); len(raw) != 2 || raw[0].op != 0xb7 || raw[0].imm != 0 || raw[1].op != 0x95 || len(offs) != 1 || offs[0] != 0 {
 		t.Errorf("plain target = %+v at %v, want r0 = 0; exit at 0", raw, offs)
 	}
@@ -140,9 +128,7 @@ func TestTargetInsns(t *testing.T) {
 		t.Errorf("functions at %v, want [0]", offs)
 	}
 	b, err = marshalInsns(in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	raw := decodeRaw(t, b)
 	var tailCalls, mapLoads int
 	for i, r := range raw {
@@ -170,9 +156,7 @@ func TestTargetInsns(t *testing.T) {
 	// distance to the second function), the second function tail-calls.
 	in, offs = targetInsns(&guestapi.TargetProg{TailCall: true, TailCallSubprog: true}, mapFD)
 	b, err = marshalInsns(in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	raw = decodeRaw(t, b)
 	if len(offs) != 2 || offs[0] != 0 || offs[1] == 0 || int(offs[1]) >= len(raw) {
 		t.Fatalf("functions at %v in %d slots", offs, len(raw))
@@ -198,9 +182,7 @@ func TestTargetInsns(t *testing.T) {
 		t.Error("a taken tail call without TailCall passed the check")
 	}
 	b, err = marshalInsns(calleeInsns())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if raw := decodeRaw(t, b); len(raw) != 2 || raw[0].op != 0xb7 || raw[0].imm != trampoline.TailCalleeRet || raw[1].op != 0x95 {
 		t.Errorf("callee = %+v, want r0 = %#x; exit", raw, trampoline.TailCalleeRet)
 	}
@@ -208,9 +190,7 @@ func TestTargetInsns(t *testing.T) {
 
 func TestFuncInfoAndKey(t *testing.T) {
 	fi, err := funcInfo([]uint32{0, 3}, []uint32{5, 6})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(fi) != 16 || binary.LittleEndian.Uint32(fi) != 0 || binary.LittleEndian.Uint32(fi[4:]) != 5 ||
 		binary.LittleEndian.Uint32(fi[8:]) != 3 || binary.LittleEndian.Uint32(fi[12:]) != 6 {
 		t.Errorf("funcInfo = % x, want {0, 5} {3, 6}", fi)
@@ -240,30 +220,22 @@ func TestTargetGlobalSubprog(t *testing.T) {
 		t.Fatalf("target index %d", targetIndex(tp))
 	}
 	raw, ids, err := targetBTF(tp, "tc_sub")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(ids) != 2 {
 		t.Fatalf("FUNC ids %v", ids)
 	}
 	for i, want := range []string{mainName, "tc_sub"} {
 		typ, err := spec.TypeByID(btf.TypeID(ids[i]))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if fn, ok := typ.(*btf.Func); !ok || fn.Name != want || fn.Linkage != btf.GlobalFunc {
 			t.Errorf("func %d is %v, want global %s", i, typ, want)
 		}
 	}
 	in, offs := targetInsns(tp, mapFD)
 	b, err := marshalInsns(in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r := decodeRaw(t, b)
 	if len(offs) != 2 || offs[1] != 2 {
 		t.Fatalf("functions at %v, want [0 2]", offs)
