@@ -173,8 +173,9 @@ func (g *gen) invokeList(nodes []trampoline.Node, saveRet bool) {
 // each fmod_ret program followed by cmp qword [rbp-8], 0 and six NOPs
 // that become jne do_fexit once do_fexit's place is known. It returns
 // where those NOPs are.
-func (g *gen) invokeModRet(nodes []trampoline.Node) (branches []int) {
+func (g *gen) invokeModRet(nodes []trampoline.Node) []int {
 	e := &g.e
+	branches := make([]int, 0, len(nodes))
 	e.movImm32(false, rax, 0)
 	e.stx(rax, -8)
 	for _, n := range nodes {
@@ -199,8 +200,11 @@ func (g *gen) callOrig() {
 		e.emit(0xff, 0xd3) // call rbx
 		return
 	}
-	end := PatchSiteEnd(g.feat)
-	e.call(g.addrs.Func+uint64(end), fmt.Sprintf("func+%d", end))
+	end, sym := PatchSiteEnd(g.feat), "func+5"
+	if end == 9 {
+		sym = "func+9"
+	}
+	e.call(g.addrs.Func+uint64(end), sym)
 }
 
 // emitAll is the body of __arch_prepare_bpf_trampoline after the size
