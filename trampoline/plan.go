@@ -141,6 +141,12 @@ type Plan struct {
 	// Byte-changing profile facts the generator must honour.
 	SkipNOP        bool `json:"skip_nop"`
 	IPAfterCallNOP bool `json:"ip_after_call_nop"`
+	// ArgCountOnly: ctx[-1] holds the bare argument count, stored once
+	// (before 7.0's func_meta); arm64 loads it with a 64-bit movz.
+	ArgCountOnly bool `json:"arg_count_only,omitempty"`
+	// A64MovIsAdd: arm64's A64_MOV of general registers is "add xd, xn,
+	// #0" rather than "orr xd, xzr, xm" (before 7.0).
+	A64MovIsAdd bool `json:"a64_mov_is_add,omitempty"`
 }
 
 // Helper symbols (bpf_trampoline_enter/exit in kernel/bpf/trampoline.c).
@@ -189,6 +195,8 @@ func (t *Trampoline) Plan() *Plan {
 		Flags:          t.flags,
 		SkipNOP:        t.Profile.SkipNOP,
 		IPAfterCallNOP: t.Profile.IPAfterCallNOP,
+		ArgCountOnly:   !t.Profile.FuncMeta,
+		A64MovIsAdd:    t.Profile.A64MovIsAdd,
 	}
 	p.JmpMode = p.Flags&FlagCallOrig != 0 && p.Flags&FlagSkipFrame == 0 && t.Arch.Name == "x86_64"
 	for _, n := range t.lists[ListFentry] {

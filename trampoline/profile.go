@@ -27,6 +27,9 @@ type Profile struct {
 	// IPAfterCallNOP: a NOP follows the store of the original function's
 	// return value (im->ip_after_call; up to 7.2.9).
 	IPAfterCallNOP bool
+	// A64MovIsAdd: arm64's A64_MOV of general registers is "add xd, xn,
+	// #0" (live: every register move in the 6.18.15 images is an add).
+	A64MovIsAdd bool
 	// X86JmpMode: CONFIG_DYNAMIC_FTRACE_WITH_JMP; a trampoline that calls
 	// the original function is entered by jmp and has no SKIP_FRAME.
 	X86JmpMode bool
@@ -45,30 +48,31 @@ type Profile struct {
 	// accept both.
 	SyscallPrefixArches []string
 	// MaxLinks, when set for an arch, is the number of trampoline slots
-	// this kernel allows instead of the arch's BPF_MAX_TRAMP_LINKS.
-	// Measured on Debian 7.2.13 and 7.3.4: amd64 refuses the 37th slot
-	// with E2BIG whatever the kinds and the image size (36 fentry, 36
-	// fmod_ret, 18 fsession), arm64 the 38th (37 fentry or fexit, 18
-	// fsession; fmod_ret and cookie-using fsession hit the page size
-	// first). 6.18.15 allows 38 on both. The 7.2.8 source says 38; the
-	// 7.2.10+ source that changed it was not available to read.
+	// this kernel allows instead of the arch's default BPF_MAX_TRAMP_LINKS.
+	// The kernel states it: BPF_MAX_TRAMP_LINKS is an enum value in its
+	// vmlinux BTF (package vm/facts reads it; its tests hold these tables
+	// to the cached kernels). Debian 7.2.13 and 7.3.4 say 36 on amd64 and
+	// 37 on arm64, which is also where they refuse the next slot with
+	// E2BIG (36 fentry, 36 fmod_ret, 18 fsession on amd64; 37 fentry or
+	// fexit, 18 fsession on arm64); 6.18.15 says 38 on both.
 	MaxLinks map[string]int
 	// Live says the profile's behaviour was checked against a real kernel
 	// of that build; a source-only profile models a tree that was read.
 	Live bool
 }
 
-// measured72x are the slot limits seen on Debian 7.2.13 and 7.3.4.
-var measured72x = map[string]int{"x86_64": 36, "arm64": 37}
+// btf72x are the slot limits Debian 7.2.13 and 7.3.4 state in their BTF
+// (enum value BPF_MAX_TRAMP_LINKS).
+var btf72x = map[string]int{"x86_64": 36, "arm64": 37}
 
 var profiles = []*Profile{
 	{Name: "debian-7.2.13", Version: "7.2.13", Fsession: true, FuncMeta: true, SkipNOP: true,
-		X86JmpMode: true, X86WideArgSlots: true, MaxLinks: measured72x, Live: true},
+		X86JmpMode: true, X86WideArgSlots: true, MaxLinks: btf72x, Live: true},
 	{Name: "debian-7.3.4", Version: "7.3.4", Fsession: true, FuncMeta: true, SkipNOP: true,
-		X86JmpMode: true, X86WideArgSlots: true, MaxLinks: measured72x, Live: true},
+		X86JmpMode: true, X86WideArgSlots: true, MaxLinks: btf72x, Live: true},
 	{Name: "linux-7.2.8", Version: "7.2.8", Fsession: true, FuncMeta: true, IPAfterCallNOP: true,
 		X86JmpMode: true, X86WideArgSlots: true, ErrorInjection: true},
-	{Name: "debian-6.18.15", Version: "6.18.15", IPAfterCallNOP: true, Live: true,
+	{Name: "debian-6.18.15", Version: "6.18.15", IPAfterCallNOP: true, A64MovIsAdd: true, Live: true,
 		SyscallPrefixArches: []string{}},
 }
 

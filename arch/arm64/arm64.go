@@ -10,12 +10,11 @@ import (
 
 // gen carries one pass.
 type gen struct {
-	e      emitter
-	p      *trampoline.Plan
-	f      Frame
-	feat   Features
-	addrs  *arch.Addrs // nil in the size pass
-	legacy bool        // the arg count is stored with "movz x10" (no func_meta)
+	e     emitter
+	p     *trampoline.Plan
+	f     Frame
+	feat  Features
+	addrs *arch.Addrs // nil in the size pass
 }
 
 func (g *gen) sym(name string) uint64 {
@@ -65,20 +64,11 @@ func validate(p *trampoline.Plan) error {
 	return nil
 }
 
-// legacyArgCount says whether the profile predates func_meta: the
-// argument count is stored with the 64-bit "movz x10, #n", and register
-// moves are "add xd, xn, #0" (6.18; live: every mov in the 6.18.15 images
-// is an add).
-func legacyArgCount(p *trampoline.Plan) bool {
-	prof, err := trampoline.LookupProfile(p.Profile)
-	return err == nil && !prof.FuncMeta
-}
-
 func run(p *trampoline.Plan, feat Features, addrs *arch.Addrs) (*gen, error) {
 	if err := validate(p); err != nil {
 		return nil, err
 	}
-	g := &gen{p: p, f: layout(p), feat: feat, addrs: addrs, legacy: legacyArgCount(p)}
+	g := &gen{p: p, f: layout(p), feat: feat, addrs: addrs}
 	n := len(p.Fentry) + len(p.Fexit) + len(p.ModReturn)
 	g.e.words, g.e.relocs = make([]uint32, 0, 48+n*24), make([]arch.Reloc, 0, 6+n*6)
 	if addrs != nil {
@@ -349,7 +339,7 @@ func (g *gen) emitAll() {
 	}
 	// The argument count (6.18: emit(A64_MOVZ(1, x10, nfuncargs, 0)) and a
 	// store), or store_func_meta with the entry value.
-	if g.legacy {
+	if p.ArgCountOnly {
 		e.emit(movewide(true, movZ, x10, uint16(f.NFuncArgs), 0))
 		e.str(x10, sp, f.FuncMetaOff)
 	} else {
@@ -426,7 +416,7 @@ func (g *gen) emitAll() {
 // mov is A64_MOV for general registers: orr xd, xzr, xm; before 7.0 the
 // macro was an add of #0.
 func (g *gen) mov(rd, rm int) {
-	if g.legacy {
+	if g.p.A64MovIsAdd {
 		g.e.emitE(addSubImm(false, rd, rm, 0))
 		return
 	}

@@ -32,6 +32,7 @@ commands:
   fetch   download kernels into the cache and print where they are
   hello   boot kernels under QEMU and print what the guest reports
   accel   say which accelerator boots would use here, and why (probes KVM)
+  facts   every fact tramp reads from a kernel build (BTF, config, image, delta table) and where',
   check   run the case corpus in real kernels and compare every outcome and observation with the model
   record  like check, and write the recordings to cases/testdata/<kernel>/<arch>/<case>.json
   fuzz    random attach/detach sequences on one target, checked step by step against the model
@@ -59,6 +60,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return hello(ctx, args[1:], stdout, stderr)
 	case "accel":
 		return accel(ctx, args[1:], stdout, stderr)
+	case "facts":
+		return factsCmd(ctx, args[1:], stdout, stderr)
 	case "check":
 		return suite(ctx, "check", args[1:], stdout, stderr, false)
 	case "record":

@@ -148,7 +148,31 @@ func FromFile(path string, arch Arch) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Kernel{Arch: arch, Path: abs, SHA256: sum, Size: size}, nil
+	k := &Kernel{Arch: arch, Path: abs, SHA256: sum, Size: size}
+	if rel, err := DetectRelease(abs); err == nil {
+		k.Config = FindConfig(abs, rel)
+		k.HasConfig = k.Config != ""
+	}
+	return k, nil
+}
+
+// FindConfig looks for the build config of a user-supplied image: "config"
+// or "config-<release>" beside it (as tramp's cache and /boot keep them),
+// the ".config" of the build tree it sits in (arch/*/boot/ is three levels
+// down), or /boot/config-<release>. It returns "" when there is none.
+func FindConfig(image, release string) string {
+	dir := filepath.Dir(image)
+	cands := []string{filepath.Join(dir, "config"), filepath.Join(dir, "config-"+release)}
+	for d, i := dir, 0; i < 4; d, i = filepath.Dir(d), i+1 {
+		cands = append(cands, filepath.Join(d, ".config"))
+	}
+	cands = append(cands, "/boot/config-"+release)
+	for _, c := range cands {
+		if fileExists(c) {
+			return c
+		}
+	}
+	return ""
 }
 
 // DetectArch recognises an x86 bzImage (the "HdrS" setup header) or an

@@ -1,0 +1,197 @@
+package trampoline
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// A Delta is a change of the trampoline's bytes or of a load/attach rule
+// that no kernel states: it is in neither the vmlinux BTF nor the build
+// config, so it is pinned to the kernel builds that bracket it. Facts a
+// kernel does state (BPF_MAX_TRAMP_LINKS, the attach types, the config's
+// options) are read from that kernel instead and have no delta.
+type Delta struct {
+	Name string
+	// What the delta changes, as a reviewer would say it.
+	What string
+	// Since is the first release known to have the delta; LastWithout the
+	// newest release known not to ("" when none is known). A release
+	// between the two is not pinned: the delta is assumed on from Since.
+	Since, LastWithout string
+	// Evidence says what pinned Since and LastWithout: live builds
+	// (recordings of real kernels) or a source tree that was read.
+	Evidence string
+	// Set applies the delta (on) or its absence to a profile.
+	Set func(p *Profile, on bool)
+}
+
+// Deltas are the known deltas, oldest first.
+var Deltas = []Delta{
+	{
+		Name:  "func-meta",
+		What:  "ctx[-1] holds func_meta (nr_args | cookie index << 8 | is_return << 63) instead of the bare argument count; with it fsession (the same series)",
+		Since: "7.0", LastWithout: "6.18.15",
+		Evidence: "live: 6.18.15 stores the count (arm64 movz x10); 7.2.13 and 7.3.4 store func_meta",
+		Set:      func(p *Profile, on bool) { p.FuncMeta = on },
+	},
+	{
+		Name:  "a64-mov-orr",
+		What:  "arm64 A64_MOV of general registers is orr xd, xzr, xm, no longer add xd, xn, #0",
+		Since: "7.0", LastWithout: "6.18.15",
+		Evidence: "live: every register move in the 6.18.15 images is an add, in 7.2.13 and 7.3.4 an orr",
+		Set:      func(p *Profile, on bool) { p.A64MovIsAdd = !on },
+	},
+	{
+		Name:  "x86-wide-arg-slots",
+		What:  "x86_64: every argument wider than 8 bytes takes more than one slot, not only structs",
+		Since: "7.2.8", LastWithout: "6.18.15",
+		Evidence: "source: 7.2.8; live: 7.2.13, 7.3.4",
+		Set:      func(p *Profile, on bool) { p.X86WideArgSlots = on },
+	},
+	{
+		Name:  "skip-nop",
+		What:  "every program block starts with a NOP patched into a jump when the program is detached while the image is in use, and the NOP after the original call (im->ip_after_call) is gone",
+		Since: "7.2.10", LastWithout: "7.2.9",
+		Evidence: "source: 7.2.8 without it, the stable commit \"bpf: Skip detached progs in trampoline images that are still in use\" first in 7.2.10; live: 7.2.13 and 7.3.4 with it",
+		Set: func(p *Profile, on bool) {
+			p.SkipNOP = on
+			p.IPAfterCallNOP = !on
+		},
+	},
+	{
+		Name:  "syscall-wrapper-fallback",
+		What:  "without CONFIG_FUNCTION_ERROR_INJECTION, fmod_ret and sleepable programs may attach to the arch's syscall wrappers (has_arch_syscall_prefix)",
+		Since: "7.2.13", LastWithout: "6.18.15",
+		Evidence: "live: 6.18.15 refuses fmod_ret and sleepable programs on __x64_sys_* and __arm64_sys_* (EINVAL), 7.2.13 and 7.3.4 accept them; not bisected further",
+		Set: func(p *Profile, on bool) {
+			if on {
+				p.SyscallPrefixArches = nil
+			} else {
+				p.SyscallPrefixArches = []string{}
+			}
+		},
+	},
+}
+
+// AppliedDelta says how one delta was decided for a release.
+type AppliedDelta struct {
+	Delta *Delta
+	On    bool
+	// Pinned: the release is at or after Since, or at or before
+	// LastWithout; otherwise the delta was assumed (Note says why).
+	Pinned bool
+	Note   string
+}
+
+// ApplyDeltas sets every delta on p for a kernel release ("7.2.13",
+// "7.3-rc7", "7.2.13+deb14-cloud-amd64") and says, per delta, whether the
+// release is pinned or the delta assumed.
+func ApplyDeltas(p *Profile, release string) ([]AppliedDelta, error) {
+	v, err := ParseVersion(release)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AppliedDelta, 0, len(Deltas))
+	for i := range Deltas {
+		d := &Deltas[i]
+		since := MustVersion(d.Since)
+		a := AppliedDelta{Delta: d}
+		switch {
+		case !v.Less(since):
+			a.On, a.Pinned = true, true
+		case d.LastWithout != "" && !MustVersion(d.LastWithout).Less(v):
+			a.On, a.Pinned = false, true
+		default:
+			a.On = true
+			a.Note = fmt.Sprintf("%s lies between %s (without) and %s (with), not pinned: assumed on", v, d.LastWithout, d.Since)
+		}
+		d.Set(p, a.On)
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Version is a kernel release's x.y.z, with -rcN as a pre-release of x.y.
+type Version struct {
+	Major, Minor, Patch int
+	// RC is the release candidate number, 0 for a release.
+	RC int
+}
+
+// ParseVersion reads "7.2.13", "7.3", "7.3-rc7", "7.3~rc7" and releases
+// with suffixes ("7.2.13+deb14-cloud-amd64").
+func ParseVersion(s string) (Version, error) {
+	var v Version
+	rest := s
+	num := func() (int, bool) {
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		if i == 0 {
+			return 0, false
+		}
+		n, err := strconv.Atoi(rest[:i])
+		rest = rest[i:]
+		return n, err == nil
+	}
+	var ok bool
+	if v.Major, ok = num(); !ok {
+		return v, fmt.Errorf("kernel release %q does not start with a version", s)
+	}
+	if !strings.HasPrefix(rest, ".") {
+		return v, fmt.Errorf("kernel release %q has no minor version", s)
+	}
+	rest = rest[1:]
+	if v.Minor, ok = num(); !ok {
+		return v, fmt.Errorf("kernel release %q has no minor version", s)
+	}
+	if strings.HasPrefix(rest, ".") {
+		rest = rest[1:]
+		if v.Patch, ok = num(); !ok {
+			return v, fmt.Errorf("kernel release %q: no number after %d.%d.", s, v.Major, v.Minor)
+		}
+	}
+	if strings.HasPrefix(rest, "-rc") || strings.HasPrefix(rest, "~rc") {
+		rest = rest[3:]
+		if v.RC, ok = num(); !ok {
+			return v, fmt.Errorf("kernel release %q: no number after rc", s)
+		}
+	}
+	return v, nil
+}
+
+// MustVersion is ParseVersion for the package's own tables.
+func MustVersion(s string) Version {
+	v, err := ParseVersion(s)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// Less orders versions; x.y-rcN comes before x.y.
+func (v Version) Less(w Version) bool {
+	if v.Major != w.Major {
+		return v.Major < w.Major
+	}
+	if v.Minor != w.Minor {
+		return v.Minor < w.Minor
+	}
+	if v.Patch != w.Patch {
+		return v.Patch < w.Patch
+	}
+	return v.RC != 0 && (w.RC == 0 || v.RC < w.RC)
+}
+
+func (v Version) String() string {
+	s := fmt.Sprintf("%d.%d", v.Major, v.Minor)
+	if v.Patch != 0 {
+		s += fmt.Sprintf(".%d", v.Patch)
+	}
+	if v.RC != 0 {
+		s += fmt.Sprintf("-rc%d", v.RC)
+	}
+	return s
+}

@@ -1,0 +1,68 @@
+package trampoline
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestDeltasReproduceProfiles: the delta table, applied to the release of
+// each profile that was measured or read, gives that profile's fields, so
+// the table and the profiles cannot drift apart.
+func TestDeltasReproduceProfiles(t *testing.T) {
+	for _, want := range Profiles() {
+		got := *want
+		// Clear what the deltas decide, then let them decide it.
+		got.FuncMeta, got.A64MovIsAdd, got.X86WideArgSlots, got.SkipNOP, got.IPAfterCallNOP = false, false, false, false, false
+		got.SyscallPrefixArches = []string{"sentinel"}
+		applied, err := ApplyDeltas(&got, want.Version)
+		require.NoError(t, err)
+		for _, a := range applied {
+			if want.ErrorInjection && a.Delta.Name == "syscall-wrapper-fallback" {
+				continue // moot with error injection (below)
+			}
+			assert.True(t, a.Pinned, "%s: delta %s not pinned: %s", want.Name, a.Delta.Name, a.Note)
+		}
+		if want.ErrorInjection {
+			// The source profile's config has error injection; the
+			// syscall-wrapper fallback is then moot.
+			got.SyscallPrefixArches = want.SyscallPrefixArches
+		}
+		if diff := cmp.Diff(want, &got); diff != "" {
+			t.Errorf("%s: deltas for %s differ from the profile (-profile +deltas):\n%s", want.Name, want.Version, diff)
+		}
+	}
+}
+
+func TestApplyDeltasUnpinned(t *testing.T) {
+	var p Profile
+	applied, err := ApplyDeltas(&p, "7.2.11+deb13-cloud-amd64")
+	require.NoError(t, err)
+	var notes []string
+	for _, a := range applied {
+		if !a.Pinned {
+			notes = append(notes, a.Delta.Name)
+		}
+	}
+	// 7.2.11 is past skip-nop (7.2.10) but before the first build known to
+	// take the syscall-wrapper fallback (7.2.13).
+	assert.Equal(t, []string{"syscall-wrapper-fallback"}, notes)
+	assert.True(t, p.SkipNOP)
+	assert.Nil(t, p.SyscallPrefixArches)
+}
+
+func TestVersionOrder(t *testing.T) {
+	order := []string{"6.12.117", "6.18.15", "7.0", "7.2.9", "7.2.13+deb14", "7.3-rc7", "7.3~rc8", "7.3", "7.3.4"}
+	for i := range order {
+		for j := range order {
+			vi, vj := MustVersion(order[i]), MustVersion(order[j])
+			assert.Equal(t, i < j, vi.Less(vj), "%s < %s", order[i], order[j])
+		}
+	}
+	for _, bad := range []string{"", "x7", "7", "7.", "7.2.", "7.3-rc"} {
+		_, err := ParseVersion(bad)
+		assert.Error(t, err, "%q", bad)
+	}
+}

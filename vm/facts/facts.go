@@ -1,0 +1,285 @@
+package facts
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/kernels"
+)
+
+// Source says where a fact was read.
+type Source string
+
+// The sources, in the order a reader should trust them.
+const (
+	FromBTF    Source = "btf"    // the image's vmlinux BTF, read on the host
+	FromConfig Source = "config" // the package's build config
+	FromImage  Source = "image"  // the image itself (release string)
+	FromTable  Source = "table"  // trampoline.Deltas: no kernel states it
+	Assumed    Source = "assumed"
+)
+
+// Fact is one fact with its source and where in it.
+type Fact struct {
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Source Source `json:"source"`
+	// Where names the place in the source: the BTF type or enum value,
+	// the config option, the delta and its evidence.
+	Where string `json:"where"`
+}
+
+// Kernel is what one kernel build states.
+type Kernel struct {
+	Arch    kernels.Arch
+	Release string // e.g. "7.2.13+deb14-cloud-amd64"
+	// SlotLimit is BPF_MAX_TRAMP_LINKS from BTF.
+	SlotLimit int
+	// AttachTypes is the bpf_attach_type enum from BTF.
+	AttachTypes map[string]uint64
+	// Config holds the build config's options (CONFIG_ prefix kept),
+	// nil when no config was found.
+	Config map[string]string
+	// Facts lists every fact in the order Read found them.
+	Facts []Fact
+}
+
+// Read collects the facts of a kernel image; config is the build config's
+// path ("" when there is none: the config facts are then missing, and
+// Profile assumes the Debian defaults and says so).
+func Read(image, config string, arch kernels.Arch) (*Kernel, error) {
+	k := &Kernel{Arch: arch}
+	rel, err := kernels.DetectRelease(image)
+	if err != nil {
+		return nil, err
+	}
+	k.Release = rel
+	k.add("release", rel, FromImage, "the image's version string")
+	raw, err := kernels.ImageBTF(image)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("%s: vmlinux BTF: %w", image, err)
+	}
+	if err := k.readBTF(spec); err != nil {
+		return nil, fmt.Errorf("%s: %w", image, err)
+	}
+	if config != "" {
+		data, err := os.ReadFile(config)
+		if err != nil {
+			return nil, err
+		}
+		k.Config = ParseConfig(data)
+		k.readConfig()
+	}
+	return k, nil
+}
+
+func (k *Kernel) add(name, value string, src Source, where string) {
+	k.Facts = append(k.Facts, Fact{Name: name, Value: value, Source: src, Where: where})
+}
+
+// Attach types tramp's model consults (enum bpf_attach_type).
+var attachTypeNames = []string{
+	"BPF_TRACE_FENTRY", "BPF_TRACE_FEXIT", "BPF_MODIFY_RETURN", "BPF_TRACE_FSESSION",
+	"BPF_TRACE_FENTRY_MULTI", "BPF_TRACE_FEXIT_MULTI", "BPF_TRACE_FSESSION_MULTI",
+}
+
+// readBTF reads BPF_MAX_TRAMP_LINKS (an anonymous enum in
+// include/linux/bpf.h, which the kernel's selftests read the same way) and
+// the bpf_attach_type enum.
+func (k *Kernel) readBTF(spec *btf.Spec) error {
+	k.SlotLimit = -1
+	for typ, err := range spec.All() {
+		if err != nil {
+			return fmt.Errorf("vmlinux BTF: %w", err)
+		}
+		e, ok := typ.(*btf.Enum)
+		if !ok {
+			continue
+		}
+		for _, v := range e.Values {
+			if v.Name == "BPF_MAX_TRAMP_LINKS" {
+				k.SlotLimit = int(v.Value)
+			}
+		}
+		if e.Name == "bpf_attach_type" {
+			k.AttachTypes = make(map[string]uint64, len(e.Values))
+			for _, v := range e.Values {
+				k.AttachTypes[v.Name] = v.Value
+			}
+		}
+	}
+	if k.SlotLimit < 0 {
+		return errors.New("vmlinux BTF has no enum value BPF_MAX_TRAMP_LINKS")
+	}
+	if k.AttachTypes == nil {
+		return errors.New("vmlinux BTF has no enum bpf_attach_type")
+	}
+	k.add("BPF_MAX_TRAMP_LINKS", fmt.Sprint(k.SlotLimit), FromBTF, "enum value BPF_MAX_TRAMP_LINKS")
+	for _, n := range attachTypeNames {
+		if v, ok := k.AttachTypes[n]; ok {
+			k.add(n, fmt.Sprint(v), FromBTF, "enum bpf_attach_type")
+		} else {
+			k.add(n, "absent", FromBTF, "enum bpf_attach_type")
+		}
+	}
+	for _, fn := range []string{"bpf_session_is_return", "bpf_session_cookie"} {
+		var f *btf.Func
+		val := "absent"
+		if err := spec.TypeByName(fn, &f); err == nil {
+			val = "present"
+		}
+		k.add(fn, val, FromBTF, "kfunc (BTF FUNC)")
+	}
+	return nil
+}
+
+// Config options that change what tramp models or generates.
+// An arch of "" means every arch.
+var configOptions = []struct {
+	arch      kernels.Arch
+	name, why string
+}{
+	{"", "CONFIG_FUNCTION_ERROR_INJECTION", "fmod_ret and sleepable targets (ALLOW_ERROR_INJECTION, else the syscall-wrapper fallback)"},
+	{"", "CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS", "direct trampolines at all"},
+	{"", "CONFIG_DEBUG_INFO_BTF", "vmlinux BTF (needed for the facts above)"},
+	{kernels.X86_64, "CONFIG_DYNAMIC_FTRACE_WITH_JMP", "jmp mode: a CALL_ORIG trampoline is entered by jmp"},
+	{kernels.X86_64, "CONFIG_X86_KERNEL_IBT", "ENDBR64 at function entry, the patch site after it"},
+	{kernels.X86_64, "CONFIG_MITIGATION_RETHUNK", "return thunks (which one is chosen at boot)"},
+	{kernels.X86_64, "CONFIG_MITIGATION_CALL_DEPTH_TRACKING", "call-depth accounting (retbleed=stuff at boot)"},
+	{kernels.X86_64, "CONFIG_MITIGATION_SLS", "int3 after ret"},
+	{kernels.X86_64, "CONFIG_MITIGATION_ITS", "the ITS return thunk"},
+	{kernels.ARM64, "CONFIG_ARM64_BTI_KERNEL", "bti jc at the trampoline's start"},
+	{kernels.ARM64, "CONFIG_ARM64_PTR_AUTH_KERNEL", "pointer authentication in the kernel"},
+}
+
+func (k *Kernel) readConfig() {
+	for _, o := range configOptions {
+		if o.arch != "" && o.arch != k.Arch {
+			continue
+		}
+		v, ok := k.Config[o.name]
+		if !ok {
+			v = "not set"
+		}
+		k.add(o.name, v, FromConfig, o.why)
+	}
+}
+
+// ConfigOn says whether a config option is y (or m).
+func (k *Kernel) ConfigOn(name string) bool {
+	v := k.Config[name]
+	return v == "y" || v == "m"
+}
+
+// ParseConfig reads a kernel .config: CONFIG_X=value lines, with
+// "# CONFIG_X is not set" as absent.
+func ParseConfig(data []byte) map[string]string {
+	m := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "CONFIG_") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if ok {
+			m[k] = strings.Trim(v, `"`)
+		}
+	}
+	return m
+}
+
+// Profile is the link model's profile for this build, named name: the
+// slot limit and the attach types as the BTF states them, error injection
+// and x86 jmp mode from the config (assumed absent, as in Debian's
+// builds, without a config), and every delta no kernel states from the
+// delta table. The facts used are appended to k.Facts.
+func (k *Kernel) Profile(name string) (*trampoline.Profile, error) {
+	v, err := trampoline.ParseVersion(k.Release)
+	if err != nil {
+		return nil, err
+	}
+	arch := string(k.Arch)
+	p := &trampoline.Profile{
+		Name:     name,
+		Version:  v.String(),
+		MaxLinks: map[string]int{arch: k.SlotLimit},
+	}
+	_, p.Fsession = k.AttachTypes["BPF_TRACE_FSESSION"]
+	if k.Config != nil {
+		p.ErrorInjection = k.ConfigOn("CONFIG_FUNCTION_ERROR_INJECTION")
+		p.X86JmpMode = k.ConfigOn("CONFIG_DYNAMIC_FTRACE_WITH_JMP")
+	} else {
+		k.add("CONFIG_FUNCTION_ERROR_INJECTION", "not set", Assumed, "no build config; Debian's cloud builds lack it")
+		jmp := !v.Less(trampoline.MustVersion("7.2"))
+		p.X86JmpMode = jmp
+		k.add("CONFIG_DYNAMIC_FTRACE_WITH_JMP", map[bool]string{true: "y", false: "not set"}[jmp], Assumed,
+			"no build config; Debian's amd64 builds have it from 7.2 (seen: 7.2.13 y, 6.18.15 not set)")
+	}
+	applied, err := trampoline.ApplyDeltas(p, k.Release)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range applied {
+		src, where := FromTable, a.Delta.Evidence
+		if !a.Pinned {
+			src, where = Assumed, a.Note
+		}
+		k.add("delta "+a.Delta.Name, map[bool]string{true: "yes", false: "no"}[a.On], src, where)
+	}
+	// A fact the facts themselves decide: without the fsession attach
+	// type there is no func_meta either (the same series).
+	if !p.Fsession && p.FuncMeta {
+		p.FuncMeta = false
+		k.add("delta func-meta", "no", FromBTF, "no BPF_TRACE_FSESSION in bpf_attach_type: the func_meta series is absent")
+	}
+	return p, nil
+}
+
+// Table renders the facts as aligned text: name, value, source, where.
+func (k *Kernel) Table() string {
+	var b strings.Builder
+	w := 0
+	for _, f := range k.Facts {
+		w = max(w, len(f.Name))
+	}
+	vw := 0
+	for _, f := range k.Facts {
+		vw = max(vw, len(f.Value))
+	}
+	for _, f := range k.Facts {
+		fmt.Fprintf(&b, "%-*s  %-*s  %-7s  %s\n", w, f.Name, vw, f.Value, f.Source, f.Where)
+	}
+	return b.String()
+}
+
+// Sources counts the facts per source (for a summary line).
+func (k *Kernel) Sources() string {
+	n := map[Source]int{}
+	for _, f := range k.Facts {
+		n[f.Source]++
+	}
+	var keys []string
+	for s := range n {
+		keys = append(keys, string(s))
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, s := range keys {
+		parts = append(parts, fmt.Sprintf("%d from %s", n[Source(s)], s))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,185 @@
+package kernels
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+)
+
+// maxVmlinux bounds what a decompressed kernel may grow to (Debian's are
+// 40-70 MiB); a payload that claims more is refused, not allocated.
+const maxVmlinux = 512 << 20
+
+// ImageBTF returns the vmlinux BTF a kernel image carries (the bytes of its
+// .BTF section, header included), read on the host without booting: an x86
+// bzImage's payload is decompressed (zstd, xz or gzip, as the setup
+// header's payload_offset/payload_length locate it), an arm64 Image is
+// read as it is (or gunzipped, for an Image.gz). The BTF blob is then found
+// by its header (magic 0xeB9F, version 1, a 24-byte header whose type and
+// string sections fit), the largest one that fits when several match.
+func ImageBTF(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	btf, err := BTFFromImage(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return btf, nil
+}
+
+// BTFFromImage is ImageBTF on an image's bytes.
+func BTFFromImage(img []byte) ([]byte, error) {
+	raw, err := Vmlinux(img)
+	if err != nil {
+		return nil, err
+	}
+	return FindBTF(raw)
+}
+
+// Vmlinux returns the kernel proper inside an image: the decompressed
+// payload of an x86 bzImage, an arm64 Image as it is, an Image.gz
+// gunzipped.
+func Vmlinux(img []byte) ([]byte, error) {
+	switch {
+	case len(img) >= 0x206 && string(img[0x202:0x206]) == "HdrS":
+		return bzImagePayload(img)
+	case len(img) >= 0x3c && string(img[0x38:0x3c]) == "ARM\x64":
+		return img, nil
+	case len(img) >= 2 && img[0] == 0x1f && img[1] == 0x8b:
+		return decompress(img)
+	}
+	return nil, errors.New("neither an x86 bzImage (no HdrS setup header), an arm64 Image (no ARM\\x64 magic) nor a gzip'd Image")
+}
+
+// bzImagePayload locates the compressed vmlinux in a bzImage (boot
+// protocol 2.08+: setup_sects at 0x1f1, payload_offset and payload_length
+// at 0x248 and 0x24c, relative to the protected-mode code after the setup
+// sectors) and decompresses it.
+func bzImagePayload(img []byte) ([]byte, error) {
+	if len(img) < 0x250 {
+		return nil, fmt.Errorf("bzImage of %d bytes has no complete setup header", len(img))
+	}
+	if v := binary.LittleEndian.Uint16(img[0x206:]); v < 0x208 {
+		return nil, fmt.Errorf("bzImage boot protocol %d.%02d has no payload fields (2.08+ does)", v>>8, v&0xff)
+	}
+	setup := int(img[0x1f1])
+	if setup == 0 {
+		setup = 4
+	}
+	off := (setup+1)*512 + int(binary.LittleEndian.Uint32(img[0x248:]))
+	n := int(binary.LittleEndian.Uint32(img[0x24c:]))
+	if off < 0 || n <= 0 || off > len(img) || n > len(img)-off {
+		return nil, fmt.Errorf("bzImage payload at %#x+%#x lies outside the %d-byte image", off, n, len(img))
+	}
+	out, err := decompress(img[off : off+n])
+	if err != nil {
+		return nil, fmt.Errorf("bzImage payload at %#x: %w", off, err)
+	}
+	return out, nil
+}
+
+// decompress undoes the compressors Debian builds kernels with, by magic.
+// Kbuild appends the decompressed size (4 bytes, little-endian) to zstd and
+// xz payloads; it is not part of the stream, so a stream with 4 bytes too
+// many is read again without them.
+func decompress(p []byte) ([]byte, error) {
+	out, err := decompress1(p)
+	if err != nil && len(p) > 4 && !errors.Is(err, errUnknownMethod) {
+		if out2, err2 := decompress1(p[:len(p)-4]); err2 == nil {
+			return out2, nil
+		}
+	}
+	return out, err
+}
+
+var errUnknownMethod = errors.New("compressed with an unknown method")
+
+func decompress1(p []byte) ([]byte, error) {
+	var r io.Reader
+	switch {
+	case bytes.HasPrefix(p, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		d, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxVmlinux), zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, err
+		}
+		defer d.Close()
+		out, err := d.DecodeAll(p, nil)
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		return out, nil
+	case bytes.HasPrefix(p, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		x, err := xz.ReaderConfig{SingleStream: true}.NewReader(bytes.NewReader(p))
+		if err != nil {
+			return nil, fmt.Errorf("xz: %w", err)
+		}
+		r = x
+	case bytes.HasPrefix(p, []byte{0x1f, 0x8b}):
+		z, err := gzip.NewReader(bytes.NewReader(p))
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		z.Multistream(false)
+		r = z
+	default:
+		return nil, fmt.Errorf("%w (first bytes % x; tramp reads zstd, xz and gzip)", errUnknownMethod, p[:min(len(p), 6)])
+	}
+	out, err := io.ReadAll(io.LimitReader(r, maxVmlinux+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", map[bool]string{true: "xz", false: "gzip"}[p[0] == 0xfd], err)
+	}
+	if len(out) > maxVmlinux {
+		return nil, fmt.Errorf("decompresses to more than %d MiB", maxVmlinux>>20)
+	}
+	return out, nil
+}
+
+// btfHeaderLen is sizeof(struct btf_header).
+const btfHeaderLen = 24
+
+// FindBTF finds the BTF blob in a kernel's bytes: a btf_header (magic
+// 0xeB9F little-endian, version 1, flags 0, hdr_len 24) whose type section
+// starts right after it and whose string section follows the types, all
+// inside the data. Of several candidates the largest is taken.
+func FindBTF(raw []byte) ([]byte, error) {
+	magic := []byte{0x9f, 0xeb, 0x01, 0x00}
+	var best []byte
+	for i := 0; ; i++ {
+		j := bytes.Index(raw[i:], magic)
+		if j < 0 {
+			break
+		}
+		i += j
+		h := raw[i:]
+		if len(h) < btfHeaderLen || binary.LittleEndian.Uint32(h[4:]) != btfHeaderLen {
+			continue
+		}
+		typeOff := binary.LittleEndian.Uint32(h[8:])
+		typeLen := binary.LittleEndian.Uint32(h[12:])
+		strOff := binary.LittleEndian.Uint32(h[16:])
+		strLen := binary.LittleEndian.Uint32(h[20:])
+		if typeOff != 0 || strOff != typeLen || strLen == 0 {
+			continue
+		}
+		end := uint64(btfHeaderLen) + uint64(strOff) + uint64(strLen)
+		if end > uint64(len(h)) || h[end-1] != 0 {
+			continue // the string section ends with a NUL
+		}
+		if int(end) > len(best) {
+			best = h[:end]
+		}
+	}
+	if best == nil {
+		return nil, errors.New("no BTF in the kernel (built without CONFIG_DEBUG_INFO_BTF?)")
+	}
+	return best, nil
+}
