@@ -32,6 +32,26 @@ func (c *Case) Profiles() []*trampoline.Profile {
 	return out
 }
 
+// AppliesTo says whether the case applies to a profile: one it names,
+// or, when it names none, any profile that supports all its program
+// kinds (also a profile made from a kernel's facts).
+func (c *Case) AppliesTo(p *trampoline.Profile) bool {
+	if len(c.Kernels) > 0 {
+		for _, n := range c.Kernels {
+			if n == p.Name {
+				return true
+			}
+		}
+		return false
+	}
+	for _, pr := range c.Progs {
+		if !p.Supports(pr.Kind) {
+			return false
+		}
+	}
+	return true
+}
+
 // ArchList gives the architectures the case applies to: those it names,
 // or x86_64 and arm64.
 func (c *Case) ArchList() []*trampoline.Arch {

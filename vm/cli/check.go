@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"github.com/bpftramp/tramp/vm/recording"
 	"io"
 	"os"
 	"strings"
@@ -12,9 +11,11 @@ import (
 
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/facts"
 	"github.com/bpftramp/tramp/vm/kernels"
 	"github.com/bpftramp/tramp/vm/qemu"
 	"github.com/bpftramp/tramp/vm/record"
+	"github.com/bpftramp/tramp/vm/recording"
 )
 
 // DefaultTestdata is where "tramp vm record" files recordings.
@@ -96,47 +97,30 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 		}
 		corpus = append(corpus, c)
 	}
+	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
+	defer f.Close()
+	names, err := expandKernels(ctx, f, *kernelFlag, arches)
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
+		return ExitUsage
+	}
 	var runs []*suiteRun
-	for _, k := range strings.Split(*kernelFlag, ",") {
-		k = strings.TrimSpace(k)
-		if k == "" {
-			continue
-		}
-		pname := k
-		if _, err := kernels.LookupProfile(k); err != nil {
-			if _, serr := os.Stat(k); serr != nil {
-				fmt.Fprintf(stderr, "tramp vm %s: --kernel %q is neither a profile (%s) nor a file\n", name, k, strings.Join(kernels.ProfileNames(), ", "))
-				return ExitUsage
-			}
-			pname = *profileFlag
-			if pname == "" {
-				rel, err := kernels.DetectRelease(k)
-				if err != nil {
-					fmt.Fprintf(stderr, "tramp vm %s: %v; say which model to use with --profile\n", name, err)
-					return ExitUsage
-				}
-				var why string
-				pname, why = profileForRelease(rel)
-				fmt.Fprintf(stderr, "tramp vm %s: %s is Linux %s: modelled as %s (%s; --profile overrides)\n", name, k, rel, pname, why)
-			}
-		}
-		prof, err := trampoline.LookupProfile(pname)
+	for _, k := range names {
+		prof, err := modelProfile(ctx, f, k, *profileFlag, arches, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
 			return ExitUsage
 		}
 		for _, a := range arches {
-			r := &suiteRun{profile: prof, kernel: k, arch: a}
+			r := &suiteRun{profile: prof[a], kernel: k, arch: a}
 			for _, c := range corpus {
-				if applies(c, prof, string(a)) {
+				if applies(c, prof[a], string(a)) {
 					r.cases = append(r.cases, c)
 				}
 			}
 			runs = append(runs, r)
 		}
 	}
-	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
-	defer f.Close()
 	bootAll(ctx, runs, f, opts, stderr, func(r *suiteRun, rec *recording.Recording) {
 		if write {
 			if _, err := recording.Write(*testdata, rec); err != nil {
@@ -150,13 +134,7 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 }
 
 func applies(c *cases.Case, p *trampoline.Profile, arch string) bool {
-	ok := false
-	for _, cp := range c.Profiles() {
-		if cp == p {
-			ok = true
-		}
-	}
-	if !ok {
+	if !c.AppliesTo(p) {
 		return false
 	}
 	for _, a := range c.ArchList() {
@@ -296,25 +274,72 @@ func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, o bootOp
 	}
 }
 
-// profileForRelease picks the model profile for a kernel of a given
-// release: the Debian profile of that exact version, else by the version
-// deltas that change behaviour (7.2.10: skip NOPs and the measured slot
-// limits; 7.0: fsession and func_meta).
-func profileForRelease(rel string) (name, why string) {
-	maj, min, pat, ok := kernels.ParseRelease(rel)
-	if !ok {
-		return trampoline.DefaultProfile, "release not understood, the primary profile is used"
+// modelProfile is the link model's profile for a kernel on each arch: the
+// named profile of a build tramp has recordings for, or (for any other
+// served build and for an image path) the profile the kernel's own facts
+// make (package facts), with what it had to assume said once. --profile
+// names a table profile to use instead.
+func modelProfile(ctx context.Context, f *kernels.Fetcher, k, override string, arches []kernels.Arch, stderr io.Writer) (map[kernels.Arch]*trampoline.Profile, error) {
+	out := map[kernels.Arch]*trampoline.Profile{}
+	name := k
+	if override != "" {
+		name = override
 	}
-	exact := fmt.Sprintf("debian-%d.%d.%d", maj, min, pat)
-	if _, err := trampoline.LookupProfile(exact); err == nil {
-		return exact, "same version"
+	if p, err := trampoline.LookupProfile(name); err == nil {
+		for _, a := range arches {
+			out[a] = p
+		}
+		return out, nil
+	} else if override != "" {
+		return nil, err
 	}
-	v := maj*1_000_000 + min*1_000 + pat
-	switch {
-	case v >= 7_002_010:
-		return "debian-7.2.13", "7.2.10 or later: skip NOPs, no ip_after_call NOP"
-	case v >= 7_000_000:
-		return "linux-7.2.8", "7.0 to 7.2.9: fsession, ip_after_call NOP"
+	if !kernels.IsBuildName(k) {
+		if _, err := os.Stat(k); err != nil {
+			return nil, fmt.Errorf("--kernel %q is neither a served build (tramp vm kernels) nor a file", k)
+		}
+		a, err := kernels.DetectArch(k)
+		if err != nil {
+			return nil, err
+		}
+		arches = []kernels.Arch{a}
 	}
-	return "debian-6.18.15", "before 7.0: no fsession"
+	for _, a := range arches {
+		kern, err := f.Resolve(ctx, k, a)
+		if err != nil {
+			return nil, err
+		}
+		kf, err := facts.Read(kern.Path, kern.Config, a)
+		if err != nil {
+			return nil, err
+		}
+		p, err := kf.Profile(k)
+		if err != nil {
+			return nil, err
+		}
+		var assumed []string
+		for _, fa := range kf.Facts {
+			if fa.Source == facts.Assumed {
+				assumed = append(assumed, fa.Name+" "+fa.Value)
+			}
+		}
+		fmt.Fprintf(stderr, "[%s %s] modelled from the kernel's facts: %d slots (BTF), fsession %v; assumed: %s (tramp vm facts --kernel %s shows each)\n",
+			k, a, p.SlotLimit(mustArch(a)), p.Fsession, orNone(assumed), k)
+		out[a] = p
+	}
+	return out, nil
+}
+
+func mustArch(a kernels.Arch) *trampoline.Arch {
+	ta, err := trampoline.LookupArch(string(a))
+	if err != nil {
+		panic(err)
+	}
+	return ta
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "nothing"
+	}
+	return strings.Join(s, ", ")
 }

@@ -29,6 +29,7 @@ const (
 const usage = `usage: tramp vm <command> [flags]
 
 commands:
+  kernels list every cloud kernel build the Debian archive serves, per arch, and which are cached
   fetch   download kernels into the cache and print where they are
   hello   boot kernels under QEMU and print what the guest reports
   accel   say which accelerator boots would use here, and why (probes KVM)
@@ -62,6 +63,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return accel(ctx, args[1:], stdout, stderr)
 	case "facts":
 		return factsCmd(ctx, args[1:], stdout, stderr)
+	case "kernels":
+		return kernelsCmd(ctx, args[1:], stdout, stderr)
 	case "check":
 		return suite(ctx, "check", args[1:], stdout, stderr, false)
 	case "record":
@@ -136,8 +139,8 @@ func contains[T comparable](list []T, x T) bool {
 }
 
 func fetch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("fetch", "fetch [--kernel debian-7.2.13,...|all] [--arch x86_64,arm64]", stderr)
-	kflag := fs.String("kernel", kernels.DefaultProfile, "comma-separated kernel profiles, or \"all\" ("+strings.Join(kernels.ProfileNames(), ", ")+")")
+	fs := newFlags("fetch", "fetch [--kernel debian-7.2.13,debian-7.2.*,...|all] [--arch x86_64,arm64]", stderr)
+	kflag := fs.String("kernel", kernels.DefaultProfile, "comma-separated served builds (tramp vm kernels), globs such as debian-7.2.*, or \"all\"")
 	aflag := fs.String("arch", "x86_64,arm64", "comma-separated architectures")
 	cache := fs.String("cache", "", "cache directory (default $TRAMP_CACHE_DIR or the user cache dir + /tramp)")
 	if code, ok := parse(fs, args, stdout); !ok {
@@ -148,23 +151,19 @@ func fetch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tramp vm fetch: %v\n", err)
 		return ExitUsage
 	}
-	var profiles []string
-	if *kflag == "all" {
-		profiles = kernels.ProfileNames()
-	} else {
-		for _, p := range strings.Split(*kflag, ",") {
-			if p = strings.TrimSpace(p); p == "" {
-				continue
-			}
-			if _, err := kernels.LookupProfile(p); err != nil {
-				fmt.Fprintf(stderr, "tramp vm fetch: %v\n", err)
-				return ExitUsage
-			}
-			profiles = append(profiles, p)
-		}
-	}
 	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
 	defer f.Close()
+	for _, w := range splitList(*kflag) {
+		if _, err := kernels.LookupProfile(w); err != nil && w != "all" && !kernels.IsBuildName(w) {
+			fmt.Fprintf(stderr, "tramp vm fetch: %q is not a served build name (debian-<version>, a glob, or all; tramp vm kernels lists them)\n", w)
+			return ExitUsage
+		}
+	}
+	profiles, err := expandKernels(ctx, f, *kflag, arches)
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp vm fetch: %v\n", err)
+		return ExitUsage
+	}
 	code := ExitOK
 	for _, p := range profiles {
 		for _, a := range arches {

@@ -24,7 +24,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"--help"}, ExitOK, "fetch"},
 		{[]string{"fetch", "--help"}, ExitOK, "-kernel"},
 		{[]string{"vm", "hello", "--help"}, ExitOK, "-timeout"},
-		{[]string{"fetch", "--kernel", "debian-1.0"}, ExitUsage, "unknown kernel profile"},
+		{[]string{"fetch", "--kernel", "nonsense"}, ExitUsage, "not a served build name"},
 		{[]string{"fetch", "--arch", "sparc"}, ExitUsage, "unknown architecture"},
 		{[]string{"fetch", "--nope"}, ExitUsage, "flag provided but not defined"},
 		{[]string{"hello", "extra"}, ExitUsage, "unexpected argument"},

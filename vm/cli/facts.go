@@ -14,7 +14,7 @@ import (
 // build, and where it read it, then the model profile they make.
 func factsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("facts", "facts [--kernel K] [--arch x86_64,arm64] [--config FILE] [--json]", stderr)
-	kflag := fs.String("kernel", kernels.DefaultProfile, "kernel profile or path of a kernel image")
+	kflag := fs.String("kernel", kernels.DefaultProfile, "a served build (tramp vm kernels) or the path of a kernel image")
 	aflag := fs.String("arch", "x86_64,arm64", "comma-separated architectures (for a path: its own)")
 	cfg := fs.String("config", "", "build config of a kernel image given by path (default: found beside it)")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -27,7 +27,7 @@ func factsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "tramp vm facts: %v\n", err)
 		return ExitUsage
 	}
-	if _, perr := kernels.LookupProfile(*kflag); perr != nil {
+	if _, perr := kernels.LookupProfile(*kflag); perr != nil && !kernels.IsBuildName(*kflag) {
 		a, err := kernels.DetectArch(*kflag)
 		if err != nil {
 			fmt.Fprintf(stderr, "tramp vm facts: --kernel %q is neither a profile nor a kernel image: %v\n", *kflag, err)

@@ -1,11 +1,17 @@
 package cli
 
 import (
+	"context"
+	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/kernels"
 )
 
 // The generated cases are deterministic per seed, parse, replay, and reach
@@ -43,18 +49,18 @@ func TestFuzzCase(t *testing.T) {
 	}
 }
 
-func TestProfileForRelease(t *testing.T) {
-	for rel, want := range map[string]string{
-		"7.2.13+deb14-cloud-amd64": "debian-7.2.13",
-		"7.3.4+deb13-cloud-arm64":  "debian-7.3.4",
-		"7.4.1":                    "debian-7.2.13",
-		"7.2.9-custom":             "linux-7.2.8",
-		"7.0.0":                    "linux-7.2.8",
-		"6.19.8":                   "debian-6.18.15",
-		"garbage":                  "debian-7.2.13",
-	} {
-		if got, _ := profileForRelease(rel); got != want {
-			t.Errorf("%s: %s, want %s", rel, got, want)
-		}
-	}
+func TestModelProfile(t *testing.T) {
+	f := &kernels.Fetcher{Offline: true}
+	var log strings.Builder
+	got, err := modelProfile(context.Background(), f, "debian-7.2.13", "", kernels.Arches, &log)
+	require.NoError(t, err)
+	want, err := trampoline.LookupProfile("debian-7.2.13")
+	require.NoError(t, err)
+	assert.Same(t, want, got[kernels.X86_64], "a build with a table profile keeps it")
+	got, err = modelProfile(context.Background(), f, "/nonexistent/vmlinuz", "", kernels.Arches, &log)
+	assert.Nil(t, got)
+	assert.ErrorContains(t, err, "neither a served build")
+	got, err = modelProfile(context.Background(), f, "/nonexistent/vmlinuz", "linux-7.2.8", kernels.Arches, &log)
+	require.NoError(t, err)
+	assert.Equal(t, "linux-7.2.8", got[kernels.ARM64].Name, "--profile overrides")
 }

@@ -60,7 +60,7 @@ func (e *UnavailableError) Error() string {
 		avail = strings.Join(e.Available, ", ")
 	}
 	return fmt.Sprintf("kernel profile %s: package %s (%s) is not available from the Debian mirror any more (suites %s); cloud kernels available for %s: %s. Pick one of those, or pass a kernel image path with --kernel",
-		e.Profile, e.Package, e.Arch.Deb(), strings.Join(KernelSuites, ", "), e.Arch.Deb(), avail)
+		e.Profile, e.Package, e.Arch.Deb(), strings.Join(CatalogSuites, ", "), e.Arch.Deb(), avail)
 }
 
 // DefaultCacheDir is $TRAMP_CACHE_DIR, or os.UserCacheDir()/tramp.
@@ -84,9 +84,10 @@ type Fetcher struct {
 	Offline  bool      // use the cache only
 	Log      io.Writer // progress messages; nil for none
 
-	mu    sync.Mutex // guards sess
-	sess  *aptSession
-	getMu sync.Mutex // one download at a time per Fetcher
+	mu      sync.Mutex // guards sess and catalog
+	sess    *aptSession
+	catalog []Build
+	getMu   sync.Mutex // one download at a time per Fetcher
 }
 
 func (f *Fetcher) logf(format string, args ...any) {
@@ -115,7 +116,7 @@ func (f *Fetcher) Dir(profile string, arch Arch) (string, error) {
 // (or taken from the cache), anything else is taken as the path of a kernel
 // image, whose architecture must match arch.
 func (f *Fetcher) Resolve(ctx context.Context, spec string, arch Arch) (*Kernel, error) {
-	if _, err := LookupProfile(spec); err == nil {
+	if _, err := LookupProfile(spec); err == nil || IsBuildName(spec) {
 		return f.Get(ctx, spec, arch)
 	}
 	if strings.ContainsRune(spec, os.PathSeparator) || fileExists(spec) {
@@ -228,10 +229,33 @@ func (f *Fetcher) Cached(profile string, arch Arch) (*Kernel, error) {
 // cached. Concurrent callers, in this process or others, are serialised per
 // cache entry by a file lock, and files appear in the cache only complete
 // (written to a temporary name, then renamed).
+//
+// A name that is no named profile is looked up in the catalog of served
+// builds (tramp vm kernels), unless it is cached already.
 func (f *Fetcher) Get(ctx context.Context, profile string, arch Arch) (*Kernel, error) {
 	p, err := LookupProfile(profile)
 	if err != nil {
-		return nil, err
+		if !IsBuildName(profile) {
+			return nil, err
+		}
+		if k, cerr := f.Cached(profile, arch); cerr == nil {
+			return k, nil
+		}
+		if f.Offline {
+			return nil, fmt.Errorf("kernel %s/%s is not in the cache and fetching is off (run: tramp vm fetch --kernel %s --arch %s)", profile, arch, profile, arch)
+		}
+		cat, cerr := f.Catalog(ctx, []Arch{arch})
+		if cerr != nil {
+			return nil, cerr
+		}
+		bs, serr := Select(cat, []string{profile})
+		if serr != nil {
+			return nil, serr
+		}
+		if len(bs) != 1 {
+			return nil, fmt.Errorf("%s names %d builds for %s; name one", profile, len(bs), arch)
+		}
+		p = bs[0].Profile()
 	}
 	return f.get(ctx, p, arch)
 }
@@ -382,11 +406,11 @@ func (f *Fetcher) session(ctx context.Context) (*aptSession, error) {
 		}
 	}
 	list := filepath.Join(dir, "kernels.sources")
-	if err := os.WriteFile(list, RenderSources(uri, signedBy, KernelSuites), 0o644); err != nil {
+	if err := os.WriteFile(list, RenderSources(uri, signedBy, CatalogSuites), 0o644); err != nil {
 		return nil, err
 	}
 	s := &aptSession{dir: dir, opts: AptOptions(list, dir, os.Geteuid() == 0)}
-	f.logf("apt-get update for suites %s from %s", strings.Join(KernelSuites, ", "), uri)
+	f.logf("apt-get update for suites %s from %s", strings.Join(CatalogSuites, ", "), uri)
 	if _, err := s.run(ctx, "", "apt-get", "-q", "update"); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("apt-get update for the kernel suites failed: %w", err)
@@ -407,6 +431,12 @@ func AptOptions(sourcesFile, stateDir string, root bool) []string {
 		"Dir::Cache=" + filepath.Join(stateDir, "cache"),
 		"Dir::State::status=/dev/null",
 		"APT::Architectures=amd64,arm64",
+		// Only the package indexes: no translations, no AppStream data.
+		"Acquire::Languages=none",
+		"Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false",
+		"Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false",
+		"Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false",
+		"Acquire::IndexTargets::deb::CNF::DefaultEnabled=false",
 	}
 	if root {
 		// Our private directories are not readable by the _apt sandbox

@@ -60,8 +60,8 @@ func TestParseDeb822Fields(t *testing.T) {
 }
 
 func TestRenderSources(t *testing.T) {
-	got := string(RenderSources("http://mirror.example/debian", "/k.gpg", KernelSuites))
-	want := "Types: deb\nURIs: http://mirror.example/debian\nSuites: sid trixie-backports\nComponents: main\nSigned-By: /k.gpg\n"
+	got := string(RenderSources("http://mirror.example/debian", "/k.gpg", CatalogSuites))
+	want := "Types: deb\nURIs: http://mirror.example/debian\nSuites: sid experimental trixie-backports trixie forky\nComponents: main\nSigned-By: /k.gpg\n"
 	if got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}

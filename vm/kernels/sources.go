@@ -203,9 +203,6 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// KernelSuites are the suites the kernel packages come from.
-var KernelSuites = []string{"sid", "trixie-backports"}
-
 // RenderSources writes a deb822 sources file for suites (component main)
 // from uri with the given Signed-By value (may be empty: apt then uses its
 // default trusted keys).

@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/bpftramp/tramp/vm/kernels"
+)
+
+// kernelsCmd is "tramp vm kernels": every cloud kernel build the Debian
+// archive serves (CatalogSuites), per arch, and whether it is cached.
+func kernelsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("kernels", "kernels [--arch x86_64,arm64] [--kernel all|NAME|GLOB,...] [--json]", stderr)
+	aflag := fs.String("arch", "x86_64,arm64", "comma-separated architectures")
+	kflag := fs.String("kernel", "all", "builds to list: all, names, or globs such as debian-7.2.*")
+	asJSON := fs.Bool("json", false, "print JSON")
+	cache := fs.String("cache", "", "cache directory (default $TRAMP_CACHE_DIR or the user cache dir + /tramp)")
+	if code, ok := parse(fs, args, stdout); !ok {
+		return code
+	}
+	arches, err := parseArches(*aflag)
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp vm kernels: %v\n", err)
+		return ExitUsage
+	}
+	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
+	defer f.Close()
+	cat, err := f.Catalog(ctx, arches)
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp vm kernels: %v\n", err)
+		return ExitCheck
+	}
+	sel, err := kernels.Select(cat, splitList(*kflag))
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp vm kernels: %v\n", err)
+		return ExitUsage
+	}
+	type row struct {
+		kernels.Build
+		Cached bool `json:"cached"`
+	}
+	rows := make([]row, 0, len(sel))
+	for _, b := range sel {
+		_, cerr := f.Cached(b.Name, b.Arch)
+		rows = append(rows, row{b, cerr == nil})
+	}
+	if *asJSON {
+		out, _ := json.MarshalIndent(rows, "", "  ")
+		fmt.Fprintf(stdout, "%s\n", out)
+		return ExitOK
+	}
+	fmt.Fprintf(stdout, "%-22s %-7s %-10s %-42s %-18s %s\n", "kernel", "arch", "version", "package", "suite", "cached")
+	for _, r := range rows {
+		c := "-"
+		if r.Cached {
+			c = "yes"
+		}
+		fmt.Fprintf(stdout, "%-22s %-7s %-10s %-42s %-18s %s\n", r.Name, r.Arch, r.Version, r.Package, strings.Join(r.Suites, ","), c)
+	}
+	fmt.Fprintf(stdout, "%d builds; fetch any with tramp vm fetch --kernel NAME, run the corpus with tramp vm check --kernel NAME\n", len(rows))
+	return ExitOK
+}
+
+// expandKernels turns --kernel words into kernel names and paths: a
+// named profile or an image path stays as it is; "all", a glob or any
+// other debian-<version> is looked up in the catalog of served builds
+// for the arches (which needs the archive only then).
+func expandKernels(ctx context.Context, f *kernels.Fetcher, spec string, arches []kernels.Arch) ([]string, error) {
+	var out []string
+	add := func(n string) {
+		for _, o := range out {
+			if o == n {
+				return
+			}
+		}
+		out = append(out, n)
+	}
+	var cat []kernels.Build
+	for _, w := range splitList(spec) {
+		if _, err := kernels.LookupProfile(w); err == nil || !(w == "all" || kernels.IsBuildName(w)) {
+			add(w) // a named profile, or a path (checked where it is opened)
+			continue
+		}
+		if cat == nil {
+			var err error
+			if cat, err = f.Catalog(ctx, arches); err != nil {
+				return nil, fmt.Errorf("--kernel %s: listing the served builds: %w", w, err)
+			}
+		}
+		bs, err := kernels.Select(cat, []string{w})
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range bs {
+			add(b.Name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--kernel names no kernel")
+	}
+	return out, nil
+}
