@@ -23,18 +23,24 @@ type DiffLine struct {
 }
 
 // lineKey is what two instructions must share to count as the same: their
-// bytes with relocated fields replaced by the relocation's symbol, so that
-// a moved call to the same helper is the same instruction.
+// bytes, with a relocated field replaced by the relocation's symbol and
+// what its bytes say (the target relative to the image for a relative
+// field, the bytes themselves otherwise), so that a moved call to the
+// same address is the same instruction and a call to another address,
+// or a field whose bytes disagree with its symbol, is not.
 func lineKey(im *Image, l Line) string {
 	// A branch inside the image is the same when it goes to the same label,
 	// wherever the two sides put it.
+	// Everything but the target operand must still agree (the register
+	// of a cbnz, the condition of a jcc).
 	if i := strings.Index(l.Comment, "to "); i >= 0 && !strings.HasPrefix(l.Comment[i+3:], "+") {
-		return strings.Fields(l.Text)[0] + " " + l.Comment[i:]
+		f := strings.Fields(l.Text)
+		return strings.Join(f[:max(1, len(f)-1)], " ") + " " + l.Comment[i:]
 	}
 	var sb strings.Builder
 	for i := 0; i < len(l.Bytes); i++ {
 		if r, ok := im.RelocAt(l.Off + i); ok {
-			fmt.Fprintf(&sb, "<%s>", r.Sym)
+			fmt.Fprintf(&sb, "<%s=%s>", r.Sym, fieldKey(r, im.Code))
 			i = r.Off + r.Len - l.Off - 1
 			continue
 		}
@@ -131,4 +137,25 @@ func WriteDiff(w io.Writer, d []DiffLine, context int) (changed int) {
 		fmt.Fprintf(w, "   ... %d unchanged instructions ...\n", skipped)
 	}
 	return changed
+}
+
+// fieldKey is what a relocated field's bytes say, independent of where
+// the instruction sits: a relative field's target as an offset from the
+// image start, any other field's bytes.
+func fieldKey(r Reloc, code []byte) string {
+	if r.Off < 0 || r.Off+r.Len > len(code) {
+		return "?"
+	}
+	f := code[r.Off : r.Off+r.Len]
+	le32 := func() int64 { return int64(int32(uint32(f[0]) | uint32(f[1])<<8 | uint32(f[2])<<16 | uint32(f[3])<<24)) }
+	switch {
+	case (r.Kind == RelCall32 || r.Kind == RelJump32) && r.Len == 4:
+		return fmt.Sprintf("image%+#x", le32()+int64(r.Off+r.Len))
+	case r.Kind == RelRIP32Imm8 && r.Len == 4:
+		return fmt.Sprintf("image%+#x", le32()+int64(r.Off+r.Len+1))
+	case r.Kind == A64Branch26 && r.Len == 4:
+		imm := int64(int32(uint32(le32())<<6) >> 6)
+		return fmt.Sprintf("image%+#x", imm*4+int64(r.Off))
+	}
+	return fmt.Sprintf("%x", f)
 }

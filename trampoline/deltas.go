@@ -43,6 +43,13 @@ var Deltas = []Delta{
 		Set:      func(p *Profile, on bool) { p.A64MovIsAdd = !on },
 	},
 	{
+		Name:  "x86-jmp-mode",
+		What:  "x86_64 CONFIG_DYNAMIC_FTRACE_WITH_JMP: a trampoline that calls the original function is entered by jmp and returns without skipping a frame (no add rsp, 8); the build config states it, this entry is for builds whose config is not served any more",
+		Since: "7.1.8", LastWithout: "6.18.15",
+		Evidence: "live: 6.18.15 without (config not set), 7.1.8 with (its images end leave; ret), 7.2.13 and 7.3.4 with (config y); upstream it came with 6.19, whose builds were not booted",
+		Set:      func(p *Profile, on bool) { p.X86JmpMode = on },
+	},
+	{
 		Name:  "x86-wide-arg-slots",
 		What:  "x86_64: every argument wider than 8 bytes takes more than one slot, not only structs",
 		Since: "7.2.8", LastWithout: "6.18.15",

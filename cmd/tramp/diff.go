@@ -133,7 +133,7 @@ func diffRecording(path string, pos []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tramp diff: %v\n", err)
 		return exitUsage
 	}
-	results := record.CompareImages(rec, c)
+	results := record.CompareImages(rec, c, nil)
 	if len(results) == 0 {
 		fmt.Fprintf(stderr, "tramp diff: %s has no captured images\n", path)
 		return exitUsage

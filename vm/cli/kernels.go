@@ -84,6 +84,10 @@ func expandKernels(ctx context.Context, f *kernels.Fetcher, spec string, arches 
 			add(w) // a named profile, or a path (checked where it is opened)
 			continue
 		}
+		if !strings.ContainsAny(w, "*?[") && w != "all" && cachedAll(f, w, arches) {
+			add(w) // no need to ask the archive
+			continue
+		}
 		if cat == nil {
 			var err error
 			if cat, err = f.Catalog(ctx, arches); err != nil {
@@ -102,4 +106,13 @@ func expandKernels(ctx context.Context, f *kernels.Fetcher, spec string, arches 
 		return nil, fmt.Errorf("--kernel names no kernel")
 	}
 	return out, nil
+}
+
+func cachedAll(f *kernels.Fetcher, name string, arches []kernels.Arch) bool {
+	for _, a := range arches {
+		if _, err := f.Cached(name, a); err != nil {
+			return false
+		}
+	}
+	return true
 }

@@ -219,26 +219,30 @@ func (k *Kernel) Profile(name string) (*trampoline.Profile, error) {
 		MaxLinks: map[string]int{arch: k.SlotLimit},
 	}
 	_, p.Fsession = k.AttachTypes["BPF_TRACE_FSESSION"]
-	if k.Config != nil {
-		p.ErrorInjection = k.ConfigOn("CONFIG_FUNCTION_ERROR_INJECTION")
-		p.X86JmpMode = k.ConfigOn("CONFIG_DYNAMIC_FTRACE_WITH_JMP")
-	} else {
-		k.add("CONFIG_FUNCTION_ERROR_INJECTION", "not set", Assumed, "no build config; Debian's cloud builds lack it")
-		jmp := !v.Less(trampoline.MustVersion("7.2"))
-		p.X86JmpMode = jmp
-		k.add("CONFIG_DYNAMIC_FTRACE_WITH_JMP", map[bool]string{true: "y", false: "not set"}[jmp], Assumed,
-			"no build config; Debian's amd64 builds have it from 7.2 (seen: 7.2.13 y, 6.18.15 not set)")
-	}
 	applied, err := trampoline.ApplyDeltas(p, k.Release)
 	if err != nil {
 		return nil, err
 	}
+	// What the config states overrides the table.
+	stated := map[string]string{}
+	if k.Config != nil {
+		p.ErrorInjection = k.ConfigOn("CONFIG_FUNCTION_ERROR_INJECTION")
+		p.X86JmpMode = k.ConfigOn("CONFIG_DYNAMIC_FTRACE_WITH_JMP")
+		stated["x86-jmp-mode"] = "CONFIG_DYNAMIC_FTRACE_WITH_JMP"
+	} else {
+		k.add("CONFIG_FUNCTION_ERROR_INJECTION", "not set", Assumed, "no build config; Debian's cloud builds lack it")
+	}
 	for _, a := range applied {
-		src, where := FromTable, a.Delta.Evidence
-		if !a.Pinned {
-			src, where = Assumed, a.Note
+		on := map[bool]string{true: "yes", false: "no"}[a.On]
+		switch opt := stated[a.Delta.Name]; {
+		case opt != "":
+			v := map[bool]string{true: "yes", false: "no"}[k.ConfigOn(opt)]
+			k.add("delta "+a.Delta.Name, v, FromConfig, "stated by "+opt+" (the table would say "+on+")")
+		case a.Pinned:
+			k.add("delta "+a.Delta.Name, on, FromTable, a.Delta.Evidence)
+		default:
+			k.add("delta "+a.Delta.Name, on, Assumed, a.Note)
 		}
-		k.add("delta "+a.Delta.Name, map[bool]string{true: "yes", false: "no"}[a.On], src, where)
 	}
 	// A fact the facts themselves decide: without the fsession attach
 	// type there is no func_meta either (the same series).

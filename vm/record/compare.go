@@ -170,7 +170,7 @@ func Compare(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile, 
 	if len(cmp.Problems) == 0 {
 		// Only when the model agrees on every step is its plan the one
 		// the kernel built the captured images from.
-		for _, r := range CompareImages(rec, c) {
+		for _, r := range CompareImages(rec, c, prof) {
 			cmp.Images++
 			if !r.OK {
 				bad(stepLine(c, r.Step), "image after step %d: %s", r.Step, r.Diff)

@@ -28,15 +28,21 @@ type ImageResult struct {
 
 // CompareImages renders the model's plan for every image the recording
 // captured, with the kernel's own addresses, and compares code and tail.
-func CompareImages(rec *recording.Recording, c *cases.Case) []ImageResult {
+// prof is the model profile of the recorded kernel; nil means the named
+// profile rec.Profile.
+func CompareImages(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile) []ImageResult {
 	var out []ImageResult
 	for _, capt := range rec.Captures {
-		out = append(out, compareImage(rec, c, capt))
+		out = append(out, compareImageWith(rec, c, capt, prof))
 	}
 	return out
 }
 
 func compareImage(rec *recording.Recording, c *cases.Case, capt guestapi.Capture) ImageResult {
+	return compareImageWith(rec, c, capt, nil)
+}
+
+func compareImageWith(rec *recording.Recording, c *cases.Case, capt guestapi.Capture, prof *trampoline.Profile) ImageResult {
 	r := ImageResult{Step: capt.Step}
 	real, err := hex.DecodeString(capt.Bytes)
 	if err != nil {
@@ -56,7 +62,7 @@ func compareImage(rec *recording.Recording, c *cases.Case, capt guestapi.Capture
 		r.Diff = "no start record (symbols unknown)"
 		return r
 	}
-	plan, err := planAt(c, rec, capt.Step)
+	plan, err := planAtWith(c, rec, capt.Step, prof)
 	if err != nil {
 		r.Diff = err.Error()
 		return r
@@ -330,9 +336,16 @@ func SizeFunc(rec *recording.Recording) (func(*trampoline.Plan) (int, error), er
 
 // planAt replays the case up to and including step, as the kernel did.
 func planAt(c *cases.Case, rec *recording.Recording, step int) (*trampoline.Plan, error) {
-	prof, err := trampoline.LookupProfile(rec.Profile)
-	if err != nil {
-		return nil, err
+	return planAtWith(c, rec, step, nil)
+}
+
+// planAtWith is planAt with the model profile given (nil: rec.Profile's).
+func planAtWith(c *cases.Case, rec *recording.Recording, step int, prof *trampoline.Profile) (*trampoline.Plan, error) {
+	if prof == nil {
+		var err error
+		if prof, err = trampoline.LookupProfile(rec.Profile); err != nil {
+			return nil, err
+		}
 	}
 	a, err := trampoline.LookupArch(rec.Arch)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -75,7 +76,7 @@ func TestRecordedImages(t *testing.T) {
 			t.Errorf("%s: no such case in the corpus", name)
 			continue
 		}
-		for _, r := range CompareImages(rec, c) {
+		for _, r := range CompareImages(rec, c, nil) {
 			total++
 			if !r.OK {
 				t.Errorf("%s step %d: %s", name, r.Step, r.Diff)
@@ -152,13 +153,18 @@ func TestFlippedByteIsCaught(t *testing.T) {
 			b := append([]byte(nil), real...)
 			b[i] ^= 0x01
 			flipped.Bytes = hex.EncodeToString(b)
-			if compareImage(rec, c, flipped).OK {
+			if r := compareImage(rec, c, flipped); !r.OK {
+				// The difference is shown: a changed instruction line
+				// in the listing diff, or the tail's own message.
+				if !regexp.MustCompile(`(?m)^[-+] |after the code`).MatchString(r.Diff) {
+					t.Errorf("%s: a flipped byte at +%#x fails the compare but the diff shows no changed line:\n%s", path, i, r.Diff)
+				}
+				caught++
+			} else {
 				if !learned[i] {
 					t.Errorf("%s: a flipped byte at +%#x (outside any learned field) passes the compare", path, i)
 				}
 				passed++
-			} else {
-				caught++
 			}
 		}
 		t.Logf("%s: %d of %d flips caught, %d inside learned fields accepted", path, caught, len(img.Code), passed)

@@ -184,7 +184,7 @@ func TestTrimShapeCaptures(t *testing.T) {
 			}
 			n++
 		}
-		for _, r := range CompareImages(rec, c) {
+		for _, r := range CompareImages(rec, c, nil) {
 			if !r.OK {
 				t.Errorf("%s step %d after trimming: %s", p, r.Step, r.Diff)
 			}
