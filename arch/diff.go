@@ -147,7 +147,9 @@ func fieldKey(r Reloc, code []byte) string {
 		return "?"
 	}
 	f := code[r.Off : r.Off+r.Len]
-	le32 := func() int64 { return int64(int32(uint32(f[0]) | uint32(f[1])<<8 | uint32(f[2])<<16 | uint32(f[3])<<24)) }
+	le32 := func() int64 {
+		return int64(int32(uint32(f[0]) | uint32(f[1])<<8 | uint32(f[2])<<16 | uint32(f[3])<<24))
+	}
 	switch {
 	case (r.Kind == RelCall32 || r.Kind == RelJump32) && r.Len == 4:
 		return fmt.Sprintf("image%+#x", le32()+int64(r.Off+r.Len))
