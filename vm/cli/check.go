@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +32,22 @@ type suiteRun struct {
 	res     *record.Result
 	err     error
 	cmps    []record.Comparison
+	// results are the per-case outcomes, in case order (--json, the
+	// matrix).
+	results []caseResult
+}
+
+// caseResult is one case on one build and arch, as --json writes it.
+type caseResult struct {
+	Kernel   string   `json:"kernel"`
+	Arch     string   `json:"arch"`
+	Case     string   `json:"case"`
+	Result   string   `json:"result"`
+	Steps    int      `json:"steps"`
+	Runs     int      `json:"runs"`
+	Calls    int      `json:"calls"`
+	Images   int      `json:"images"`
+	Problems []string `json:"problems,omitempty"`
 }
 
 // suite runs cases on every (kernel, arch), all arches of one kernel in
@@ -42,6 +60,7 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 	archFlag := fs.String("arch", "x86_64,arm64", "comma-separated architectures")
 	testdata := fs.String("testdata", DefaultTestdata, "where recordings are written (record) or kept (check --out)")
 	out := fs.String("out", "", "check: also write the recordings under this directory")
+	jsonOut := fs.String("json", "", "also write every case result as JSON to this file (- for stdout)")
 	cache := fs.String("cache", "", "cache directory (default: $TRAMP_CACHE_DIR or the user cache dir)")
 	kaslr := fs.Bool("kaslr", false, "boot with KASLR (default: nokaslr)")
 	accel := accelFlag(fs)
@@ -130,7 +149,14 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 			recording.Write(*out, rec)
 		}
 	})
-	return report(runs, stdout, stderr, write, *testdata, *out)
+	code := report(runs, stdout, stderr, write, *testdata, *out)
+	if *jsonOut != "" {
+		if err := writeJSON(*jsonOut, stdout, runs); err != nil {
+			fmt.Fprintf(stderr, "tramp vm %s: --json: %v\n", name, err)
+			return ExitCheck
+		}
+	}
+	return code
 }
 
 func applies(c *cases.Case, p *trampoline.Profile, arch string) bool {
@@ -171,11 +197,14 @@ func report(runs []*suiteRun, stdout, stderr io.Writer, write bool, testdata, ou
 				failed = true
 				counts["no result"]++
 				fmt.Fprintf(stdout, "%-15s %-7s %-36s %5s %4s %5s %6s  NO RESULT\n", r.profile.Name, r.arch, c.Name, "-", "-", "-", "-")
+				r.results = append(r.results, caseResult{Kernel: r.profile.Name, Arch: string(r.arch), Case: c.Name, Result: "no result"})
 				continue
 			}
 			cmp := record.CompareBoot(rec, c, r.profile, a)
 			r.cmps = append(r.cmps, cmp)
 			counts[cmp.Verdict]++
+			r.results = append(r.results, caseResult{Kernel: r.profile.Name, Arch: string(r.arch), Case: c.Name, Result: string(cmp.Verdict),
+				Steps: cmp.Steps, Runs: cmp.Runs, Calls: cmp.Invocations, Images: cmp.Images, Problems: cmp.Problems})
 			fmt.Fprintf(stdout, "%-15s %-7s %-36s %5d %4d %5d %6d  %s\n", r.profile.Name, r.arch, c.Name, cmp.Steps, cmp.Runs, cmp.Invocations, cmp.Images, cmp.Verdict)
 			for _, p := range cmp.Problems {
 				fmt.Fprintf(stdout, "    %s\n", p)
@@ -212,6 +241,9 @@ func report(runs []*suiteRun, stdout, stderr io.Writer, write bool, testdata, ou
 		}
 	}
 	fmt.Fprintf(stdout, "(skipped: cases whose target is not in the booted kernel's BTF; the model alone covers them)\n")
+	if len(runs) > 2 {
+		writeMatrix(stdout, runs)
+	}
 	fmt.Fprintf(stdout, "vm: %d passed, %d failed, %d skipped\n", passed, bad, skipped)
 	if failed {
 		return ExitCheck
@@ -342,4 +374,92 @@ func orNone(s []string) string {
 		return "nothing"
 	}
 	return strings.Join(s, ", ")
+}
+
+// writeMatrix prints the build x arch table: passed/failed/skipped and
+// the whole run's wall time per cell.
+func writeMatrix(w io.Writer, runs []*suiteRun) {
+	var builds []string
+	var arches []kernels.Arch
+	cell := map[string]string{}
+	for _, r := range runs {
+		if !slices.Contains(builds, r.profile.Name) {
+			builds = append(builds, r.profile.Name)
+		}
+		if !slices.Contains(arches, r.arch) {
+			arches = append(arches, r.arch)
+		}
+		var p, f, sk int
+		for _, c := range r.results {
+			switch record.Verdict(c.Result) {
+			case record.Agree:
+				p++
+			case record.NotInBTF:
+				sk++
+			default:
+				f++
+			}
+		}
+		v := fmt.Sprintf("%d/%d/%d", p, f, sk)
+		if r.res != nil {
+			v += " " + r.res.Elapsed.Round(time.Second).String()
+		}
+		if r.err != nil {
+			v += " VM error"
+		}
+		cell[r.profile.Name+"/"+string(r.arch)] = v
+	}
+	fmt.Fprintf(w, "\n%-22s", "build (passed/failed/skipped)")
+	for _, a := range arches {
+		fmt.Fprintf(w, "  %-20s", a)
+	}
+	fmt.Fprintln(w)
+	for _, b := range builds {
+		fmt.Fprintf(w, "%-29s", b)
+		for _, a := range arches {
+			v := cell[b+"/"+string(a)]
+			if v == "" {
+				v = "-"
+			}
+			fmt.Fprintf(w, "  %-20s", v)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+}
+
+// writeJSON writes every case result of the runs to path ("-": stdout).
+func writeJSON(path string, stdout io.Writer, runs []*suiteRun) error {
+	type runJSON struct {
+		Kernel    string       `json:"kernel"`
+		Arch      string       `json:"arch"`
+		HelloMS   int64        `json:"boot_to_hello_ms,omitempty"`
+		ElapsedMS int64        `json:"whole_run_ms,omitempty"`
+		Error     string       `json:"vm_error,omitempty"`
+		Cases     []caseResult `json:"cases"`
+	}
+	var out []runJSON
+	for _, r := range runs {
+		if len(r.cases) == 0 {
+			continue
+		}
+		j := runJSON{Kernel: r.profile.Name, Arch: string(r.arch), Cases: r.results}
+		if r.res != nil {
+			j.HelloMS, j.ElapsedMS = r.res.HelloAfter.Milliseconds(), r.res.Elapsed.Milliseconds()
+		}
+		if r.err != nil {
+			j.Error = r.err.Error()
+		}
+		out = append(out, j)
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if path == "-" {
+		_, err = stdout.Write(b)
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
