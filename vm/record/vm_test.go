@@ -101,7 +101,15 @@ func TestKilledQEMUKeepsCompletedCases(t *testing.T) {
 	needVM(t)
 	var pid int
 	b := Boot{OnStart: func(p int) { pid = p }}
-	b.Extra = []guestapi.NamedJob{{Name: "crash-never-reached", Job: guestapi.BPFJob{Target: "bpf_fentry_test1", Ops: []guestapi.Op{{Op: "crash"}}}}}
+	// After the three cases a job that keeps the guest busy for far longer
+	// than the kill takes. (A crash job there raced the kill: the guest
+	// could reach it, and panic, before SIGKILL landed.)
+	var long []guestapi.Op
+	for i := 0; i < 4000; i++ {
+		long = append(long, guestapi.Op{Op: "attach", Prog: "e"}, guestapi.Op{Op: "detach", Prog: "e"})
+	}
+	b.Extra = []guestapi.NamedJob{{Name: "busy-when-killed", Job: guestapi.BPFJob{Target: "bpf_fentry_test1",
+		Progs: []guestapi.Prog{{Name: "e", Kind: "fentry"}}, Ops: long}}}
 	n := 0
 	dir := t.TempDir()
 	b.OnRecording = func(r *recording.Recording) {
