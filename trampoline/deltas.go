@@ -60,7 +60,7 @@ var Deltas = []Delta{
 		Name:  "skip-nop",
 		What:  "every program block starts with a NOP patched into a jump when the program is detached while the image is in use, and the NOP after the original call (im->ip_after_call) is gone",
 		Since: "7.2.10", LastWithout: "7.2.9",
-		Evidence: "source: 7.2.8 without it, the stable commit \"bpf: Skip detached progs in trampoline images that are still in use\" first in 7.2.10; live: 7.2.13 and 7.3.4 with it",
+		Evidence: "live: 7.2.9 without it, 7.2.11, 7.2.13 and 7.3.4 with it (x86_64 corpus byte-exact on each); source: the stable commit \"bpf: Skip detached progs in trampoline images that are still in use\" first in 7.2.10",
 		Set: func(p *Profile, on bool) {
 			p.SkipNOP = on
 			p.IPAfterCallNOP = !on

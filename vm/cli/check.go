@@ -241,8 +241,13 @@ func report(runs []*suiteRun, stdout, stderr io.Writer, write bool, testdata, ou
 		}
 	}
 	fmt.Fprintf(stdout, "(skipped: cases whose target is not in the booted kernel's BTF; the model alone covers them)\n")
-	if len(runs) > 2 {
-		writeMatrix(stdout, runs)
+	if builds := map[string]bool{}; len(runs) > 1 {
+		for _, r := range runs {
+			builds[r.profile.Name] = true
+		}
+		if len(builds) > 1 {
+			writeMatrix(stdout, runs)
+		}
 	}
 	fmt.Fprintf(stdout, "vm: %d passed, %d failed, %d skipped\n", passed, bad, skipped)
 	if failed {
