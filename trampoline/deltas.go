@@ -45,8 +45,8 @@ var Deltas = []Delta{
 	{
 		Name:  "x86-jmp-mode",
 		What:  "x86_64 CONFIG_DYNAMIC_FTRACE_WITH_JMP: a trampoline that calls the original function is entered by jmp and returns without skipping a frame (no add rsp, 8); the build config states it, this entry is for builds whose config is not served any more",
-		Since: "7.1.8", LastWithout: "6.18.15",
-		Evidence: "live: 6.18.15 without (config not set), 7.1.8 with (its images end leave; ret), 7.2.13 and 7.3.4 with (config y); upstream it came with 6.19, whose builds were not booted",
+		Since: "6.19.6", LastWithout: "6.18.15",
+		Evidence: "live: 6.18.15 without (config not set); 6.19.6, 7.1.8 with (their fexit and fmod_ret images end leave; ret, byte-exact), 7.2.13 and 7.3.4 with (config y); no build is served between 6.18.15 and 6.19.6",
 		Set:      func(p *Profile, on bool) { p.X86JmpMode = on },
 	},
 	{
