@@ -232,9 +232,17 @@ func (k *Kernel) Profile(name string) (*trampoline.Profile, error) {
 	} else {
 		k.add("CONFIG_FUNCTION_ERROR_INJECTION", "not set", Assumed, "no build config; Debian's cloud builds lack it")
 	}
+	// A fact the facts themselves decide: without the fsession attach
+	// type there is no func_meta either (the same series).
+	if !p.Fsession {
+		p.FuncMeta = false
+		stated["func-meta"] = "btf"
+	}
 	for _, a := range applied {
 		on := map[bool]string{true: "yes", false: "no"}[a.On]
 		switch opt := stated[a.Delta.Name]; {
+		case opt == "btf":
+			k.add("delta "+a.Delta.Name, "no", FromBTF, "no BPF_TRACE_FSESSION in bpf_attach_type: the func_meta series is absent")
 		case opt != "":
 			v := map[bool]string{true: "yes", false: "no"}[k.ConfigOn(opt)]
 			k.add("delta "+a.Delta.Name, v, FromConfig, "stated by "+opt+" (the table would say "+on+")")
@@ -243,12 +251,6 @@ func (k *Kernel) Profile(name string) (*trampoline.Profile, error) {
 		default:
 			k.add("delta "+a.Delta.Name, on, Assumed, a.Note)
 		}
-	}
-	// A fact the facts themselves decide: without the fsession attach
-	// type there is no func_meta either (the same series).
-	if !p.Fsession && p.FuncMeta {
-		p.FuncMeta = false
-		k.add("delta func-meta", "no", FromBTF, "no BPF_TRACE_FSESSION in bpf_attach_type: the func_meta series is absent")
 	}
 	return p, nil
 }
