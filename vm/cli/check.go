@@ -330,15 +330,9 @@ func modelProfile(ctx context.Context, f *kernels.Fetcher, k, override string, a
 	} else if override != "" {
 		return nil, err
 	}
-	if !kernels.IsBuildName(k) {
-		if _, err := os.Stat(k); err != nil {
-			return nil, fmt.Errorf("--kernel %q is neither a served build (tramp vm kernels) nor a file", k)
-		}
-		a, err := kernels.DetectArch(k)
-		if err != nil {
-			return nil, err
-		}
-		arches = []kernels.Arch{a}
+	arches, err := archesOf(k, arches)
+	if err != nil {
+		return nil, err
 	}
 	for _, a := range arches {
 		kern, err := f.Resolve(ctx, k, a)

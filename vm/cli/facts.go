@@ -27,13 +27,9 @@ func factsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "tramp vm facts: %v\n", err)
 		return ExitUsage
 	}
-	if _, perr := kernels.LookupProfile(*kflag); perr != nil && !kernels.IsBuildName(*kflag) {
-		a, err := kernels.DetectArch(*kflag)
-		if err != nil {
-			fmt.Fprintf(stderr, "tramp vm facts: --kernel %q is neither a profile nor a kernel image: %v\n", *kflag, err)
-			return ExitUsage
-		}
-		arches = []kernels.Arch{a}
+	if arches, err = archesOf(*kflag, arches); err != nil {
+		fmt.Fprintf(stderr, "tramp vm facts: %v\n", err)
+		return ExitUsage
 	}
 	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
 	defer f.Close()
@@ -77,6 +73,8 @@ func factsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, "%s %s: %s\n", *kflag, a, k.Path)
 		if config == "" {
 			fmt.Fprintf(stdout, "  no build config found: the config facts are assumed\n")
+		} else {
+			fmt.Fprintf(stdout, "  config %s\n", config)
 		}
 		fmt.Fprintf(stdout, "%s", indent(kf.Table(), "  "))
 		fmt.Fprintf(stdout, "  (%s)\n\n", kf.Sources())

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"slices"
 	"strings"
 
 	"github.com/bpftramp/tramp/vm/kernels"
@@ -71,12 +73,9 @@ func kernelsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 func expandKernels(ctx context.Context, f *kernels.Fetcher, spec string, arches []kernels.Arch) ([]string, error) {
 	var out []string
 	add := func(n string) {
-		for _, o := range out {
-			if o == n {
-				return
-			}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
 		}
-		out = append(out, n)
 	}
 	var cat []kernels.Build
 	for _, w := range splitList(spec) {
@@ -115,4 +114,20 @@ func cachedAll(f *kernels.Fetcher, name string, arches []kernels.Arch) bool {
 		}
 	}
 	return true
+}
+
+// archesOf is the arches a --kernel value runs on: the requested ones for
+// a profile or served build, the image's own for a path.
+func archesOf(k string, arches []kernels.Arch) ([]kernels.Arch, error) {
+	if _, err := kernels.LookupProfile(k); err == nil || kernels.IsBuildName(k) {
+		return arches, nil
+	}
+	if _, err := os.Stat(k); err != nil {
+		return nil, fmt.Errorf("--kernel %q is neither a served build (tramp vm kernels) nor a file", k)
+	}
+	a, err := kernels.DetectArch(k)
+	if err != nil {
+		return nil, fmt.Errorf("--kernel %q: %w", k, err)
+	}
+	return []kernels.Arch{a}, nil
 }

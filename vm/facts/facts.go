@@ -223,36 +223,42 @@ func (k *Kernel) Profile(name string) (*trampoline.Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	// What the config states overrides the table.
-	stated := map[string]string{}
+	// What the kernel states overrides the table: the config where it is
+	// served, and BTF for func_meta (without the fsession attach type the
+	// func_meta series is absent too).
+	stated := map[string]Fact{}
 	if k.Config != nil {
 		p.ErrorInjection = k.ConfigOn("CONFIG_FUNCTION_ERROR_INJECTION")
 		p.X86JmpMode = k.ConfigOn("CONFIG_DYNAMIC_FTRACE_WITH_JMP")
-		stated["x86-jmp-mode"] = "CONFIG_DYNAMIC_FTRACE_WITH_JMP"
+		stated["x86-jmp-mode"] = Fact{Value: yesNo(p.X86JmpMode), Source: FromConfig, Where: "stated by CONFIG_DYNAMIC_FTRACE_WITH_JMP"}
 	} else {
 		k.add("CONFIG_FUNCTION_ERROR_INJECTION", "not set", Assumed, "no build config; Debian's cloud builds lack it")
 	}
-	// A fact the facts themselves decide: without the fsession attach
-	// type there is no func_meta either (the same series).
 	if !p.Fsession {
 		p.FuncMeta = false
-		stated["func-meta"] = "btf"
+		stated["func-meta"] = Fact{Value: "no", Source: FromBTF, Where: "no BPF_TRACE_FSESSION in bpf_attach_type: the func_meta series is absent"}
 	}
 	for _, a := range applied {
-		on := map[bool]string{true: "yes", false: "no"}[a.On]
-		switch opt := stated[a.Delta.Name]; {
-		case opt == "btf":
-			k.add("delta "+a.Delta.Name, "no", FromBTF, "no BPF_TRACE_FSESSION in bpf_attach_type: the func_meta series is absent")
-		case opt != "":
-			v := map[bool]string{true: "yes", false: "no"}[k.ConfigOn(opt)]
-			k.add("delta "+a.Delta.Name, v, FromConfig, "stated by "+opt+" (the table would say "+on+")")
+		f, ok := stated[a.Delta.Name]
+		switch {
+		case ok:
+			f.Where += " (the table would say " + yesNo(a.On) + ")"
 		case a.Pinned:
-			k.add("delta "+a.Delta.Name, on, FromTable, a.Delta.Evidence)
+			f = Fact{Value: yesNo(a.On), Source: FromTable, Where: a.Delta.Evidence}
 		default:
-			k.add("delta "+a.Delta.Name, on, Assumed, a.Note)
+			f = Fact{Value: yesNo(a.On), Source: Assumed, Where: a.Note}
 		}
+		f.Name = "delta " + a.Delta.Name
+		k.Facts = append(k.Facts, f)
 	}
 	return p, nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // Table renders the facts as aligned text: name, value, source, where.

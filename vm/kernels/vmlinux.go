@@ -105,6 +105,7 @@ var errUnknownMethod = errors.New("compressed with an unknown method")
 
 func decompress1(p []byte) ([]byte, error) {
 	var r io.Reader
+	var method string
 	switch {
 	case bytes.HasPrefix(p, []byte{0x28, 0xb5, 0x2f, 0xfd}):
 		d, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxVmlinux), zstd.WithDecoderConcurrency(1))
@@ -122,20 +123,20 @@ func decompress1(p []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("xz: %w", err)
 		}
-		r = x
+		r, method = x, "xz"
 	case bytes.HasPrefix(p, []byte{0x1f, 0x8b}):
 		z, err := gzip.NewReader(bytes.NewReader(p))
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
 		z.Multistream(false)
-		r = z
+		r, method = z, "gzip"
 	default:
 		return nil, fmt.Errorf("%w (first bytes % x; tramp reads zstd, xz and gzip)", errUnknownMethod, p[:min(len(p), 6)])
 	}
 	out, err := io.ReadAll(io.LimitReader(r, maxVmlinux+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", map[bool]string{true: "xz", false: "gzip"}[p[0] == 0xfd], err)
+		return nil, fmt.Errorf("%s: %w", method, err)
 	}
 	if len(out) > maxVmlinux {
 		return nil, fmt.Errorf("decompresses to more than %d MiB", maxVmlinux>>20)
