@@ -18,7 +18,8 @@ type Case struct {
 	// File is the path the case was read from (for messages).
 	File string
 	// Kernels and Arches are the profiles and architectures the case
-	// names; empty means the defaults (see Applies).
+	// names; empty means the defaults (see AppliesTo). Kernels may be
+	// the single word KernelsAll.
 	Kernels []string
 	Arches  []string
 	Target  trampoline.Target
@@ -182,6 +183,13 @@ func (p *parser) kernel(toks []token) error {
 		return p.errf(toks[0].col, "kernel needs at least one profile (known: %s)", strings.Join(trampoline.ProfileNames(), ", "))
 	}
 	for _, t := range toks[1:] {
+		if t.text == KernelsAll {
+			if len(toks) > 2 {
+				return p.errf(t.col, "kernel %s stands alone: it means every build, also one whose facts refuse a program kind of the case", KernelsAll)
+			}
+			p.c.Kernels = []string{KernelsAll}
+			break
+		}
 		if _, err := trampoline.LookupProfile(t.text); err != nil {
 			return p.errf(t.col, "%v", err)
 		}

@@ -114,6 +114,8 @@ func TestParseErrors(t *testing.T) {
 		{"target bpf_fentry_test1\nprog s fentry\nattach s because\n", "e.tramp:3:10: unexpected \"because\""},
 		{"target bpf_fentry_test1\nprog s fentry\ndetach s expect EBUSY\n", "e.tramp:3:17: a detach never fails"},
 		{"kernel debian-9.9\n", "e.tramp:1:8: unknown kernel profile \"debian-9.9\""},
+		{"kernel debian-7.2.13 all\n", "e.tramp:1:22: kernel all stands alone"},
+		{"kernel all debian-7.2.13\n", "e.tramp:1:8: kernel all stands alone"},
 		{"arch mips\n", "e.tramp:1:6: unknown arch \"mips\""},
 		{"target nosuch_function\n", "e.tramp:1:8: tramp does not know the prototype of nosuch_function"},
 		{"target f(u8, q16) -> u64\n", "e.tramp:1:14: unknown type \"q16\""},
@@ -167,6 +169,26 @@ func TestDefaultProfilesSkipUnsupportedKinds(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"debian-7.2.13", "debian-7.3.4", "linux-7.2.8"}, names); diff != "" {
 		t.Errorf("profiles for an fsession case (-want +got):\n%s", diff)
+	}
+}
+
+// kernel all keeps the builds whose facts refuse a program kind: the case
+// checks the refusal there.
+func TestKernelAllKeepsUnsupportedKinds(t *testing.T) {
+	c, err := Parse("p.tramp", []byte("kernel all\ntarget bpf_fentry_test1\nprog s fsession\n"))
+	require.NoError(t, err)
+	var names []string
+	for _, p := range c.Profiles() {
+		names = append(names, p.Name)
+		if !c.AppliesTo(p) {
+			t.Errorf("AppliesTo(%s) = false for kernel all", p.Name)
+		}
+	}
+	if diff := cmp.Diff([]string{"debian-7.2.13", "debian-7.3.4", "linux-7.2.8", "debian-6.18.15"}, names); diff != "" {
+		t.Errorf("profiles for kernel all (-want +got):\n%s", diff)
+	}
+	if got := string(Format(c)); !strings.HasPrefix(got, "kernel all\n") {
+		t.Errorf("Format lost kernel all:\n%s", got)
 	}
 }
 

@@ -7,10 +7,19 @@ import (
 	"github.com/bpftramp/tramp/trampoline"
 )
 
+// KernelsAll is the kernel line's word for every build, also those
+// whose facts refuse one of the case's program kinds: the case then
+// checks the refusal (for example fsession before 7.0).
+const KernelsAll = "all"
+
 // Profiles gives the kernel profiles the case applies to: those it names,
-// or else every profile that supports all of its program kinds.
+// every profile for kernel all, or else every profile that supports all
+// of its program kinds.
 func (c *Case) Profiles() []*trampoline.Profile {
 	var out []*trampoline.Profile
+	if c.AllKernels() {
+		return trampoline.Profiles()
+	}
 	if len(c.Kernels) > 0 {
 		for _, n := range c.Kernels {
 			p, _ := trampoline.LookupProfile(n) // validated by the parser
@@ -32,10 +41,16 @@ func (c *Case) Profiles() []*trampoline.Profile {
 	return out
 }
 
+// AllKernels says whether the case's kernel line is kernel all.
+func (c *Case) AllKernels() bool { return len(c.Kernels) == 1 && c.Kernels[0] == KernelsAll }
+
 // AppliesTo says whether the case applies to a profile: one it names,
-// or, when it names none, any profile that supports all its program
-// kinds (also a profile made from a kernel's facts).
+// any for kernel all, or, when it names none, any profile that supports
+// all its program kinds (also a profile made from a kernel's facts).
 func (c *Case) AppliesTo(p *trampoline.Profile) bool {
+	if c.AllKernels() {
+		return true
+	}
 	if len(c.Kernels) > 0 {
 		for _, n := range c.Kernels {
 			if n == p.Name {

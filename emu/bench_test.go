@@ -40,7 +40,7 @@ func BenchmarkFsessionRun(b *testing.B) {
 // fentry, 12 fmod_ret and 13 fexit programs).
 func BenchmarkInsns(b *testing.B) {
 	for _, a := range []string{"x86_64", "arm64"} {
-		b.Run(a, func(b *testing.B) { benchRun(b, "errno_e2big_38_mixed", a) })
+		b.Run(a, func(b *testing.B) { benchRun(b, "slots_limit_mixed", a) })
 	}
 }
 
