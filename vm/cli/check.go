@@ -28,10 +28,12 @@ type suiteRun struct {
 	profile *trampoline.Profile
 	kernel  string // profile name or image path
 	arch    kernels.Arch
-	cases   []*cases.Case
-	res     *record.Result
-	err     error
-	cmps    []record.Comparison
+	// stated are the build's facts its recordings carry.
+	stated *recording.StatedFacts
+	cases  []*cases.Case
+	res    *record.Result
+	err    error
+	cmps   []record.Comparison
 	// results are the per-case outcomes, in case order (--json, the
 	// matrix).
 	results []caseResult
@@ -125,13 +127,13 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 	}
 	var runs []*suiteRun
 	for _, k := range names {
-		prof, err := modelProfile(ctx, f, k, *profileFlag, arches, stderr)
+		prof, stated, err := modelProfile(ctx, f, k, *profileFlag, arches, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
 			return ExitUsage
 		}
 		for _, a := range arches {
-			r := &suiteRun{profile: prof[a], kernel: k, arch: a}
+			r := &suiteRun{profile: prof[a], stated: stated[a], kernel: k, arch: a}
 			for _, c := range corpus {
 				if applies(c, prof[a], string(a)) {
 					r.cases = append(r.cases, c)
@@ -289,6 +291,9 @@ func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, o bootOp
 						mu.Lock()
 						defer mu.Unlock()
 						n++
+						if rec.Kernel.Stated == nil {
+							rec.Kernel.Stated = r.stated
+						}
 						status := "recorded"
 						if !rec.Complete {
 							status = "incomplete"
@@ -315,37 +320,45 @@ func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, o bootOp
 // named profile of a build tramp has recordings for, or (for any other
 // served build and for an image path) the profile the kernel's own facts
 // make (package facts), with what it had to assume said once. --profile
-// names a table profile to use instead.
-func modelProfile(ctx context.Context, f *kernels.Fetcher, k, override string, arches []kernels.Arch, stderr io.Writer) (map[kernels.Arch]*trampoline.Profile, error) {
-	out := map[kernels.Arch]*trampoline.Profile{}
+// names a table profile to use instead. stated are the facts the build
+// states, for its recordings to carry (nil for an arch whose image could
+// not be read: a table profile's kernel need not be at hand).
+func modelProfile(ctx context.Context, f *kernels.Fetcher, k, override string, arches []kernels.Arch, stderr io.Writer) (profs map[kernels.Arch]*trampoline.Profile, stated map[kernels.Arch]*recording.StatedFacts, err error) {
+	profs = map[kernels.Arch]*trampoline.Profile{}
+	stated = map[kernels.Arch]*recording.StatedFacts{}
 	name := k
 	if override != "" {
 		name = override
 	}
 	if p, err := trampoline.LookupProfile(name); err == nil {
 		for _, a := range arches {
-			out[a] = p
+			profs[a] = p
+			if kern, err := f.Resolve(ctx, k, a); err == nil {
+				if kf, err := facts.Read(kern.Path, kern.Config, a); err == nil {
+					stated[a] = kf.Stated()
+				}
+			}
 		}
-		return out, nil
+		return profs, stated, nil
 	} else if override != "" {
-		return nil, err
+		return nil, nil, err
 	}
-	arches, err := archesOf(k, arches)
+	arches, err = archesOf(k, arches)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, a := range arches {
 		kern, err := f.Resolve(ctx, k, a)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		kf, err := facts.Read(kern.Path, kern.Config, a)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		p, err := kf.Profile(k)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var assumed []string
 		for _, fa := range kf.Facts {
@@ -355,9 +368,10 @@ func modelProfile(ctx context.Context, f *kernels.Fetcher, k, override string, a
 		}
 		fmt.Fprintf(stderr, "[%s %s] modelled from the kernel's facts: %d slots (BTF), fsession %v; assumed: %s (tramp vm facts --kernel %s shows each)\n",
 			k, a, p.SlotLimit(mustArch(a)), p.Fsession, orNone(assumed), k)
-		out[a] = p
+		profs[a] = p
+		stated[a] = kf.Stated()
 	}
-	return out, nil
+	return profs, stated, nil
 }
 
 func mustArch(a kernels.Arch) *trampoline.Arch {

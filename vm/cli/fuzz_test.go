@@ -52,15 +52,15 @@ func TestFuzzCase(t *testing.T) {
 func TestModelProfile(t *testing.T) {
 	f := &kernels.Fetcher{Offline: true}
 	var log strings.Builder
-	got, err := modelProfile(context.Background(), f, "debian-7.2.13", "", kernels.Arches, &log)
+	got, _, err := modelProfile(context.Background(), f, "debian-7.2.13", "", kernels.Arches, &log)
 	require.NoError(t, err)
 	want, err := trampoline.LookupProfile("debian-7.2.13")
 	require.NoError(t, err)
 	assert.Same(t, want, got[kernels.X86_64], "a build with a table profile keeps it")
-	got, err = modelProfile(context.Background(), f, "/nonexistent/vmlinuz", "", kernels.Arches, &log)
+	got, _, err = modelProfile(context.Background(), f, "/nonexistent/vmlinuz", "", kernels.Arches, &log)
 	assert.Nil(t, got)
 	assert.ErrorContains(t, err, "neither a served build")
-	got, err = modelProfile(context.Background(), f, "/nonexistent/vmlinuz", "linux-7.2.8", kernels.Arches, &log)
+	got, _, err = modelProfile(context.Background(), f, "/nonexistent/vmlinuz", "linux-7.2.8", kernels.Arches, &log)
 	require.NoError(t, err)
 	assert.Equal(t, "linux-7.2.8", got[kernels.ARM64].Name, "--profile overrides")
 }

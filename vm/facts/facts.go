@@ -13,6 +13,7 @@ import (
 
 	"github.com/bpftramp/tramp/trampoline"
 	"github.com/bpftramp/tramp/vm/kernels"
+	"github.com/bpftramp/tramp/vm/recording"
 )
 
 // Source says where a fact was read.
@@ -45,6 +46,8 @@ type Kernel struct {
 	SlotLimit int
 	// AttachTypes is the bpf_attach_type enum from BTF.
 	AttachTypes map[string]uint64
+	// Kfuncs are the kfuncs of kfuncNames that BTF has.
+	Kfuncs map[string]bool
 	// Config holds the build config's options (CONFIG_ prefix kept),
 	// nil when no config was found.
 	Config map[string]string
@@ -80,6 +83,64 @@ func Read(image, config string, arch kernels.Arch) (*Kernel, error) {
 			return nil, err
 		}
 		k.Config = ParseConfig(data)
+		k.readConfig()
+	}
+	return k, nil
+}
+
+// Stated is what the build states that the model consults, for a
+// recording to carry (FromStated reads it back).
+func (k *Kernel) Stated() *recording.StatedFacts {
+	st := &recording.StatedFacts{SlotLimit: k.SlotLimit, AttachTypes: map[string]uint64{}}
+	for _, fn := range kfuncNames {
+		if k.Kfuncs[fn] {
+			st.Kfuncs = append(st.Kfuncs, fn)
+		}
+	}
+	for _, n := range attachTypeNames {
+		if v, ok := k.AttachTypes[n]; ok {
+			st.AttachTypes[n] = v
+		}
+	}
+	if k.Config != nil {
+		st.Config = map[string]string{}
+		for _, o := range configOptions {
+			if o.arch != "" && o.arch != k.Arch {
+				continue
+			}
+			v, ok := k.Config[o.name]
+			if !ok {
+				v = "not set"
+			}
+			st.Config[o.name] = v
+		}
+	}
+	return st
+}
+
+// FromStated is the Kernel whose facts a recording carries (Stated): the
+// same facts Read gives for the options and attach types tramp consults,
+// so that Profile makes the same profile offline.
+func FromStated(release string, arch kernels.Arch, st *recording.StatedFacts) (*Kernel, error) {
+	if st == nil {
+		return nil, errors.New("the recording carries no stated facts (recorded before tramp kept them)")
+	}
+	if st.SlotLimit <= 0 {
+		return nil, fmt.Errorf("stated facts: BPF_MAX_TRAMP_LINKS %d", st.SlotLimit)
+	}
+	k := &Kernel{Arch: arch, Release: release, SlotLimit: st.SlotLimit, AttachTypes: st.AttachTypes, Kfuncs: map[string]bool{}}
+	for _, fn := range st.Kfuncs {
+		k.Kfuncs[fn] = true
+	}
+	k.add("release", release, FromImage, "the recording's kernel release")
+	k.addBTFFacts()
+	if st.Config != nil {
+		k.Config = map[string]string{}
+		for n, v := range st.Config {
+			if v != "not set" {
+				k.Config[n] = v
+			}
+		}
 		k.readConfig()
 	}
 	return k, nil
@@ -126,6 +187,21 @@ func (k *Kernel) readBTF(spec *btf.Spec) error {
 	if k.AttachTypes == nil {
 		return errors.New("vmlinux BTF has no enum bpf_attach_type")
 	}
+	k.Kfuncs = map[string]bool{}
+	for _, fn := range kfuncNames {
+		var f *btf.Func
+		if err := spec.TypeByName(fn, &f); err == nil {
+			k.Kfuncs[fn] = true
+		}
+	}
+	k.addBTFFacts()
+	return nil
+}
+
+// The kfuncs tramp looks for in BTF.
+var kfuncNames = []string{"bpf_session_is_return", "bpf_session_cookie"}
+
+func (k *Kernel) addBTFFacts() {
 	k.add("BPF_MAX_TRAMP_LINKS", fmt.Sprint(k.SlotLimit), FromBTF, "enum value BPF_MAX_TRAMP_LINKS")
 	for _, n := range attachTypeNames {
 		if v, ok := k.AttachTypes[n]; ok {
@@ -134,15 +210,13 @@ func (k *Kernel) readBTF(spec *btf.Spec) error {
 			k.add(n, "absent", FromBTF, "enum bpf_attach_type")
 		}
 	}
-	for _, fn := range []string{"bpf_session_is_return", "bpf_session_cookie"} {
-		var f *btf.Func
+	for _, fn := range kfuncNames {
 		val := "absent"
-		if err := spec.TypeByName(fn, &f); err == nil {
+		if k.Kfuncs[fn] {
 			val = "present"
 		}
 		k.add(fn, val, FromBTF, "kfunc (BTF FUNC)")
 	}
-	return nil
 }
 
 // Config options that change what tramp models or generates.

@@ -1,6 +1,7 @@
 package facts
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/bpftramp/tramp/trampoline"
 	"github.com/bpftramp/tramp/vm/kernels"
+	"github.com/bpftramp/tramp/vm/recording"
 )
 
 // fakeImage writes an arm64 Image whose BTF states the given slot limit
@@ -72,6 +74,40 @@ func TestReadFakeImage(t *testing.T) {
 		}
 	}
 	assert.Positive(t, assumed, "facts without a config are marked assumed")
+}
+
+// What a recording carries (Stated, through JSON) makes the same profile
+// and the same facts as the image and config it was read from.
+func TestStatedRoundTrip(t *testing.T) {
+	img := fakeImage(t, "7.1.8+deb13-cloud-arm64", 38, []string{"BPF_TRACE_FENTRY", "BPF_TRACE_FEXIT", "BPF_MODIFY_RETURN", "BPF_TRACE_FSESSION"})
+	cfg := filepath.Join(t.TempDir(), "config")
+	require.NoError(t, os.WriteFile(cfg, []byte("CONFIG_FUNCTION_ERROR_INJECTION=y\nCONFIG_ARM64_BTI_KERNEL=y\n"), 0o644))
+	for _, config := range []string{cfg, ""} {
+		k, err := Read(img, config, kernels.ARM64)
+		require.NoError(t, err)
+		raw, err := json.Marshal(k.Stated())
+		require.NoError(t, err)
+		var st recording.StatedFacts
+		require.NoError(t, json.Unmarshal(raw, &st))
+		back, err := FromStated(k.Release, kernels.ARM64, &st)
+		require.NoError(t, err)
+		want, err := k.Profile("b")
+		require.NoError(t, err)
+		got, err := back.Profile("b")
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "config %q", config)
+		// The same facts but the release's source.
+		for i := range k.Facts {
+			if k.Facts[i].Name == "release" {
+				k.Facts[i].Where = back.Facts[i].Where
+			}
+		}
+		assert.Equal(t, k.Facts, back.Facts, "config %q", config)
+	}
+	_, err := FromStated("7.2.13", kernels.ARM64, nil)
+	require.ErrorContains(t, err, "no stated facts")
+	_, err = FromStated("7.2.13", kernels.ARM64, &recording.StatedFacts{})
+	require.ErrorContains(t, err, "BPF_MAX_TRAMP_LINKS 0")
 }
 
 func TestReadRefusesImageWithoutSlotLimit(t *testing.T) {

@@ -27,6 +27,27 @@ type KernelFacts struct {
 	// depth tracking". Recordings made before tramp read the log lack them.
 	ReturnThunk       string `json:"return_thunk,omitempty"`
 	CallDepthTracking bool   `json:"call_depth_tracking,omitempty"`
+	// Stated is what the build states about itself, read on the host
+	// from its image and package before the boot (package facts); nil in
+	// recordings made before tramp kept it.
+	Stated *StatedFacts `json:"stated,omitempty"`
+}
+
+// StatedFacts are the kernel build's own words that the model consults:
+// with the delta table they make the model profile of a build that has
+// no table profile, offline.
+type StatedFacts struct {
+	// SlotLimit is BTF's enum value BPF_MAX_TRAMP_LINKS.
+	SlotLimit int `json:"bpf_max_tramp_links"`
+	// AttachTypes are the tracing values of BTF's enum bpf_attach_type
+	// that the build has.
+	AttachTypes map[string]uint64 `json:"attach_types"`
+	// Kfuncs are the kfuncs tramp looks for that BTF has (the session
+	// kfuncs).
+	Kfuncs []string `json:"kfuncs,omitempty"`
+	// Config holds the build config's options tramp consults ("not set"
+	// for an absent one); nil when no config was served.
+	Config map[string]string `json:"config,omitempty"`
 }
 
 // Recording is what one real kernel did with one case: every step's
