@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/bpftramp/tramp/arch/generators"
+	"github.com/bpftramp/tramp/trampoline"
 )
 
 // Every corpus case parses and, on every profile and arch it applies to,
@@ -34,4 +35,21 @@ func TestCorpusAgreesWithModel(t *testing.T) {
 		}
 	}
 	t.Logf("%d cases, %d case×profile×arch replays", len(corpus), runs)
+}
+
+// Every delta's probe is a corpus case (tramp vm bisect runs them).
+func TestDeltaProbesAreCorpusCases(t *testing.T) {
+	cs, err := Corpus()
+	require.NoError(t, err)
+	names := map[string]bool{}
+	for _, c := range cs {
+		names[c.Name] = true
+	}
+	for _, d := range trampoline.Deltas {
+		for _, p := range d.Probes {
+			if !names[p] {
+				t.Errorf("delta %s: probe %s is not a corpus case", d.Name, p)
+			}
+		}
+	}
 }

@@ -22,6 +22,10 @@ type Delta struct {
 	// Evidence says what pinned Since and LastWithout: live builds
 	// (recordings of real kernels) or a source tree that was read.
 	Evidence string
+	// Probes are the corpus cases whose recordings tell a build with the
+	// delta from one without (tramp vm bisect runs them); none when no
+	// case exercises it.
+	Probes []string
 	// Set applies the delta (on) or its absence to a profile.
 	Set func(p *Profile, on bool)
 }
@@ -33,6 +37,7 @@ var Deltas = []Delta{
 		What:  "ctx[-1] holds func_meta (nr_args | cookie index << 8 | is_return << 63) instead of the bare argument count; with it fsession (the same series)",
 		Since: "7.0", LastWithout: "6.18.15",
 		Evidence: "live: 6.18.15 stores the count (arm64 movz x10); 7.2.13 and 7.3.4 store func_meta",
+		Probes:   []string{"fsession_cookie"},
 		Set:      func(p *Profile, on bool) { p.FuncMeta = on },
 	},
 	{
@@ -40,6 +45,7 @@ var Deltas = []Delta{
 		What:  "arm64 A64_MOV of general registers is orr xd, xzr, xm, no longer add xd, xn, #0",
 		Since: "7.0", LastWithout: "6.18.15",
 		Evidence: "live: every register move in the 6.18.15 images is an add, in 7.2.13 and 7.3.4 an orr",
+		Probes:   []string{"fentry_only"},
 		Set:      func(p *Profile, on bool) { p.A64MovIsAdd = !on },
 	},
 	{
@@ -47,6 +53,7 @@ var Deltas = []Delta{
 		What:  "x86_64 CONFIG_DYNAMIC_FTRACE_WITH_JMP: a trampoline that calls the original function is entered by jmp and returns without skipping a frame (no add rsp, 8); the build config states it, this entry is for builds whose config is not served any more",
 		Since: "6.19.6", LastWithout: "6.18.15",
 		Evidence: "live: 6.18.15 without (config not set); 6.19.6, 7.1.8 with (their fexit and fmod_ret images end leave; ret, byte-exact), 7.2.13 and 7.3.4 with (config y); no build is served between 6.18.15 and 6.19.6",
+		Probes:   []string{"fexit_six_args"},
 		Set:      func(p *Profile, on bool) { p.X86JmpMode = on },
 	},
 	{
@@ -61,6 +68,7 @@ var Deltas = []Delta{
 		What:  "every program block starts with a NOP patched into a jump when the program is detached while the image is in use, and the NOP after the original call (im->ip_after_call) is gone",
 		Since: "7.2.10", LastWithout: "7.2.9",
 		Evidence: "live: 7.2.9 without it, 7.2.11, 7.2.13 and 7.3.4 with it (x86_64 corpus byte-exact on each); source: the stable commit \"bpf: Skip detached progs in trampoline images that are still in use\" first in 7.2.10",
+		Probes:   []string{"fentry_only"},
 		Set: func(p *Profile, on bool) {
 			p.SkipNOP = on
 			p.IPAfterCallNOP = !on
@@ -71,6 +79,7 @@ var Deltas = []Delta{
 		What:  "without CONFIG_FUNCTION_ERROR_INJECTION, fmod_ret and sleepable programs may attach to the arch's syscall wrappers (has_arch_syscall_prefix)",
 		Since: "7.2.13", LastWithout: "6.18.15",
 		Evidence: "live: 6.18.15 refuses fmod_ret and sleepable programs on __x64_sys_* and __arm64_sys_* (EINVAL), 7.2.13 and 7.3.4 accept them; not bisected further",
+		Probes:   []string{"syscall_wrapper_x86", "syscall_wrapper_arm64"},
 		Set: func(p *Profile, on bool) {
 			if on {
 				p.SyscallPrefixArches = nil
@@ -190,6 +199,18 @@ func (v Version) Less(w Version) bool {
 		return v.Patch < w.Patch
 	}
 	return v.RC != 0 && (w.RC == 0 || v.RC < w.RC)
+}
+
+// Compare is -1, 0 or +1 as v is older than, the same as or newer than w
+// (for slices.SortFunc).
+func (v Version) Compare(w Version) int {
+	switch {
+	case v.Less(w):
+		return -1
+	case w.Less(v):
+		return 1
+	}
+	return 0
 }
 
 func (v Version) String() string {

@@ -33,9 +33,10 @@ commands:
   fetch   download kernels into the cache and print where they are
   hello   boot kernels under QEMU and print what the guest reports
   accel   say which accelerator boots would use here, and why (probes KVM)
-  facts   every fact tramp reads from a kernel build (BTF, config, image, delta table) and where',
+  facts   every fact tramp reads from a kernel build (BTF, config, image, delta table) and where
   check   run the case corpus in real kernels and compare every outcome and observation with the model
   record  like check, and write the recordings to cases/testdata/<kernel>/<arch>/<case>.json
+  bisect  pin a delta no kernel states to the served builds: per stable branch, the last build without it and the first with it
   fuzz    random attach/detach sequences on one target, checked step by step against the model
   shapes  trampolines of real kernel functions chosen by BTF prototype shape, checked against model and generators
 
@@ -65,6 +66,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return factsCmd(ctx, args[1:], stdout, stderr)
 	case "kernels":
 		return kernelsCmd(ctx, args[1:], stdout, stderr)
+	case "bisect":
+		return bisectCmd(ctx, args[1:], stdout, stderr)
 	case "check":
 		return suite(ctx, "check", args[1:], stdout, stderr, false)
 	case "record":

@@ -1,0 +1,117 @@
+package bisect
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/bpftramp/tramp/cases"
+	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/record"
+	"github.com/bpftramp/tramp/vm/recording"
+)
+
+// State is what a build's recordings say about one delta.
+type State string
+
+// States.
+const (
+	With    State = "with"
+	Without State = "without"
+	// Undecided: the model agrees with the kernel either way, so the
+	// recordings cannot tell (the probe cases do not exercise the delta).
+	Undecided State = "undecided"
+	// Neither: the model disagrees with the kernel either way: something
+	// besides the delta differs (the judgement's problems say what).
+	Neither State = "neither"
+)
+
+// Judgement is the state of one delta on one build and its grounds.
+type Judgement struct {
+	State State
+	// Cases counts the recordings compared; Telling those whose verdict
+	// changes with the delta.
+	Cases, Telling int
+	// Problems are the disagreements of the closer model (the one with
+	// fewer), for Neither.
+	Problems []string
+}
+
+func (j Judgement) String() string {
+	s := fmt.Sprintf("%s (%d of %d recordings tell)", j.State, j.Telling, j.Cases)
+	if len(j.Problems) > 0 {
+		s += ": " + j.Problems[0]
+		if len(j.Problems) > 1 {
+			s += fmt.Sprintf(" (and %d more)", len(j.Problems)-1)
+		}
+	}
+	return s
+}
+
+// Judge compares every recording of one build and arch with the model
+// of base (the build's profile from its facts) with delta d set on and
+// set off. corpus finds each recording's case by name; recordings of
+// other cases are an error, not skipped.
+func Judge(recs []*recording.Recording, corpus map[string]*cases.Case, base *trampoline.Profile, d *trampoline.Delta) (Judgement, error) {
+	on, off := *base, *base
+	d.Set(&on, true)
+	d.Set(&off, false)
+	var j Judgement
+	var onProblems, offProblems []string
+	for _, rec := range recs {
+		c := corpus[rec.Case]
+		if c == nil {
+			return j, fmt.Errorf("recording of %s on %s/%s: no such case", rec.Case, rec.Profile, rec.Arch)
+		}
+		a, err := trampoline.LookupArch(rec.Arch)
+		if err != nil {
+			return j, fmt.Errorf("recording of %s on %s: %w", rec.Case, rec.Profile, err)
+		}
+		if !c.AppliesTo(&on) && !c.AppliesTo(&off) {
+			continue
+		}
+		cOn := record.CompareBoot(rec, c, &on, a)
+		cOff := record.CompareBoot(rec, c, &off, a)
+		if cOn.Verdict == record.NotInBTF {
+			continue
+		}
+		j.Cases++
+		okOn, okOff := cOn.Verdict == record.Agree, cOff.Verdict == record.Agree
+		if okOn != okOff {
+			j.Telling++
+		}
+		if !okOn {
+			onProblems = append(onProblems, problems(cOn)...)
+		}
+		if !okOff {
+			offProblems = append(offProblems, problems(cOff)...)
+		}
+	}
+	switch {
+	case j.Cases == 0:
+		j.State = Undecided
+	case len(onProblems) == 0 && len(offProblems) == 0:
+		j.State = Undecided
+	case len(onProblems) == 0:
+		j.State = With
+	case len(offProblems) == 0:
+		j.State = Without
+	default:
+		j.State = Neither
+		j.Problems = onProblems
+		if len(offProblems) < len(onProblems) {
+			j.Problems = offProblems
+		}
+	}
+	return j, nil
+}
+
+func problems(c record.Comparison) []string {
+	if len(c.Problems) == 0 {
+		return []string{c.Case + ": " + string(c.Verdict)}
+	}
+	out := make([]string, len(c.Problems))
+	for i, p := range c.Problems {
+		out[i] = strings.SplitN(p, "\n", 2)[0]
+	}
+	return out
+}

@@ -1,0 +1,211 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/bpftramp/tramp/cases"
+	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/bisect"
+	"github.com/bpftramp/tramp/vm/kernels"
+	"github.com/bpftramp/tramp/vm/qemu"
+	"github.com/bpftramp/tramp/vm/recording"
+)
+
+// bisectCmd pins a delta no kernel states to the served builds: per
+// stable branch, the newest build without it and the first with it,
+// judged by the delta's probe cases (booted, or read from recordings).
+func bisectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("bisect", "bisect --delta NAME [--arch x86_64] [--kernel all|GLOB,...] [--recordings DIR]", stderr)
+	deltaFlag := fs.String("delta", "", "the delta to pin (one of "+strings.Join(deltaNames(), ", ")+")")
+	archFlag := fs.String("arch", "x86_64", "the architecture (one)")
+	kernelFlag := fs.String("kernel", "all", "the builds to search: all served ones, globs (debian-7.2.*) or names")
+	recs := fs.String("recordings", "", "judge a build by its recordings under this directory (<build>/<arch>/<case>.json, as vm check --out writes) where it has every probe; boot the others")
+	out := fs.String("out", "", "also write the recordings of the builds booted under this directory")
+	cache := fs.String("cache", "", "cache directory (default: $TRAMP_CACHE_DIR or the user cache dir)")
+	accel := accelFlag(fs)
+	if code, ok := parse(fs, args, stdout); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "tramp vm bisect: unexpected arguments %q\n", fs.Args())
+		return ExitUsage
+	}
+	d := lookupDelta(*deltaFlag)
+	if d == nil {
+		fmt.Fprintf(stderr, "tramp vm bisect: --delta %q: want one of %s\n", *deltaFlag, strings.Join(deltaNames(), ", "))
+		return ExitUsage
+	}
+	arches, err := parseArches(*archFlag)
+	if err != nil || len(arches) != 1 {
+		fmt.Fprintf(stderr, "tramp vm bisect: --arch %q: want one architecture\n", *archFlag)
+		return ExitUsage
+	}
+	arch := arches[0]
+	corpus, probes, err := probeCases(d, string(arch))
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp vm bisect: %v\n", err)
+		return ExitUsage
+	}
+	if _, err := qemu.ParseAccel(*accel); err != nil {
+		fmt.Fprintf(stderr, "tramp vm bisect: --accel: %v\n", err)
+		return ExitUsage
+	}
+	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
+	defer f.Close()
+	names, err := expandKernels(ctx, f, *kernelFlag, arches)
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp vm bisect: %v\n", err)
+		return ExitUsage
+	}
+	var builds []bisect.Build
+	for _, n := range names {
+		v, err := trampoline.ParseVersion(strings.TrimPrefix(n, "debian-"))
+		if err != nil || !kernels.IsBuildName(n) {
+			fmt.Fprintf(stderr, "tramp vm bisect: --kernel %s: not a served build (bisect searches builds by version)\n", n)
+			return ExitUsage
+		}
+		builds = append(builds, bisect.Build{Name: n, Version: v})
+	}
+	fmt.Fprintf(stderr, "bisect %s on %s over %d builds, probes %s\n", d.Name, arch, len(builds), strings.Join(caseNames(probes), ", "))
+	probe := func(ctx context.Context, b bisect.Build) (bisect.Judgement, error) {
+		start := time.Now()
+		prof, stated, err := modelProfile(ctx, f, b.Name, "", arches, stderr)
+		if err != nil {
+			return bisect.Judgement{}, err
+		}
+		got, how, err := probeRecordings(ctx, f, b.Name, arch, prof[arch], stated[arch], probes, *recs, *out, *accel, stderr)
+		if err != nil {
+			return bisect.Judgement{}, err
+		}
+		j, err := bisect.Judge(got, corpus, prof[arch], d)
+		if err == nil {
+			fmt.Fprintf(stderr, "[%s %s] %s: %s (%s, %s)\n", b.Name, arch, d.Name, j, how, time.Since(start).Round(time.Second))
+		}
+		return j, err
+	}
+	results := bisect.Search(ctx, builds, probe)
+	return printBisect(stdout, d, arch, results)
+}
+
+func deltaNames() []string {
+	var out []string
+	for _, d := range trampoline.Deltas {
+		out = append(out, d.Name)
+	}
+	return out
+}
+
+func lookupDelta(name string) *trampoline.Delta {
+	for i := range trampoline.Deltas {
+		if trampoline.Deltas[i].Name == name {
+			return &trampoline.Deltas[i]
+		}
+	}
+	return nil
+}
+
+// probeCases are the delta's probe cases that apply to arch, and the
+// corpus by name for the judge.
+func probeCases(d *trampoline.Delta, arch string) (map[string]*cases.Case, []*cases.Case, error) {
+	all, err := cases.Corpus()
+	if err != nil {
+		return nil, nil, err
+	}
+	corpus := map[string]*cases.Case{}
+	for _, c := range all {
+		corpus[c.Name] = c
+	}
+	var probes []*cases.Case
+	for _, n := range d.Probes {
+		c := corpus[n]
+		if c == nil {
+			return nil, nil, fmt.Errorf("delta %s: probe case %s is not in the corpus", d.Name, n)
+		}
+		for _, a := range c.ArchList() {
+			if a.Name == arch {
+				probes = append(probes, c)
+			}
+		}
+	}
+	if len(probes) == 0 {
+		return nil, nil, fmt.Errorf("delta %s has no probe case for %s: no corpus case exercises it there, so no boot can tell", d.Name, arch)
+	}
+	return corpus, probes, nil
+}
+
+func caseNames(cs []*cases.Case) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+// probeRecordings gives the build's recordings of the probe cases: from
+// dir when it has them all, else from a boot that runs them.
+func probeRecordings(ctx context.Context, f *kernels.Fetcher, build string, arch kernels.Arch, prof *trampoline.Profile, stated *recording.StatedFacts,
+	probes []*cases.Case, dir, out, accel string, stderr io.Writer) ([]*recording.Recording, string, error) {
+	if dir != "" {
+		var got []*recording.Recording
+		for _, c := range probes {
+			p := recording.Path(dir, build, string(arch), c.Name)
+			rec, err := recording.Load(p)
+			if os.IsNotExist(err) {
+				got = nil
+				break
+			}
+			if err != nil {
+				return nil, "", err
+			}
+			got = append(got, rec)
+		}
+		if got != nil {
+			return got, "read from " + dir, nil
+		}
+	}
+	r := &suiteRun{profile: prof, stated: stated, kernel: build, arch: arch, cases: probes}
+	bootAll(ctx, []*suiteRun{r}, f, bootOpts{accel: accel}, stderr, func(_ *suiteRun, rec *recording.Recording) {
+		if out != "" {
+			if _, err := recording.Write(out, rec); err != nil {
+				fmt.Fprintf(stderr, "tramp vm bisect: %v\n", err)
+			}
+		}
+	})
+	if r.err != nil {
+		return nil, "", fmt.Errorf("boot: %w", r.err)
+	}
+	if r.res == nil || len(r.res.Recordings) == 0 {
+		return nil, "", fmt.Errorf("the boot recorded no probe case")
+	}
+	return r.res.Recordings, "booted", nil
+}
+
+func printBisect(w io.Writer, d *trampoline.Delta, arch kernels.Arch, results []bisect.BranchResult) int {
+	code := ExitOK
+	fmt.Fprintf(w, "delta %s on %s: %s\n", d.Name, arch, d.What)
+	fmt.Fprintf(w, "%-7s %6s  %-22s %-22s %s\n", "branch", "builds", "last without", "first with", "probed")
+	for _, r := range results {
+		lw, fw := "-", "-"
+		if r.LastWithout != nil {
+			lw = r.LastWithout.Name
+		}
+		if r.FirstWith != nil {
+			fw = r.FirstWith.Name
+		}
+		var probed []string
+		for _, p := range r.Probed {
+			probed = append(probed, fmt.Sprintf("%s %s", strings.TrimPrefix(p.Build.Name, "debian-"), p.Judgement.State))
+		}
+		fmt.Fprintf(w, "%-7s %6d  %-22s %-22s %s\n", r.Branch, len(r.Builds), lw, fw, strings.Join(probed, ", "))
+		if r.Err != nil {
+			fmt.Fprintf(w, "    not pinned: %v\n", r.Err)
+			code = ExitCheck
+		}
+	}
+	return code
+}
