@@ -28,7 +28,15 @@ type DiffLine struct {
 // field, the bytes themselves otherwise), so that a moved call to the
 // same address is the same instruction and a call to another address,
 // or a field whose bytes disagree with its symbol, is not.
-func lineKey(im *Image, l Line) string {
+func lineKey(im *Image, l Line) string { return key(im, l, false) }
+
+// symbolKey is lineKey for images of two different boots: a relocated
+// field counts by the symbol it names alone, since its bytes are that
+// boot's addresses (both images must be ones the generator reproduced,
+// so that the bytes do say the symbol).
+func symbolKey(im *Image, l Line) string { return key(im, l, true) }
+
+func key(im *Image, l Line, bySymbol bool) string {
 	// A branch inside the image is the same when it goes to the same label,
 	// wherever the two sides put it.
 	// Everything but the target operand must still agree (the register
@@ -40,7 +48,11 @@ func lineKey(im *Image, l Line) string {
 	var sb strings.Builder
 	for i := 0; i < len(l.Bytes); i++ {
 		if r, ok := im.RelocAt(l.Off + i); ok {
-			fmt.Fprintf(&sb, "<%s=%s>", r.Sym, fieldKey(r, im.Code))
+			if bySymbol {
+				fmt.Fprintf(&sb, "<%s>", r.Sym)
+			} else {
+				fmt.Fprintf(&sb, "<%s=%s>", r.Sym, fieldKey(r, im.Code))
+			}
 			i = r.Off + r.Len - l.Off - 1
 			continue
 		}
@@ -52,13 +64,35 @@ func lineKey(im *Image, l Line) string {
 // Diff aligns two listings by longest common subsequence of their
 // relocation-normalised instructions.
 func Diff(imA *Image, a []Line, imB *Image, b []Line) []DiffLine {
+	return diff(imA, a, imB, b, lineKey)
+}
+
+// DiffBoots is Diff for the images of two boots (real against real, say
+// two kernel builds): relocated fields count by the symbol they name, so
+// that only a change of code shows, not the boots' addresses.
+func DiffBoots(imA *Image, a []Line, imB *Image, b []Line) []DiffLine {
+	return diff(imA, a, imB, b, symbolKey)
+}
+
+// Signature is what DiffBoots compares of a whole listing: equal
+// signatures mean no line of the diff would change.
+func Signature(im *Image, lines []Line) string {
+	var sb strings.Builder
+	for _, l := range lines {
+		sb.WriteString(symbolKey(im, l))
+		sb.WriteByte('\n')
+	}
+	return sb.String()
+}
+
+func diff(imA *Image, a []Line, imB *Image, b []Line, key func(*Image, Line) string) []DiffLine {
 	ka := make([]string, len(a))
 	kb := make([]string, len(b))
 	for i := range a {
-		ka[i] = lineKey(imA, a[i])
+		ka[i] = key(imA, a[i])
 	}
 	for j := range b {
-		kb[j] = lineKey(imB, b[j])
+		kb[j] = key(imB, b[j])
 	}
 	// lcs[i][j]: common length of a[i:], b[j:].
 	lcs := make([][]int, len(a)+1)

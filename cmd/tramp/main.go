@@ -29,6 +29,7 @@ func commands() []command {
 		{"gen", "generate the trampoline image after a case's last step (asm, hex or json)", runGen},
 		{"vm", "boot real kernels under QEMU: fetch, hello, check, record ('tramp vm' lists them)", func(args []string, stdout, stderr io.Writer) int { return cli.Main(args, stdout, stderr) }},
 		{"diff", "instruction-level diff of a case's image between two kernel profiles", runDiff},
+		{"timeline", "which kernel builds changed a case's real images, and how: real against real, from recordings", runTimeline},
 		{"explain", "annotated listing and frame diagram of the image after a case's last step", runExplain},
 		{"emu", "execute the image of each run step and check what every program observes", runEmu},
 		{"bench", "what fentry/fexit/fmod_ret/fsession cost: live in real kernels, and statically in the emulator", runBench},
