@@ -2,6 +2,7 @@ package trampoline
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -22,6 +23,9 @@ type Delta struct {
 	// Evidence says what pinned Since and LastWithout: live builds
 	// (recordings of real kernels) or a source tree that was read.
 	Evidence string
+	// Arches are the architectures whose code the delta changes (nil:
+	// every one).
+	Arches []string
 	// Probes are the corpus cases whose recordings tell a build with the
 	// delta from one without (tramp vm bisect runs them); none when no
 	// case exercises it.
@@ -46,6 +50,7 @@ var Deltas = []Delta{
 		Since: "7.0", LastWithout: "6.18.15",
 		Evidence: "live: every register move in the 6.18.15 images is an add, in 7.2.13 and 7.3.4 an orr",
 		Probes:   []string{"fentry_only"},
+		Arches:   []string{"arm64"},
 		Set:      func(p *Profile, on bool) { p.A64MovIsAdd = !on },
 	},
 	{
@@ -54,6 +59,7 @@ var Deltas = []Delta{
 		Since: "6.19.6", LastWithout: "6.18.15",
 		Evidence: "live: 6.18.15 without (config not set); 6.19.6, 7.1.8 with (their fexit and fmod_ret images end leave; ret, byte-exact), 7.2.13 and 7.3.4 with (config y); no build is served between 6.18.15 and 6.19.6",
 		Probes:   []string{"fexit_six_args"},
+		Arches:   []string{"x86_64"},
 		Set:      func(p *Profile, on bool) { p.X86JmpMode = on },
 	},
 	{
@@ -61,6 +67,7 @@ var Deltas = []Delta{
 		What:  "x86_64: every argument wider than 8 bytes takes more than one slot, not only structs",
 		Since: "7.2.8", LastWithout: "6.18.15",
 		Evidence: "source: 7.2.8; live: 7.2.13, 7.3.4",
+		Arches:   []string{"x86_64"},
 		Set:      func(p *Profile, on bool) { p.X86WideArgSlots = on },
 	},
 	{
@@ -94,16 +101,19 @@ var Deltas = []Delta{
 type AppliedDelta struct {
 	Delta *Delta
 	On    bool
-	// Pinned: the release is at or after Since, or at or before
-	// LastWithout; otherwise the delta was assumed (Note says why).
+	// Pinned: a live build of the table (or builds on both sides of it
+	// in its branch, agreeing) or the delta's Since and LastWithout say
+	// so; otherwise the delta was assumed. Note says which.
 	Pinned bool
 	Note   string
 }
 
 // ApplyDeltas sets every delta on p for a kernel release ("7.2.13",
-// "7.3-rc7", "7.2.13+deb14-cloud-amd64") and says, per delta, whether the
-// release is pinned or the delta assumed.
-func ApplyDeltas(p *Profile, release string) ([]AppliedDelta, error) {
+// "7.3-rc7", "7.2.13+deb14-cloud-amd64") on arch and says, per delta,
+// whether it is pinned or assumed and why. The build table (builds.txt,
+// live) decides first; a delta no build was judged for falls back to its
+// Since and LastWithout.
+func ApplyDeltas(p *Profile, release, arch string) ([]AppliedDelta, error) {
 	v, err := ParseVersion(release)
 	if err != nil {
 		return nil, err
@@ -111,21 +121,52 @@ func ApplyDeltas(p *Profile, release string) ([]AppliedDelta, error) {
 	out := make([]AppliedDelta, 0, len(Deltas))
 	for i := range Deltas {
 		d := &Deltas[i]
-		since := MustVersion(d.Since)
-		a := AppliedDelta{Delta: d}
-		switch {
-		case !v.Less(since):
-			a.On, a.Pinned = true, true
-		case d.LastWithout != "" && !MustVersion(d.LastWithout).Less(v):
-			a.On, a.Pinned = false, true
-		default:
-			a.On = true
-			a.Note = fmt.Sprintf("%s lies between %s (without) and %s (with), not pinned: assumed on", v, d.LastWithout, d.Since)
+		a, ok := Builds.decide(d, v, arch)
+		if since := d.bySince(v); !ok || (!a.Pinned && since.Pinned) {
+			a = since
 		}
 		d.Set(p, a.On)
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// bySince decides a delta from its Since and LastWithout: on from Since,
+// off up to LastWithout within LastWithout's branch (an older branch may
+// have taken the change into stable later), else assumed on.
+func (d *Delta) bySince(v Version) AppliedDelta {
+	a := AppliedDelta{Delta: d}
+	var last Version
+	if d.LastWithout != "" {
+		last = MustVersion(d.LastWithout)
+	}
+	switch {
+	case !v.Less(MustVersion(d.Since)):
+		a.On, a.Pinned = true, true
+		a.Note = d.Evidence
+	case d.LastWithout != "" && v.branch() == last.branch() && !last.Less(v):
+		a.On, a.Pinned = false, true
+		a.Note = d.Evidence
+	default:
+		a.On = true
+		a.Note = fmt.Sprintf("%s lies between %s (without) and %s (with), not pinned: assumed on", v, d.LastWithout, d.Since)
+	}
+	return a
+}
+
+// AppliesTo says whether the delta changes code on arch.
+func (d *Delta) AppliesTo(arch string) bool {
+	return d.Arches == nil || slices.Contains(d.Arches, arch)
+}
+
+// LookupDelta finds a delta by name (nil: none).
+func LookupDelta(name string) *Delta {
+	for i := range Deltas {
+		if Deltas[i].Name == name {
+			return &Deltas[i]
+		}
+	}
+	return nil
 }
 
 // Version is a kernel release's x.y.z, with -rcN as a pre-release of x.y.

@@ -13,17 +13,34 @@ import (
 // the table and the profiles cannot drift apart.
 func TestDeltasReproduceProfiles(t *testing.T) {
 	for _, want := range Profiles() {
+		for _, arch := range DefaultArches() {
+			deltasReproduce(t, want, arch)
+		}
+	}
+}
+
+func deltasReproduce(t *testing.T, want *Profile, arch string) {
+	{
 		got := *want
 		// Clear what the deltas decide, then let them decide it.
 		got.FuncMeta, got.A64MovIsAdd, got.X86WideArgSlots, got.SkipNOP, got.IPAfterCallNOP = false, false, false, false, false
 		got.SyscallPrefixArches = []string{"sentinel"}
-		applied, err := ApplyDeltas(&got, want.Version)
+		if arch != "x86_64" {
+			got.X86JmpMode, got.X86WideArgSlots = want.X86JmpMode, want.X86WideArgSlots // x86-only deltas: moot here
+		}
+		if arch != "arm64" {
+			got.A64MovIsAdd = want.A64MovIsAdd
+		}
+		applied, err := ApplyDeltas(&got, want.Version, arch)
 		require.NoError(t, err)
 		for _, a := range applied {
 			if want.ErrorInjection && a.Delta.Name == "syscall-wrapper-fallback" {
 				continue // moot with error injection (below)
 			}
-			assert.True(t, a.Pinned, "%s: delta %s not pinned: %s", want.Name, a.Delta.Name, a.Note)
+			if !a.Delta.AppliesTo(arch) {
+				continue
+			}
+			assert.True(t, a.Pinned, "%s %s: delta %s not pinned: %s", want.Name, arch, a.Delta.Name, a.Note)
 		}
 		if want.ErrorInjection {
 			// The source profile's config has error injection; the
@@ -31,14 +48,14 @@ func TestDeltasReproduceProfiles(t *testing.T) {
 			got.SyscallPrefixArches = want.SyscallPrefixArches
 		}
 		if diff := cmp.Diff(want, &got); diff != "" {
-			t.Errorf("%s: deltas for %s differ from the profile (-profile +deltas):\n%s", want.Name, want.Version, diff)
+			t.Errorf("%s %s: deltas for %s differ from the profile (-profile +deltas):\n%s", want.Name, arch, want.Version, diff)
 		}
 	}
 }
 
 func TestApplyDeltasUnpinned(t *testing.T) {
 	var p Profile
-	applied, err := ApplyDeltas(&p, "7.2.11+deb13-cloud-amd64")
+	applied, err := ApplyDeltas(&p, "7.2.11+deb13-cloud-amd64", "x86_64")
 	require.NoError(t, err)
 	var notes []string
 	for _, a := range applied {

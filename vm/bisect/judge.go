@@ -80,10 +80,10 @@ func Judge(recs []*recording.Recording, corpus map[string]*cases.Case, base *tra
 			j.Telling++
 		}
 		if !okOn {
-			onProblems = append(onProblems, problems(cOn)...)
+			onProblems = append(onProblems, firstLines(cOn)...)
 		}
 		if !okOff {
-			offProblems = append(offProblems, problems(cOff)...)
+			offProblems = append(offProblems, firstLines(cOff)...)
 		}
 	}
 	switch {
@@ -105,7 +105,7 @@ func Judge(recs []*recording.Recording, corpus map[string]*cases.Case, base *tra
 	return j, nil
 }
 
-func problems(c record.Comparison) []string {
+func firstLines(c record.Comparison) []string {
 	if len(c.Problems) == 0 {
 		return []string{c.Case + ": " + string(c.Verdict)}
 	}
@@ -114,4 +114,77 @@ func problems(c record.Comparison) []string {
 		out[i] = strings.SplitN(p, "\n", 2)[0]
 	}
 	return out
+}
+
+// JudgeAll judges several deltas at once on one build: every on/off
+// assignment of ds is replayed against all of recs, and a delta's state
+// is the one every agreeing assignment gives it (Undecided where they
+// differ). When no assignment agrees the build differs in something
+// besides ds: the states are Neither and problems are the closest
+// assignment's disagreements.
+func JudgeAll(recs []*recording.Recording, corpus map[string]*cases.Case, base *trampoline.Profile, ds []*trampoline.Delta) (states map[string]State, problems []string, err error) {
+	if len(ds) > 8 {
+		return nil, nil, fmt.Errorf("JudgeAll: %d deltas, at most 8 (2^n replays)", len(ds))
+	}
+	type agreement struct {
+		mask uint
+		bad  []string
+	}
+	var agreeing []uint
+	var best *agreement
+	for mask := uint(0); mask < 1<<len(ds); mask++ {
+		p := *base
+		for i, d := range ds {
+			d.Set(&p, mask&(1<<i) != 0)
+		}
+		var bad []string
+		for _, rec := range recs {
+			c := corpus[rec.Case]
+			if c == nil {
+				return nil, nil, fmt.Errorf("recording of %s on %s/%s: no such case", rec.Case, rec.Profile, rec.Arch)
+			}
+			a, err := trampoline.LookupArch(rec.Arch)
+			if err != nil {
+				return nil, nil, err
+			}
+			if !c.AppliesTo(&p) {
+				continue
+			}
+			cmp := record.CompareBoot(rec, c, &p, a)
+			if cmp.Verdict != record.Agree && cmp.Verdict != record.NotInBTF {
+				bad = append(bad, firstLines(cmp)...)
+			}
+		}
+		if len(bad) == 0 {
+			agreeing = append(agreeing, mask)
+		} else if best == nil || len(bad) < len(best.bad) {
+			best = &agreement{mask, bad}
+		}
+	}
+	states = map[string]State{}
+	if len(agreeing) == 0 {
+		for _, d := range ds {
+			states[d.Name] = Neither
+		}
+		return states, best.bad, nil
+	}
+	for i, d := range ds {
+		on, off := false, false
+		for _, m := range agreeing {
+			if m&(1<<i) != 0 {
+				on = true
+			} else {
+				off = true
+			}
+		}
+		switch {
+		case on && off:
+			states[d.Name] = Undecided
+		case on:
+			states[d.Name] = With
+		default:
+			states[d.Name] = Without
+		}
+	}
+	return states, nil, nil
 }

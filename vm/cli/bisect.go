@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/bpftramp/tramp/vm/bisect"
 	"github.com/bpftramp/tramp/vm/kernels"
 	"github.com/bpftramp/tramp/vm/qemu"
+	"github.com/bpftramp/tramp/vm/record"
 	"github.com/bpftramp/tramp/vm/recording"
 )
 
@@ -20,8 +22,10 @@ import (
 // stable branch, the newest build without it and the first with it,
 // judged by the delta's probe cases (booted, or read from recordings).
 func bisectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("bisect", "bisect --delta NAME [--arch x86_64] [--kernel all|GLOB,...] [--recordings DIR]", stderr)
+	fs := newFlags("bisect", "bisect --delta NAME [--arch x86_64] [--kernel all|GLOB,...] [--recordings DIR] | --table --recordings DIR [--write FILE]", stderr)
 	deltaFlag := fs.String("delta", "", "the delta to pin (one of "+strings.Join(deltaNames(), ", ")+")")
+	table := fs.Bool("table", false, "judge every delta on every build recorded under --recordings at once (all of its recordings, every on/off assignment) and print the builds × deltas table of trampoline/builds.txt, the embedded rows merged in")
+	write := fs.String("write", "", "--table: also write the merged table to this file (trampoline/builds.txt)")
 	archFlag := fs.String("arch", "x86_64", "the architecture (one)")
 	kernelFlag := fs.String("kernel", "all", "the builds to search: all served ones, globs (debian-7.2.*) or names")
 	recs := fs.String("recordings", "", "judge a build by its recordings under this directory (<build>/<arch>/<case>.json, as vm check --out writes) where it has every probe; boot the others")
@@ -35,7 +39,14 @@ func bisectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "tramp vm bisect: unexpected arguments %q\n", fs.Args())
 		return ExitUsage
 	}
-	d := lookupDelta(*deltaFlag)
+	if *table {
+		if *recs == "" {
+			fmt.Fprintln(stderr, "tramp vm bisect: --table judges recordings: give --recordings DIR")
+			return ExitUsage
+		}
+		return buildTable(*recs, *kernelFlag, *write, stdout, stderr)
+	}
+	d := trampoline.LookupDelta(*deltaFlag)
 	if d == nil {
 		fmt.Fprintf(stderr, "tramp vm bisect: --delta %q: want one of %s\n", *deltaFlag, strings.Join(deltaNames(), ", "))
 		return ExitUsage
@@ -98,15 +109,6 @@ func deltaNames() []string {
 		out = append(out, d.Name)
 	}
 	return out
-}
-
-func lookupDelta(name string) *trampoline.Delta {
-	for i := range trampoline.Deltas {
-		if trampoline.Deltas[i].Name == name {
-			return &trampoline.Deltas[i]
-		}
-	}
-	return nil
 }
 
 // probeCases are the delta's probe cases that apply to arch, and the
@@ -208,4 +210,144 @@ func printBisect(w io.Writer, d *trampoline.Delta, arch kernels.Arch, results []
 		}
 	}
 	return code
+}
+
+// buildTable judges every delta on every build×arch recorded under dir
+// (JudgeAll over all of its recordings) and prints the merged builds ×
+// deltas table.
+func buildTable(dir, kernelSpec, write string, stdout, stderr io.Writer) int {
+	recs, err := recording.LoadAll(dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp vm bisect: --recordings %s: %v\n", dir, err)
+		return ExitUsage
+	}
+	corpusList, err := cases.Corpus()
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp vm bisect: %v\n", err)
+		return ExitUsage
+	}
+	corpus := map[string]*cases.Case{}
+	for _, c := range corpusList {
+		corpus[c.Name] = c
+	}
+	type key struct{ build, arch string }
+	groups := map[key][]*recording.Recording{}
+	var order []key
+	for _, rec := range recs {
+		// The default boot only: a CPU model or KASLR changes bytes the
+		// deltas do not.
+		if rec.CPU != "" || rec.KASLR || len(rec.Append) > 0 {
+			continue
+		}
+		if rec.Source != "" { // tramp vm shapes: the recording carries its case
+			c, err := record.ShapeCase(rec)
+			if err != nil {
+				fmt.Fprintf(stderr, "[%s %s] %s: %v\n", rec.Profile, rec.Arch, rec.Case, err)
+				continue
+			}
+			corpus[rec.Case] = c
+		}
+		if corpus[rec.Case] == nil {
+			continue
+		}
+		if kernelSpec != "all" && !matchesAny(rec.Profile, splitList(kernelSpec)) {
+			continue
+		}
+		k := key{rec.Profile, rec.Arch}
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], rec)
+	}
+	merged := &trampoline.BuildTable{Deltas: deltaNames()}
+	rows := map[string]int{}
+	for _, r := range trampoline.Builds.Rows {
+		rows[r.Version.String()+" "+r.Arch] = len(merged.Rows)
+		merged.Rows = append(merged.Rows, r)
+	}
+	code := ExitOK
+	for _, k := range order {
+		group := groups[k]
+		v, err := trampoline.ParseVersion(group[0].Kernel.Release)
+		if err != nil {
+			fmt.Fprintf(stderr, "[%s %s] %v\n", k.build, k.arch, err)
+			code = ExitCheck
+			continue
+		}
+		base, err := record.ProfileOf(group[0])
+		if err != nil {
+			fmt.Fprintf(stderr, "[%s %s] %v\n", k.build, k.arch, err)
+			code = ExitCheck
+			continue
+		}
+		var ds []*trampoline.Delta
+		for i := range trampoline.Deltas {
+			if d := &trampoline.Deltas[i]; d.AppliesTo(k.arch) {
+				ds = append(ds, d)
+			}
+		}
+		states, problems, err := bisect.JudgeAll(group, corpus, base, ds)
+		if err != nil {
+			fmt.Fprintf(stderr, "[%s %s] %v\n", k.build, k.arch, err)
+			code = ExitCheck
+			continue
+		}
+		row := trampoline.BuildRow{Version: v, Arch: k.arch, States: map[string]bool{}}
+		var said []string
+		for _, d := range ds {
+			switch states[d.Name] {
+			case bisect.With:
+				row.States[d.Name] = true
+			case bisect.Without:
+				row.States[d.Name] = false
+			}
+			said = append(said, d.Name+" "+string(states[d.Name]))
+		}
+		fmt.Fprintf(stderr, "[%s %s] %d recordings: %s\n", k.build, k.arch, len(group), strings.Join(said, ", "))
+		if len(problems) > 0 {
+			code = ExitCheck
+			fmt.Fprintf(stderr, "    no assignment of the deltas agrees with every recording; the closest disagrees in %d places, first: %s\n", len(problems), problems[0])
+			continue
+		}
+		if i, ok := rows[v.String()+" "+k.arch]; ok {
+			merged.Rows[i] = row
+		} else {
+			rows[v.String()+" "+k.arch] = len(merged.Rows)
+			merged.Rows = append(merged.Rows, row)
+		}
+	}
+	out := merged.Format()
+	fmt.Fprint(stdout, out)
+	if write != "" {
+		if err := writeBuildTable(write, out); err != nil {
+			fmt.Fprintf(stderr, "tramp vm bisect: --write: %v\n", err)
+			return ExitCheck
+		}
+	}
+	return code
+}
+
+// writeBuildTable replaces the table below the file's leading comment.
+func writeBuildTable(path, table string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	var head strings.Builder
+	for _, l := range strings.SplitAfter(string(old), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			break
+		}
+		head.WriteString(l)
+	}
+	return os.WriteFile(path, []byte(head.String()+table), 0o644)
+}
+
+func matchesAny(name string, patterns []string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, name); ok || p == name {
+			return true
+		}
+	}
+	return false
 }

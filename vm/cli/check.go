@@ -57,7 +57,7 @@ type caseResult struct {
 // It returns the exit code.
 func suite(ctx context.Context, name string, args []string, stdout, stderr io.Writer, write bool) int {
 	fs := newFlags(name, name+" [--kernel PROFILES|PATH] [--arch x86_64,arm64] [CASE.tramp ...]", stderr)
-	kernelFlag := fs.String("kernel", kernels.DefaultProfile, "comma-separated profiles ("+strings.Join(kernels.ProfileNames(), ", ")+"), or a kernel image path")
+	kernelFlag := fs.String("kernel", kernels.DefaultProfile, "comma-separated served builds (tramp vm kernels; recorded ones: "+strings.Join(kernels.ProfileNames(), ", ")+"), globs such as debian-7.2.*, \"all\", or kernel image paths")
 	profileFlag := fs.String("profile", "", "model profile for a kernel image path (default: "+trampoline.DefaultProfile+")")
 	archFlag := fs.String("arch", "x86_64,arm64", "comma-separated architectures")
 	testdata := fs.String("testdata", DefaultTestdata, "where recordings are written (record) or kept (check --out)")

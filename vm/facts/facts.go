@@ -293,7 +293,7 @@ func (k *Kernel) Profile(name string) (*trampoline.Profile, error) {
 		MaxLinks: map[string]int{arch: k.SlotLimit},
 	}
 	_, p.Fsession = k.AttachTypes["BPF_TRACE_FSESSION"]
-	applied, err := trampoline.ApplyDeltas(p, k.Release)
+	applied, err := trampoline.ApplyDeltas(p, k.Release, string(k.Arch))
 	if err != nil {
 		return nil, err
 	}
@@ -313,12 +313,15 @@ func (k *Kernel) Profile(name string) (*trampoline.Profile, error) {
 		stated["func-meta"] = Fact{Value: "no", Source: FromBTF, Where: "no BPF_TRACE_FSESSION in bpf_attach_type: the func_meta series is absent"}
 	}
 	for _, a := range applied {
+		if !a.Delta.AppliesTo(arch) {
+			continue // moot on this arch's code
+		}
 		f, ok := stated[a.Delta.Name]
 		switch {
 		case ok:
 			f.Where += " (the table would say " + yesNo(a.On) + ")"
 		case a.Pinned:
-			f = Fact{Value: yesNo(a.On), Source: FromTable, Where: a.Delta.Evidence}
+			f = Fact{Value: yesNo(a.On), Source: FromTable, Where: a.Note}
 		default:
 			f = Fact{Value: yesNo(a.On), Source: Assumed, Where: a.Note}
 		}
