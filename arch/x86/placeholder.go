@@ -39,7 +39,21 @@ func PatchSiteEnd(feat Features) int {
 
 // StartsWithEndbr says whether a function's first bytes are an ENDBR64,
 // or the 4-byte nop the kernel seals unused ones with (apply_seal_endbr's
-// poison): either way ftrace's patch site follows at +4 (EndbrAtFunc).
+// poison, which is_endbr accepts too): either way ftrace's patch site
+// follows at +4 (EndbrAtFunc). The poison changed: Debian 6.12 to 6.17
+// seal with 66 0f 1f 00 (nopw (%rax)), 6.18 on with 0f 1f 40 d6 (nopl
+// -0x2a(%rax)), as their recorded bpf_fentry_test heads show.
 func StartsWithEndbr(head []byte) bool {
-	return bytes.HasPrefix(head, []byte{0xf3, 0x0f, 0x1e, 0xfa}) || bytes.HasPrefix(head, []byte{0x0f, 0x1f, 0x40, 0xd6})
+	for _, p := range endbrHeads {
+		if bytes.HasPrefix(head, p) {
+			return true
+		}
+	}
+	return false
+}
+
+var endbrHeads = [][]byte{
+	{0xf3, 0x0f, 0x1e, 0xfa}, // endbr64
+	{0x0f, 0x1f, 0x40, 0xd6}, // the poison since 6.18
+	{0x66, 0x0f, 0x1f, 0x00}, // the poison up to 6.17
 }

@@ -2,8 +2,9 @@ package main
 
 import (
 	"fmt"
-	"github.com/bpftramp/tramp/vm/recording"
 	"io"
+
+	"github.com/bpftramp/tramp/vm/recording"
 
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/cases"
@@ -133,7 +134,12 @@ func diffRecording(path string, pos []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tramp diff: %v\n", err)
 		return exitUsage
 	}
-	results := record.CompareImages(rec, c, nil)
+	prof, err := record.ProfileOf(rec)
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp diff: %s: %v\n", path, err)
+		return exitUsage
+	}
+	results := record.CompareImages(rec, c, prof)
 	if len(results) == 0 {
 		fmt.Fprintf(stderr, "tramp diff: %s has no captured images\n", path)
 		return exitUsage
