@@ -69,21 +69,9 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 	cpu := fs.String("cpu", "", "QEMU -cpu model for a single --arch, e.g. EPYC-Rome (default: max); recordings go to <case>.cpu-<model>.json")
 	var appendArgs listFlag
 	fs.Var(&appendArgs, "append", "extra kernel command-line words, e.g. retbleed=stuff (repeatable; named in the recording's file name)")
-	var files []string
-	// Flags may follow the case files.
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			if err.Error() == "flag: help requested" {
-				return ExitOK
-			}
-			return ExitUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		rest = fs.Args()[1:]
+	files, code, ok := parseArgs(fs, args, stdout)
+	if !ok {
+		return code
 	}
 	arches, err := parseArches(*archFlag)
 	if err != nil {
@@ -151,7 +139,7 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 			recording.Write(*out, rec)
 		}
 	})
-	code := report(runs, stdout, stderr, write, *testdata, *out)
+	code = report(runs, stdout, stderr, write, *testdata, *out)
 	if *jsonOut != "" {
 		if err := writeJSON(*jsonOut, stdout, runs); err != nil {
 			fmt.Fprintf(stderr, "tramp vm %s: --json: %v\n", name, err)

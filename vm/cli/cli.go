@@ -36,6 +36,7 @@ commands:
   facts   every fact tramp reads from a kernel build (BTF, config, image, delta table) and where
   check   run the case corpus in real kernels and compare every outcome and observation with the model
   record  like check, and write the recordings to cases/testdata/<kernel>/<arch>/<case>.json
+  pack    pack the recordings of vm check --out trees, one gzipped file per build and arch, for offline CI
   bisect  pin a delta no kernel states to the served builds: per stable branch, the last build without it and the first with it
   fuzz    random attach/detach sequences on one target, checked step by step against the model
   shapes  trampolines of real kernel functions chosen by BTF prototype shape, checked against model and generators
@@ -66,6 +67,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return factsCmd(ctx, args[1:], stdout, stderr)
 	case "kernels":
 		return kernelsCmd(ctx, args[1:], stdout, stderr)
+	case "pack":
+		return packCmd(ctx, args[1:], stdout, stderr)
 	case "bisect":
 		return bisectCmd(ctx, args[1:], stdout, stderr)
 	case "check":
@@ -106,10 +109,32 @@ func parse(fs *flag.FlagSet, args []string, stdout io.Writer) (int, bool) {
 		return ExitUsage, false
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "tramp vm %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
 		return ExitUsage, false
 	}
 	return 0, true
+}
+
+// parseArgs is parse for a command that takes arguments, with flags
+// before, between or after them.
+func parseArgs(fs *flag.FlagSet, args []string, stdout io.Writer) (pos []string, code int, ok bool) {
+	rest := args
+	for {
+		err := fs.Parse(rest)
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil, ExitOK, false
+		}
+		if err != nil {
+			return nil, ExitUsage, false
+		}
+		if fs.NArg() == 0 {
+			return pos, 0, true
+		}
+		pos = append(pos, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
 }
 
 func parseArches(s string) ([]kernels.Arch, error) {

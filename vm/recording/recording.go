@@ -192,7 +192,8 @@ func Parse(name string, b []byte) (*Recording, error) {
 	return &r, nil
 }
 
-// LoadAll reads every recording under root (root/<kernel>/<arch>/*.json).
+// LoadAll reads every recording under root: root/<kernel>/<arch>/*.json
+// and the packs root/<kernel>/<arch>.json.gz.
 func LoadAll(root string) ([]*Recording, error) {
 	paths, err := filepath.Glob(filepath.Join(root, "*", "*", "*.json"))
 	if err != nil {
@@ -205,6 +206,17 @@ func LoadAll(root string) ([]*Recording, error) {
 			return nil, err
 		}
 		out = append(out, r)
+	}
+	packs, err := filepath.Glob(filepath.Join(root, "*", "*.json.gz"))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range packs {
+		rs, err := LoadPack(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
 	}
 	return out, nil
 }
