@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"path"
 	"strings"
 	"time"
@@ -266,6 +268,8 @@ func buildTable(dir, kernelSpec, write string, stdout, stderr io.Writer) int {
 		merged.Rows = append(merged.Rows, r)
 	}
 	code := ExitOK
+	judgedBy := map[string]string{}
+	slices.SortFunc(order, func(a, b key) int { return strings.Compare(a.build+" "+a.arch, b.build+" "+b.arch) })
 	for _, k := range order {
 		group := groups[k]
 		v, err := trampoline.ParseVersion(group[0].Kernel.Release)
@@ -309,10 +313,19 @@ func buildTable(dir, kernelSpec, write string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "    no assignment of the deltas agrees with every recording; the closest disagrees in %d places, first: %s\n", len(problems), problems[0])
 			continue
 		}
-		if i, ok := rows[v.String()+" "+k.arch]; ok {
+		rk := v.String() + " " + k.arch
+		if prev, ok := judgedBy[rk]; ok && !maps.Equal(merged.Rows[rows[rk]].States, row.States) {
+			// Two builds of one upstream version (Debian's +deb13 and
+			// +deb14 of 7.2.12) must agree: the table has one row.
+			fmt.Fprintf(stderr, "    %s and %s are both %s on %s but disagree; the table keeps %s\n", prev, k.build, v, k.arch, prev)
+			code = ExitCheck
+			continue
+		}
+		judgedBy[rk] = k.build
+		if i, ok := rows[rk]; ok {
 			merged.Rows[i] = row
 		} else {
-			rows[v.String()+" "+k.arch] = len(merged.Rows)
+			rows[rk] = len(merged.Rows)
 			merged.Rows = append(merged.Rows, row)
 		}
 	}
