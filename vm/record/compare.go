@@ -71,6 +71,11 @@ func Compare(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile, 
 		cmp.Verdict = NotInBTF
 		return cmp
 	}
+	// A fact the model read from BTF, confirmed live: the guest's probe
+	// load of a trivial fsession program at start.
+	if rec.Start != nil && rec.Start.FsessionProbe != "" && rec.Start.FsessionSupported != prof.Fsession {
+		bad(c.TargetLine, "the model says fsession %s (%s), the kernel's probe load at start says %s", yesNo(prof.Fsession), prof.Name, rec.Start.FsessionProbe)
+	}
 	if len(rec.Steps) != len(c.Steps) {
 		// The first step the kernel did not run (or the case's first line
 		// when it ran more than the case has).
@@ -267,4 +272,11 @@ func deref(p *int64) any {
 		return "none"
 	}
 	return *p
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

@@ -189,3 +189,21 @@ func TestCompareCatchesKernelDifferences(t *testing.T) {
 		}
 	}
 }
+
+// The fsession fact the model read from BTF is held to the guest's probe
+// load: a model that says no fsession fails on a kernel that loaded one,
+// even for a case that uses none.
+func TestCompareConfirmsFsessionLive(t *testing.T) {
+	rec := loadRec(t, "debian-7.2.13", "x86_64", "fentry_only")
+	c := corpusByName(t)["fentry_only"]
+	prof, err := trampoline.LookupProfile("debian-7.2.13")
+	require.NoError(t, err)
+	a, err := trampoline.LookupArch("x86_64")
+	require.NoError(t, err)
+	require.Equal(t, Agree, CompareBoot(rec, c, prof, a).Verdict)
+	wrong := *prof
+	wrong.Fsession = false
+	cmp := CompareBoot(rec, c, &wrong, a)
+	require.Equal(t, Disagree, cmp.Verdict)
+	require.Contains(t, cmp.Problems[0], "the model says fsession no (debian-7.2.13), the kernel's probe load at start says ok")
+}
