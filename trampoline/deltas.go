@@ -20,6 +20,11 @@ type Delta struct {
 	// newest release known not to ("" when none is known). A release
 	// between the two is not pinned: the delta is assumed on from Since.
 	Since, LastWithout string
+	// Backported: the change came to older stable branches as a fix, each
+	// at its own release, so LastWithout pins nothing outside its own
+	// branch. A change that came with a merge window (the default) is
+	// absent from every release before Since.
+	Backported bool
 	// Evidence says what pinned Since and LastWithout: live builds
 	// (recordings of real kernels) or a source tree that was read.
 	Evidence string
@@ -39,16 +44,16 @@ var Deltas = []Delta{
 	{
 		Name:  "func-meta",
 		What:  "ctx[-1] holds func_meta (nr_args | cookie index << 8 | is_return << 63) instead of the bare argument count; with it fsession (the same series)",
-		Since: "7.0", LastWithout: "6.18.15",
-		Evidence: "live: 6.18.15 stores the count (arm64 movz x10); 7.2.13 and 7.3.4 store func_meta",
+		Since: "7.0", LastWithout: "6.19.14",
+		Evidence: "live (builds.txt): the arm64 images of 6.12.107 to 6.19.14 store the count, of 7.0.4 on func_meta, on x86_64 too; a build's BTF states it as well (no BPF_TRACE_FSESSION, no func_meta)",
 		Probes:   []string{"fsession_cookie"},
 		Set:      func(p *Profile, on bool) { p.FuncMeta = on },
 	},
 	{
 		Name:  "a64-mov-orr",
 		What:  "arm64 A64_MOV of general registers is orr xd, xzr, xm, no longer add xd, xn, #0",
-		Since: "7.0", LastWithout: "6.18.15",
-		Evidence: "live: every register move in the 6.18.15 images is an add, in 7.2.13 and 7.3.4 an orr",
+		Since: "7.1", LastWithout: "7.0.13",
+		Evidence: "live (builds.txt): every arm64 register move is an add up to 7.0.13 (no 7.0 stable build has the orr), an orr from 7.1.3 on",
 		Probes:   []string{"fentry_only"},
 		Arches:   []string{"arm64"},
 		Set:      func(p *Profile, on bool) { p.A64MovIsAdd = !on },
@@ -57,7 +62,7 @@ var Deltas = []Delta{
 		Name:  "x86-jmp-mode",
 		What:  "x86_64 CONFIG_DYNAMIC_FTRACE_WITH_JMP: a trampoline that calls the original function is entered by jmp and returns without skipping a frame (no add rsp, 8); the build config states it, this entry is for builds whose config is not served any more",
 		Since: "6.19.6", LastWithout: "6.18.15",
-		Evidence: "live: 6.18.15 without (config not set); 6.19.6, 7.1.8 with (their fexit and fmod_ret images end leave; ret, byte-exact), 7.2.13 and 7.3.4 with (config y); no build is served between 6.18.15 and 6.19.6",
+		Evidence: "live (builds.txt): 6.12.107 to 6.18.15 without (their configs: not set), 6.19.6 on with (6.19 to 7.1 serve no config; 7.2 and 7.3 state y); no build is served between 6.18.15 and 6.19.6",
 		Probes:   []string{"fexit_six_args"},
 		Arches:   []string{"x86_64"},
 		Set:      func(p *Profile, on bool) { p.X86JmpMode = on },
@@ -73,8 +78,8 @@ var Deltas = []Delta{
 	{
 		Name:  "skip-nop",
 		What:  "every program block starts with a NOP patched into a jump when the program is detached while the image is in use, and the NOP after the original call (im->ip_after_call) is gone",
-		Since: "7.2.10", LastWithout: "7.2.9",
-		Evidence: "live: 7.2.9 without it, 7.2.11, 7.2.13 and 7.3.4 with it (x86_64 corpus byte-exact on each); source: the stable commit \"bpf: Skip detached progs in trampoline images that are still in use\" first in 7.2.10",
+		Since: "7.2.10", LastWithout: "7.2.9", Backported: true,
+		Evidence: "live (builds.txt), both arches: every build up to 7.2.9 without it, the 7.0 and 7.1 branches too (7.1.13 the newest), 7.2.11 on and 7.3 with it; source: the stable commit \"bpf: Skip detached progs in trampoline images that are still in use\" first in 7.2.10",
 		Probes:   []string{"fentry_only"},
 		Set: func(p *Profile, on bool) {
 			p.SkipNOP = on
@@ -84,8 +89,8 @@ var Deltas = []Delta{
 	{
 		Name:  "syscall-wrapper-fallback",
 		What:  "without CONFIG_FUNCTION_ERROR_INJECTION, fmod_ret and sleepable programs may attach to the arch's syscall wrappers (has_arch_syscall_prefix)",
-		Since: "7.2.13", LastWithout: "6.18.15",
-		Evidence: "live: 6.18.15 refuses fmod_ret and sleepable programs on __x64_sys_* and __arm64_sys_* (EINVAL), 7.2.13 and 7.3.4 accept them; not bisected further",
+		Since: "7.1", LastWithout: "7.0.13",
+		Evidence: "live (builds.txt), both arches: fmod_ret and sleepable programs on __x64_sys_* and __arm64_sys_* are refused (EINVAL at load) up to 7.0.13, no 7.0 stable build takes them, and accepted from 7.1.3 on",
 		Probes:   []string{"syscall_wrapper_x86", "syscall_wrapper_arm64"},
 		Set: func(p *Profile, on bool) {
 			if on {
@@ -132,8 +137,9 @@ func ApplyDeltas(p *Profile, release, arch string) ([]AppliedDelta, error) {
 }
 
 // bySince decides a delta from its Since and LastWithout: on from Since,
-// off up to LastWithout within LastWithout's branch (an older branch may
-// have taken the change into stable later), else assumed on.
+// off up to LastWithout (for a backported one only within LastWithout's
+// branch: an older branch may have taken the fix later), else assumed
+// on.
 func (d *Delta) bySince(v Version) AppliedDelta {
 	a := AppliedDelta{Delta: d}
 	var last Version
@@ -143,10 +149,10 @@ func (d *Delta) bySince(v Version) AppliedDelta {
 	switch {
 	case !v.Less(MustVersion(d.Since)):
 		a.On, a.Pinned = true, true
-		a.Note = d.Evidence
-	case d.LastWithout != "" && v.branch() == last.branch() && !last.Less(v):
+		a.Note = fmt.Sprintf("Since %s: %s", d.Since, d.Evidence)
+	case d.LastWithout != "" && (!d.Backported || v.branch() == last.branch()) && !last.Less(v):
 		a.On, a.Pinned = false, true
-		a.Note = d.Evidence
+		a.Note = fmt.Sprintf("LastWithout %s: %s", d.LastWithout, d.Evidence)
 	default:
 		a.On = true
 		a.Note = fmt.Sprintf("%s lies between %s (without) and %s (with), not pinned: assumed on", v, d.LastWithout, d.Since)

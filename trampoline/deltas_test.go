@@ -25,13 +25,13 @@ func deltasReproduce(t *testing.T, want *Profile, arch string) {
 		// Clear what the deltas decide, then let them decide it.
 		got.FuncMeta, got.A64MovIsAdd, got.X86WideArgSlots, got.SkipNOP, got.IPAfterCallNOP = false, false, false, false, false
 		got.SyscallPrefixArches = []string{"sentinel"}
+		applied, err := ApplyDeltas(&got, want.Version, arch)
 		if arch != "x86_64" {
 			got.X86JmpMode, got.X86WideArgSlots = want.X86JmpMode, want.X86WideArgSlots // x86-only deltas: moot here
 		}
 		if arch != "arm64" {
 			got.A64MovIsAdd = want.A64MovIsAdd
 		}
-		applied, err := ApplyDeltas(&got, want.Version, arch)
 		require.NoError(t, err)
 		for _, a := range applied {
 			if want.ErrorInjection && a.Delta.Name == "syscall-wrapper-fallback" {
@@ -54,20 +54,36 @@ func deltasReproduce(t *testing.T, want *Profile, arch string) {
 }
 
 func TestApplyDeltasUnpinned(t *testing.T) {
+	// Every served build is in the table; 6.15 never was served, and its
+	// branch has no row. The merge-window deltas are absent before their
+	// LastWithout; only the backported skip-nop could have reached 6.15
+	// stable, so it alone is assumed (from the nearest judged build) and
+	// says so.
 	var p Profile
-	applied, err := ApplyDeltas(&p, "7.2.11+deb13-cloud-amd64", "x86_64")
+	applied, err := ApplyDeltas(&p, "6.15.3+deb13-cloud-amd64", "x86_64")
 	require.NoError(t, err)
 	var notes []string
 	for _, a := range applied {
-		if !a.Pinned {
+		if !a.Pinned && a.Delta.AppliesTo("x86_64") {
 			notes = append(notes, a.Delta.Name)
+			assert.NotEmpty(t, a.Note, a.Delta.Name)
 		}
 	}
-	// 7.2.11 is past skip-nop (7.2.10) but before the first build known to
-	// take the syscall-wrapper fallback (7.2.13).
-	assert.Equal(t, []string{"syscall-wrapper-fallback"}, notes)
+	assert.Equal(t, []string{"skip-nop"}, notes)
+	assert.False(t, p.SkipNOP, "as 6.12.117, the newest older judged build")
+	assert.False(t, p.X86JmpMode, "as 6.12.117")
+
+	// A build newer than the table gets the newest known layout.
+	applied, err = ApplyDeltas(&p, "7.4.2", "arm64")
+	require.NoError(t, err)
 	assert.True(t, p.SkipNOP)
+	assert.False(t, p.A64MovIsAdd)
 	assert.Nil(t, p.SyscallPrefixArches)
+	for _, a := range applied {
+		if a.Delta.Name == "a64-mov-orr" {
+			assert.Contains(t, a.Note, "Since")
+		}
+	}
 }
 
 func TestVersionOrder(t *testing.T) {

@@ -241,6 +241,12 @@ func buildTable(dir, kernelSpec, write string, stdout, stderr io.Writer) int {
 		if rec.CPU != "" || rec.KASLR || len(rec.Append) > 0 {
 			continue
 		}
+		if !rec.Complete {
+			// A boot that died mid-case says nothing about the deltas
+			// (and vm check has reported it).
+			fmt.Fprintf(stderr, "[%s %s] %s: incomplete recording left out\n", rec.Profile, rec.Arch, rec.Case)
+			continue
+		}
 		if rec.Source != "" { // tramp vm shapes: the recording carries its case
 			c, err := record.ShapeCase(rec)
 			if err != nil {

@@ -38,6 +38,10 @@ func packCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
 			return ExitUsage
 		}
 		for _, r := range rs {
+			if !r.Complete {
+				fmt.Fprintf(stderr, "%s %s %s: incomplete (the boot died in it), left out\n", r.Profile, r.Arch, r.Case)
+				continue
+			}
 			if st, err := os.Stat(filepath.Join(*testdata, r.Profile, r.Arch)); err == nil && st.IsDir() {
 				skipped[r.Profile+" "+r.Arch]++
 				continue
