@@ -31,8 +31,14 @@ func EmuSetup(rec *recording.Recording, c guestapi.Capture, m trampoline.FuncMod
 	if rec.Start != nil {
 		syms = rec.Start.Symbols
 	}
+	cs := c.CallSite
+	if head, err := hex.DecodeString(c.TargetHead); cs.Kind == "unknown" && err == nil {
+		// The guest that recorded it did not know this entry's form;
+		// the bytes it kept say it (DecodeCallSite knows it now).
+		cs = guestapi.DecodeCallSite(rec.Arch, c.TargetAddr, head)
+	}
 	s, err := emu.FromKernelImage(emu.KernelImage{Arch: rec.Arch, Code: code, Base: c.Addr, Func: c.TargetAddr,
-		EntryKind: c.CallSite.Kind, EntryOffset: c.CallSite.Offset, BPFFuncs: funcs}, syms, m, progs)
+		EntryKind: cs.Kind, EntryOffset: cs.Offset, BPFFuncs: funcs}, syms, m, progs)
 	if err != nil {
 		return s, fmt.Errorf("capture after step %d: %v", c.Step, err)
 	}

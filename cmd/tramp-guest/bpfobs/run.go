@@ -532,9 +532,9 @@ func (e *env) capture(step int, job guestapi.BPFJob, tg captureTarget, order []*
 		c.TargetHead = hex.EncodeToString(head)
 		switch runtime.GOARCH {
 		case "amd64":
-			c.CallSite = decodeCallSiteX86(c.TargetAddr, head)
+			c.CallSite = guestapi.DecodeCallSite("x86_64", c.TargetAddr, head)
 		case "arm64":
-			c.CallSite = decodeCallSiteARM64(c.TargetAddr, head)
+			c.CallSite = guestapi.DecodeCallSite("arm64", c.TargetAddr, head)
 		}
 	}
 	var liveErr error

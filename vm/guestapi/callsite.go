@@ -1,22 +1,36 @@
-package bpfobs
+package guestapi
 
 import (
 	"encoding/binary"
-	"github.com/bpftramp/tramp/vm/guestapi"
+
+	"github.com/bpftramp/tramp/arch/x86"
 )
 
+// DecodeCallSite reads the patched entry of a traced function from its
+// first bytes (Capture.TargetHead): the guest does at capture, the host
+// again for a recording whose guest did not know a form (the ENDBR seal
+// of 6.12 to 6.17). goarch is "amd64"/"x86_64" or "arm64".
+func DecodeCallSite(goarch string, fn uint64, head []byte) CallSite {
+	switch goarch {
+	case "amd64", "x86_64":
+		return decodeCallSiteX86(fn, head)
+	case "arm64":
+		return decodeCallSiteARM64(fn, head)
+	}
+	return CallSite{Kind: "unknown"}
+}
+
 // decodeCallSiteX86 models where ftrace puts the fentry site on x86_64:
-// after an ENDBR64 (or the sealed-ENDBR poison nop) at +4, else at +0; a
+// after an ENDBR64 (or a sealed ENDBR, x86.StartsWithEndbr) at +4, else at +0; a
 // direct call is "e8 rel32", jmp mode "e9 rel32" (ftrace_replace_code /
 // the direct-call text patching).
-func decodeCallSiteX86(fn uint64, b []byte) guestapi.CallSite {
+func decodeCallSiteX86(fn uint64, b []byte) CallSite {
 	off := 0
-	if len(b) >= 4 && (b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa ||
-		b[0] == 0x0f && b[1] == 0x1f && b[2] == 0x40 && b[3] == 0xd6) {
+	if x86.StartsWithEndbr(b) {
 		off = 4
 	}
 	if len(b) < off+5 {
-		return guestapi.CallSite{Kind: "unknown", Offset: off}
+		return CallSite{Kind: "unknown", Offset: off}
 	}
 	site := b[off : off+5]
 	switch site[0] {
@@ -26,13 +40,13 @@ func decodeCallSiteX86(fn uint64, b []byte) guestapi.CallSite {
 		if site[0] == 0xe9 {
 			k = "jmp"
 		}
-		return guestapi.CallSite{Kind: k, Offset: off, Target: fn + uint64(off) + 5 + uint64(int64(rel))}
+		return CallSite{Kind: k, Offset: off, Target: fn + uint64(off) + 5 + uint64(int64(rel))}
 	case 0x0f:
 		if site[1] == 0x1f && site[2] == 0x44 && site[3] == 0 && site[4] == 0 {
-			return guestapi.CallSite{Kind: "nop", Offset: off}
+			return CallSite{Kind: "nop", Offset: off}
 		}
 	}
-	return guestapi.CallSite{Kind: "unknown", Offset: off}
+	return CallSite{Kind: "unknown", Offset: off}
 }
 
 // decodeCallSiteARM64 follows arm64 patchable-function-entry: "mov x9,
@@ -41,7 +55,7 @@ func decodeCallSiteX86(fn uint64, b []byte) guestapi.CallSite {
 // shape (the JIT's prologue, poked by bpf_arch_text_poke), with "bti jc"
 // first when the JIT emits BTI, and its mov written as "add x9, x30, #0"
 // by the 6.18 JIT (ftrace and the 7.x JIT write "orr x9, xzr, x30").
-func decodeCallSiteARM64(fn uint64, b []byte) guestapi.CallSite {
+func decodeCallSiteARM64(fn uint64, b []byte) CallSite {
 	const (
 		movX9X30 = 0xaa1e03e9 // orr x9, xzr, x30
 		addX9X30 = 0x910003c9 // add x9, x30, #0
@@ -55,16 +69,16 @@ func decodeCallSiteARM64(fn uint64, b []byte) guestapi.CallSite {
 		start = 4
 	}
 	if len(b) < start+8 || word(start) != movX9X30 && word(start) != addX9X30 {
-		return guestapi.CallSite{Kind: "unknown", Offset: start}
+		return CallSite{Kind: "unknown", Offset: start}
 	}
 	off := start + 4
 	w := word(off)
 	switch {
 	case w&0xfc000000 == 0x94000000:
 		imm := int64(int32(w<<6) >> 6) // sign-extend imm26
-		return guestapi.CallSite{Kind: "bl", Offset: off, Target: fn + uint64(off) + uint64(imm*4)}
+		return CallSite{Kind: "bl", Offset: off, Target: fn + uint64(off) + uint64(imm*4)}
 	case w == nop:
-		return guestapi.CallSite{Kind: "nop", Offset: off}
+		return CallSite{Kind: "nop", Offset: off}
 	}
-	return guestapi.CallSite{Kind: "unknown", Offset: off}
+	return CallSite{Kind: "unknown", Offset: off}
 }

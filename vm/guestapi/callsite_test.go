@@ -1,8 +1,7 @@
-package bpfobs
+package guestapi
 
 import (
 	"encoding/hex"
-	"github.com/bpftramp/tramp/vm/guestapi"
 	"strings"
 	"testing"
 )
@@ -20,17 +19,18 @@ func TestCallSiteX86(t *testing.T) {
 	mrt := uint64(0xffffffff82002060) // bpf_modify_return_test
 	for _, c := range []struct {
 		head string
-		want guestapi.CallSite
+		want CallSite
 	}{
 		// Live 7.2.13: endbr64; jmp tramp (fexit present).
-		{"f30f1efae9a70e003e8d4701c3cccccc", guestapi.CallSite{Kind: "jmp", Offset: 4, Target: 0xffffffffc0000c40}},
-		{"f30f1efae82715003e8d4701c3cccccc", guestapi.CallSite{Kind: "call", Offset: 4, Target: 0xffffffffc00012c0}},
+		{"f30f1efae9a70e003e8d4701c3cccccc", CallSite{Kind: "jmp", Offset: 4, Target: 0xffffffffc0000c40}},
+		{"f30f1efae82715003e8d4701c3cccccc", CallSite{Kind: "call", Offset: 4, Target: 0xffffffffc00012c0}},
 		// Sealed ENDBR poison nop (bpf_modify_return_test).
-		{"0f1f40d6e99706003e8b0683c0018906", guestapi.CallSite{Kind: "jmp", Offset: 4, Target: 0xffffffffc0002700}},
-		{"f30f1efa0f1f4400003e8d4701c3cccc", guestapi.CallSite{Kind: "nop", Offset: 4, Target: 0}},
-		{"e8fbffffff", guestapi.CallSite{Kind: "call", Offset: 0, Target: fn}},
-		{"5548", guestapi.CallSite{Kind: "unknown", Offset: 0, Target: 0}},
-		{"", guestapi.CallSite{Kind: "unknown", Offset: 0, Target: 0}},
+		{"0f1f40d6e99706003e8b0683c0018906", CallSite{Kind: "jmp", Offset: 4, Target: 0xffffffffc0002700}},
+		{"660f1f00e8a7cb563e8d0437c3cccccc", CallSite{Kind: "call", Offset: 4, Target: 0xffffffff81fffd90 + 4 + 5 + 0x3e56cba7}}, // the seal of 6.12 to 6.17
+		{"f30f1efa0f1f4400003e8d4701c3cccc", CallSite{Kind: "nop", Offset: 4, Target: 0}},
+		{"e8fbffffff", CallSite{Kind: "call", Offset: 0, Target: fn}},
+		{"5548", CallSite{Kind: "unknown", Offset: 0, Target: 0}},
+		{"", CallSite{Kind: "unknown", Offset: 0, Target: 0}},
 	} {
 		f := fn
 		if strings.HasPrefix(c.head, "0f1f40d6") {
@@ -46,17 +46,17 @@ func TestCallSiteARM64(t *testing.T) {
 	fn := uint64(0xffff800080e94c88) // bpf_fentry_test1, 7.2.13 arm64 nokaslr
 	for _, c := range []struct {
 		head string
-		want guestapi.CallSite
+		want CallSite
 	}{
 		// mov x9, x30; bl tramp (live 7.2.13 arm64, nokaslr).
-		{"e9031eaacd84609400040011c0035fd6", guestapi.CallSite{Kind: "bl", Offset: 4, Target: 0xffff8000826b5fc0}},
+		{"e9031eaacd84609400040011c0035fd6", CallSite{Kind: "bl", Offset: 4, Target: 0xffff8000826b5fc0}},
 		// bl backwards.
-		{"e9031eaaffffff97", guestapi.CallSite{Kind: "bl", Offset: 4, Target: fn}},
+		{"e9031eaaffffff97", CallSite{Kind: "bl", Offset: 4, Target: fn}},
 		// bti c first.
-		{"5f2403d5e9031eaa01000094", guestapi.CallSite{Kind: "bl", Offset: 8, Target: fn + 12}},
-		{"e9031eaa1f2003d5", guestapi.CallSite{Kind: "nop", Offset: 4, Target: 0}},
-		{"1f2003d51f2003d5", guestapi.CallSite{Kind: "unknown", Offset: 0, Target: 0}},
-		{"e9031eaa", guestapi.CallSite{Kind: "unknown", Offset: 0, Target: 0}},
+		{"5f2403d5e9031eaa01000094", CallSite{Kind: "bl", Offset: 8, Target: fn + 12}},
+		{"e9031eaa1f2003d5", CallSite{Kind: "nop", Offset: 4, Target: 0}},
+		{"1f2003d51f2003d5", CallSite{Kind: "unknown", Offset: 0, Target: 0}},
+		{"e9031eaa", CallSite{Kind: "unknown", Offset: 0, Target: 0}},
 	} {
 		if got := decodeCallSiteARM64(fn, mustHex(c.head)); got != c.want {
 			t.Errorf("%s: %+v, want %+v", c.head, got, c.want)
