@@ -6,8 +6,8 @@ import (
 	"io"
 	"maps"
 	"os"
-	"slices"
 	"path"
+	"slices"
 	"strings"
 	"time"
 

@@ -106,7 +106,7 @@ func TestKernelRecordings(t *testing.T) {
 			name += ".kaslr"
 		}
 		c := caseOf(t, rec)
-		prof, err := trampoline.LookupProfile(rec.Profile)
+		prof, err := ProfileOf(rec)
 		require.NoError(t, err)
 		a, err := trampoline.LookupArch(rec.Arch)
 		require.NoError(t, err)
@@ -236,7 +236,7 @@ func TestKernelImages(t *testing.T) {
 			continue
 		}
 		c := caseOf(t, rec)
-		prof, err := trampoline.LookupProfile(rec.Profile)
+		prof, err := ProfileOf(rec)
 		require.NoError(t, err)
 		a, err := trampoline.LookupArch(rec.Arch)
 		require.NoError(t, err)

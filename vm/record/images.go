@@ -28,8 +28,8 @@ type ImageResult struct {
 
 // CompareImages renders the model's plan for every image the recording
 // captured, with the kernel's own addresses, and compares code and tail.
-// prof is the model profile of the recorded kernel; nil means the named
-// profile rec.Profile.
+// prof is the model profile of the recorded kernel; nil means
+// ProfileOf's.
 func CompareImages(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile) []ImageResult {
 	var out []ImageResult
 	for _, capt := range rec.Captures {
@@ -343,7 +343,7 @@ func planAt(c *cases.Case, rec *recording.Recording, step int) (*trampoline.Plan
 func planAtWith(c *cases.Case, rec *recording.Recording, step int, prof *trampoline.Profile) (*trampoline.Plan, error) {
 	if prof == nil {
 		var err error
-		if prof, err = trampoline.LookupProfile(rec.Profile); err != nil {
+		if prof, err = ProfileOf(rec); err != nil {
 			return nil, err
 		}
 	}
