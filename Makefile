@@ -2,9 +2,12 @@
 # the VM targets install QEMU and fetch Debian's kernels (cached) first.
 GO         ?= go
 PKGS       := ./...
-# Kernels the test suite boots: the primary fsession kernel and the
-# pre-fsession control, each on x86_64 and arm64.
-VM_KERNELS ?= debian-7.2.13,debian-6.18.15
+# Kernels the test suite boots, each on x86_64 and arm64: a bounded
+# subset of the served builds (tramp vm kernels): the oldest branch
+# (6.12 LTS, trixie), the last branch before fsession, the primary
+# fsession kernel (sid) and the newest release. The whole matrix is
+# tramp vm check --kernel all (README, Every build).
+VM_KERNELS ?= debian-6.12.117,debian-6.18.15,debian-7.2.13,debian-7.3.4
 comma      := ,
 TRAMP      := bin/tramp
 # TRAMP_ACCEL (auto, kvm or tcg) chooses the accelerator of every boot;
