@@ -70,7 +70,7 @@ func bisectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
 	defer f.Close()
-	names, err := expandKernels(ctx, f, *kernelFlag, arches)
+	names, err := bisectBuilds(ctx, f, *kernelFlag, *recs, arch)
 	if err != nil {
 		fmt.Fprintf(stderr, "tramp vm bisect: %v\n", err)
 		return ExitUsage
@@ -87,15 +87,11 @@ func bisectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fmt.Fprintf(stderr, "bisect %s on %s over %d builds, probes %s\n", d.Name, arch, len(builds), strings.Join(caseNames(probes), ", "))
 	probe := func(ctx context.Context, b bisect.Build) (bisect.Judgement, error) {
 		start := time.Now()
-		prof, stated, err := modelProfile(ctx, f, b.Name, "", arches, stderr)
+		got, base, how, err := probeRecordings(ctx, f, b.Name, arch, probes, *recs, *out, *accel, stderr)
 		if err != nil {
 			return bisect.Judgement{}, err
 		}
-		got, how, err := probeRecordings(ctx, f, b.Name, arch, prof[arch], stated[arch], probes, *recs, *out, *accel, stderr)
-		if err != nil {
-			return bisect.Judgement{}, err
-		}
-		j, err := bisect.Judge(got, corpus, prof[arch], d)
+		j, err := bisect.Judge(got, corpus, base, d)
 		if err == nil {
 			fmt.Fprintf(stderr, "[%s %s] %s: %s (%s, %s)\n", b.Name, arch, d.Name, j, how, time.Since(start).Round(time.Second))
 		}
@@ -103,6 +99,39 @@ func bisectCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	results := bisect.Search(ctx, builds, probe)
 	return printBisect(stdout, d, arch, results)
+}
+
+// bisectBuilds are the builds to search: with recordings and --kernel
+// all, the builds recorded there for arch (offline); explicit build
+// names as they are; else the served ones the words select.
+func bisectBuilds(ctx context.Context, f *kernels.Fetcher, spec, dir string, arch kernels.Arch) ([]string, error) {
+	words := splitList(spec)
+	if dir != "" && spec == "all" {
+		recs, err := recording.LoadAll(dir)
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, r := range recs {
+			if r.Arch == string(arch) && kernels.IsBuildName(r.Profile) && !slices.Contains(out, r.Profile) {
+				out = append(out, r.Profile)
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("no %s recordings of served builds under %s", arch, dir)
+		}
+		return out, nil
+	}
+	explicit := true
+	for _, w := range words {
+		if w == "all" || strings.ContainsAny(w, "*?[") || !kernels.IsBuildName(w) {
+			explicit = false
+		}
+	}
+	if explicit && len(words) > 0 {
+		return words, nil
+	}
+	return expandKernels(ctx, f, spec, []kernels.Arch{arch})
 }
 
 func deltaNames() []string {
@@ -150,29 +179,51 @@ func caseNames(cs []*cases.Case) []string {
 	return out
 }
 
-// probeRecordings gives the build's recordings of the probe cases: from
-// dir when it has them all, else from a boot that runs them.
-func probeRecordings(ctx context.Context, f *kernels.Fetcher, build string, arch kernels.Arch, prof *trampoline.Profile, stated *recording.StatedFacts,
-	probes []*cases.Case, dir, out, accel string, stderr io.Writer) ([]*recording.Recording, string, error) {
+// probeRecordings gives the build's recordings of the probe cases and the
+// build's model profile: from dir when it has them all (the profile their
+// stated facts make, offline), else from a boot that runs them (the
+// profile the image's facts make).
+func probeRecordings(ctx context.Context, f *kernels.Fetcher, build string, arch kernels.Arch,
+	probes []*cases.Case, dir, out, accel string, stderr io.Writer) ([]*recording.Recording, *trampoline.Profile, string, error) {
 	if dir != "" {
 		var got []*recording.Recording
+		packed, err := recording.LoadPack(recording.PackPath(dir, build, string(arch)))
+		if err != nil && !os.IsNotExist(err) {
+			return nil, nil, "", err
+		}
 		for _, c := range probes {
-			p := recording.Path(dir, build, string(arch), c.Name)
-			rec, err := recording.Load(p)
-			if os.IsNotExist(err) {
-				got = nil
-				break
+			var rec *recording.Recording
+			for _, r := range packed {
+				if r.Case == c.Name && r.CPU == "" && !r.KASLR && len(r.Append) == 0 {
+					rec = r
+				}
 			}
-			if err != nil {
-				return nil, "", err
+			if rec == nil {
+				rec, err = recording.Load(recording.Path(dir, build, string(arch), c.Name))
+				if os.IsNotExist(err) {
+					got = nil
+					break
+				}
+				if err != nil {
+					return nil, nil, "", err
+				}
 			}
 			got = append(got, rec)
 		}
 		if got != nil {
-			return got, "read from " + dir, nil
+			base, err := record.ProfileOf(got[0])
+			if err != nil {
+				return nil, nil, "", err
+			}
+			return got, base, "read from " + dir, nil
 		}
 	}
-	r := &suiteRun{profile: prof, stated: stated, kernel: build, arch: arch, cases: probes}
+	profs, stated, err := modelProfile(ctx, f, build, "", []kernels.Arch{arch}, stderr)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	prof := profs[arch]
+	r := &suiteRun{profile: prof, stated: stated[arch], kernel: build, arch: arch, cases: probes}
 	bootAll(ctx, []*suiteRun{r}, f, bootOpts{accel: accel}, stderr, func(_ *suiteRun, rec *recording.Recording) {
 		if out != "" {
 			if _, err := recording.Write(out, rec); err != nil {
@@ -181,12 +232,12 @@ func probeRecordings(ctx context.Context, f *kernels.Fetcher, build string, arch
 		}
 	})
 	if r.err != nil {
-		return nil, "", fmt.Errorf("boot: %w", r.err)
+		return nil, nil, "", fmt.Errorf("boot: %w", r.err)
 	}
 	if r.res == nil || len(r.res.Recordings) == 0 {
-		return nil, "", fmt.Errorf("the boot recorded no probe case")
+		return nil, nil, "", fmt.Errorf("the boot recorded no probe case")
 	}
-	return r.res.Recordings, "booted", nil
+	return r.res.Recordings, prof, "booted", nil
 }
 
 func printBisect(w io.Writer, d *trampoline.Delta, arch kernels.Arch, results []bisect.BranchResult) int {

@@ -36,3 +36,16 @@ func TestBisectUsage(t *testing.T) {
 		assert.Contains(t, errOut.String(), tc.want, "%v", tc.args)
 	}
 }
+
+// Bisection over the recordings in cases/testdata (packs included)
+// boots nothing: the syscall-wrapper fallback is in no 7.0 build and in
+// every 7.1 one, on x86_64.
+func TestBisectFromRecordings(t *testing.T) {
+	var out, errOut strings.Builder
+	code := bisectCmd(context.Background(), []string{"--delta", "syscall-wrapper-fallback", "--arch", "x86_64",
+		"--recordings", "../../cases/testdata", "--kernel", "debian-7.0.4,debian-7.0.13,debian-7.1.3,debian-7.1.13,debian-7.2.13"}, &out, &errOut)
+	require.Equal(t, ExitOK, code, errOut.String())
+	assert.NotContains(t, errOut.String(), "booted")
+	assert.Regexp(t, `7\.0 +2  debian-7\.0\.13 +- `, out.String())
+	assert.Regexp(t, `7\.1 +2  - +debian-7\.1\.3 `, out.String())
+}
