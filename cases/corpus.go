@@ -33,3 +33,16 @@ func Corpus() ([]*Case, error) {
 	}
 	return out, nil
 }
+
+// CorpusByName is the built-in corpus keyed by case name.
+func CorpusByName() (map[string]*Case, error) {
+	cs, err := Corpus()
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]*Case, len(cs))
+	for _, c := range cs {
+		m[c.Name] = c
+	}
+	return m, nil
+}

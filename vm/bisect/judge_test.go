@@ -13,12 +13,8 @@ import (
 
 func corpusByName(t *testing.T) map[string]*cases.Case {
 	t.Helper()
-	cs, err := cases.Corpus()
+	m, err := cases.CorpusByName()
 	require.NoError(t, err)
-	m := map[string]*cases.Case{}
-	for _, c := range cs {
-		m[c.Name] = c
-	}
 	return m
 }
 

@@ -145,13 +145,9 @@ func deltaNames() []string {
 // probeCases are the delta's probe cases that apply to arch, and the
 // corpus by name for the judge.
 func probeCases(d *trampoline.Delta, arch string) (map[string]*cases.Case, []*cases.Case, error) {
-	all, err := cases.Corpus()
+	corpus, err := cases.CorpusByName()
 	if err != nil {
 		return nil, nil, err
-	}
-	corpus := map[string]*cases.Case{}
-	for _, c := range all {
-		corpus[c.Name] = c
 	}
 	var probes []*cases.Case
 	for _, n := range d.Probes {
@@ -274,14 +270,10 @@ func buildTable(dir, kernelSpec, write string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tramp vm bisect: --recordings %s: %v\n", dir, err)
 		return ExitUsage
 	}
-	corpusList, err := cases.Corpus()
+	corpus, err := cases.CorpusByName()
 	if err != nil {
 		fmt.Fprintf(stderr, "tramp vm bisect: %v\n", err)
 		return ExitUsage
-	}
-	corpus := map[string]*cases.Case{}
-	for _, c := range corpusList {
-		corpus[c.Name] = c
 	}
 	type key struct{ build, arch string }
 	groups := map[key][]*recording.Recording{}

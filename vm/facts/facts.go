@@ -104,16 +104,7 @@ func (k *Kernel) Stated() *recording.StatedFacts {
 	}
 	if k.Config != nil {
 		st.Config = map[string]string{}
-		for _, o := range configOptions {
-			if o.arch != "" && o.arch != k.Arch {
-				continue
-			}
-			v, ok := k.Config[o.name]
-			if !ok {
-				v = "not set"
-			}
-			st.Config[o.name] = v
-		}
+		k.eachOption(func(name, value, _ string) { st.Config[name] = value })
 	}
 	return st
 }
@@ -239,6 +230,12 @@ var configOptions = []struct {
 }
 
 func (k *Kernel) readConfig() {
+	k.eachOption(func(name, value, why string) { k.add(name, value, FromConfig, why) })
+}
+
+// eachOption calls f for every config option tramp consults on k's arch,
+// in configOptions order, with its value ("not set" when absent).
+func (k *Kernel) eachOption(f func(name, value, why string)) {
 	for _, o := range configOptions {
 		if o.arch != "" && o.arch != k.Arch {
 			continue
@@ -247,7 +244,7 @@ func (k *Kernel) readConfig() {
 		if !ok {
 			v = "not set"
 		}
-		k.add(o.name, v, FromConfig, o.why)
+		f(o.name, v, o.why)
 	}
 }
 

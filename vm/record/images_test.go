@@ -27,12 +27,8 @@ var testdata = filepath.Join("..", "..", "cases", "testdata")
 // corpusByName is the case corpus by case name.
 func corpusByName(t *testing.T) map[string]*cases.Case {
 	t.Helper()
-	corpus, err := cases.Corpus()
+	byName, err := cases.CorpusByName()
 	require.NoError(t, err)
-	byName := map[string]*cases.Case{}
-	for _, c := range corpus {
-		byName[c.Name] = c
-	}
 	return byName
 }
 
