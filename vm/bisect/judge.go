@@ -56,34 +56,20 @@ func Judge(recs []*recording.Recording, corpus map[string]*cases.Case, base *tra
 	d.Set(&on, true)
 	d.Set(&off, false)
 	var j Judgement
-	var onProblems, offProblems []string
-	for _, rec := range recs {
-		c := corpus[rec.Case]
-		if c == nil {
-			return j, fmt.Errorf("recording of %s on %s/%s: no such case", rec.Case, rec.Profile, rec.Arch)
-		}
-		a, err := trampoline.LookupArch(rec.Arch)
-		if err != nil {
-			return j, fmt.Errorf("recording of %s on %s: %w", rec.Case, rec.Profile, err)
-		}
-		if !c.AppliesTo(&on) && !c.AppliesTo(&off) {
-			continue
-		}
-		cOn := record.CompareBoot(rec, c, &on, a)
-		cOff := record.CompareBoot(rec, c, &off, a)
-		if cOn.Verdict == record.NotInBTF {
-			continue
-		}
-		j.Cases++
-		okOn, okOff := cOn.Verdict == record.Agree, cOff.Verdict == record.Agree
-		if okOn != okOff {
-			j.Telling++
-		}
-		if !okOn {
-			onProblems = append(onProblems, firstLines(cOn)...)
-		}
-		if !okOff {
-			offProblems = append(offProblems, firstLines(cOff)...)
+	okOn, counted, onProblems, err := replay(recs, corpus, &on)
+	if err != nil {
+		return j, err
+	}
+	okOff, _, offProblems, err := replay(recs, corpus, &off)
+	if err != nil {
+		return j, err
+	}
+	for i := range recs {
+		if counted[i] {
+			j.Cases++
+			if okOn[i] != okOff[i] {
+				j.Telling++
+			}
 		}
 	}
 	switch {
@@ -103,6 +89,38 @@ func Judge(recs []*recording.Recording, corpus map[string]*cases.Case, base *tra
 		}
 	}
 	return j, nil
+}
+
+// replay compares every recording with the model of p, as tramp vm check
+// does: ok[i] says whether recs[i] agrees, counted[i] whether it was
+// compared at all (its case applies to p and its target is in the
+// build's BTF), bad lists the disagreements. A recording of a case
+// corpus lacks is an error, not skipped.
+func replay(recs []*recording.Recording, corpus map[string]*cases.Case, p *trampoline.Profile) (ok, counted []bool, bad []string, err error) {
+	ok, counted = make([]bool, len(recs)), make([]bool, len(recs))
+	for i, rec := range recs {
+		c := corpus[rec.Case]
+		if c == nil {
+			return nil, nil, nil, fmt.Errorf("recording of %s on %s/%s: no such case", rec.Case, rec.Profile, rec.Arch)
+		}
+		a, err := trampoline.LookupArch(rec.Arch)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("recording of %s on %s: %w", rec.Case, rec.Profile, err)
+		}
+		if !c.AppliesTo(p) {
+			continue
+		}
+		cmp := record.CompareBoot(rec, c, p, a)
+		if cmp.Verdict == record.NotInBTF {
+			continue
+		}
+		counted[i] = true
+		ok[i] = cmp.Verdict == record.Agree
+		if !ok[i] {
+			bad = append(bad, firstLines(cmp)...)
+		}
+	}
+	return ok, counted, bad, nil
 }
 
 func firstLines(c record.Comparison) []string {
@@ -126,39 +144,21 @@ func JudgeAll(recs []*recording.Recording, corpus map[string]*cases.Case, base *
 	if len(ds) > 8 {
 		return nil, nil, fmt.Errorf("JudgeAll: %d deltas, at most 8 (2^n replays)", len(ds))
 	}
-	type agreement struct {
-		mask uint
-		bad  []string
-	}
 	var agreeing []uint
-	var best *agreement
+	var closest []string // the disagreements of the assignment with fewest
 	for mask := uint(0); mask < 1<<len(ds); mask++ {
 		p := *base
 		for i, d := range ds {
 			d.Set(&p, mask&(1<<i) != 0)
 		}
-		var bad []string
-		for _, rec := range recs {
-			c := corpus[rec.Case]
-			if c == nil {
-				return nil, nil, fmt.Errorf("recording of %s on %s/%s: no such case", rec.Case, rec.Profile, rec.Arch)
-			}
-			a, err := trampoline.LookupArch(rec.Arch)
-			if err != nil {
-				return nil, nil, err
-			}
-			if !c.AppliesTo(&p) {
-				continue
-			}
-			cmp := record.CompareBoot(rec, c, &p, a)
-			if cmp.Verdict != record.Agree && cmp.Verdict != record.NotInBTF {
-				bad = append(bad, firstLines(cmp)...)
-			}
+		_, _, bad, err := replay(recs, corpus, &p)
+		if err != nil {
+			return nil, nil, err
 		}
 		if len(bad) == 0 {
 			agreeing = append(agreeing, mask)
-		} else if best == nil || len(bad) < len(best.bad) {
-			best = &agreement{mask, bad}
+		} else if closest == nil || len(bad) < len(closest) {
+			closest = bad
 		}
 	}
 	states = map[string]State{}
@@ -166,7 +166,7 @@ func JudgeAll(recs []*recording.Recording, corpus map[string]*cases.Case, base *
 		for _, d := range ds {
 			states[d.Name] = Neither
 		}
-		return states, best.bad, nil
+		return states, closest, nil
 	}
 	for i, d := range ds {
 		on, off := false, false

@@ -57,16 +57,10 @@ func packCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tramp vm pack: %v\n", err)
 		return ExitCheck
 	}
-	var total int64
+	total := 0
 	for _, p := range written {
-		st, err := os.Stat(p)
-		if err != nil {
-			fmt.Fprintf(stderr, "tramp vm pack: %v\n", err)
-			return ExitCheck
-		}
-		total += st.Size()
-		rs, _ := recording.LoadPack(p)
-		fmt.Fprintf(stdout, "%-50s %4d recordings %8d bytes\n", p, len(rs), st.Size())
+		total += p.Bytes
+		fmt.Fprintf(stdout, "%-50s %4d recordings %8d bytes\n", p.Path, p.Recordings, p.Bytes)
 	}
 	fmt.Fprintf(stdout, "%d packs, %d bytes\n", len(written), total)
 	return ExitOK

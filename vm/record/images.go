@@ -24,6 +24,9 @@ type ImageResult struct {
 	Len  int
 	OK   bool
 	Diff string // instruction-level diff or the reason, when not OK
+	// img is the generator's image with the kernel's addresses, once
+	// rendered (its relocations locate those addresses in the real one).
+	img *arch.Image
 }
 
 // CompareImages renders the model's plan for every image the recording
@@ -72,7 +75,7 @@ func compareImageWith(rec *recording.Recording, c *cases.Case, capt guestapi.Cap
 		r.Diff = err.Error()
 		return r
 	}
-	r.Len = len(img.Code)
+	r.Len, r.img = len(img.Code), img
 	if len(real) < len(img.Code) || !bytes.Equal(img.Code, real[:len(img.Code)]) {
 		r.Diff = fmt.Sprintf("generated %d bytes differ from the kernel's image:\n%s", len(img.Code), diffImages(rec.Arch, img, real, capt.Addr))
 		return r

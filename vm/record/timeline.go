@@ -12,6 +12,7 @@ import (
 	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"github.com/bpftramp/tramp/vm/recording"
 )
 
@@ -64,7 +65,7 @@ func Timeline(recs []*recording.Recording, c *cases.Case) ([]Era, error) {
 		}
 		b := boot{rec: rec, v: v}
 		for _, capt := range rec.Captures {
-			bi, err := bootImage(rec, c, capt.Step, capt.Bytes, capt.Addr)
+			bi, err := bootImage(rec, c, capt)
 			if err != nil {
 				return nil, fmt.Errorf("%s step %d: %w", recording.PathOf("", rec), capt.Step, err)
 			}
@@ -87,10 +88,10 @@ func Timeline(recs []*recording.Recording, c *cases.Case) ([]Era, error) {
 }
 
 // bootImage lists one captured image, with the relocations of the
-// generator's image when it reproduces the bytes.
-func bootImage(rec *recording.Recording, c *cases.Case, step int, hexBytes string, addr uint64) (BootImage, error) {
-	bi := BootImage{Step: step}
-	real, err := hex.DecodeString(hexBytes)
+// generator's image when it reproduces the kernel's (compareImageWith).
+func bootImage(rec *recording.Recording, c *cases.Case, capt guestapi.Capture) (BootImage, error) {
+	bi := BootImage{Step: capt.Step}
+	real, err := hex.DecodeString(capt.Bytes)
 	if err != nil {
 		return bi, fmt.Errorf("bad image bytes: %w", err)
 	}
@@ -98,24 +99,14 @@ func bootImage(rec *recording.Recording, c *cases.Case, step int, hexBytes strin
 	if err != nil {
 		return bi, err
 	}
-	bi.Image = &arch.Image{Code: real}
-	if prof, err := ProfileOf(rec); err == nil && rec.Start != nil {
-		if plan, err := planAtWith(c, rec, step, prof); err == nil {
-			for _, capt := range rec.Captures {
-				if capt.Step != step {
-					continue
-				}
-				if img, err := render(rec, capt, plan, real); err == nil && len(img.Code) <= len(real) && bytes.Equal(img.Code, real[:len(img.Code)]) {
-					bi.Image, bi.Exact = &arch.Image{Code: real[:len(img.Code)], Frame: img.Frame, Relocs: img.Relocs, Labels: img.Labels}, true
-				}
-			}
-		}
-	}
-	if !bi.Exact {
+	if r := compareImageWith(rec, c, capt, nil); r.OK {
+		bi.Image = &arch.Image{Code: real[:r.Len], Frame: r.img.Frame, Relocs: r.img.Relocs, Labels: r.img.Labels}
+		bi.Exact = true
+	} else {
 		// Without the model's length the tail (zeroes, brk) is listed too.
-		bi.Image.Code = trimTail(rec.Arch, real)
+		bi.Image = &arch.Image{Code: trimTail(rec.Arch, real)}
 	}
-	if bi.Lines, err = g.Explain(bi.Image, addr); err != nil {
+	if bi.Lines, err = g.Explain(bi.Image, capt.Addr); err != nil {
 		return bi, err
 	}
 	return bi, nil

@@ -28,11 +28,19 @@ func PackPath(root, profile, arch string) string {
 	return filepath.Join(root, profile, arch+".json.gz")
 }
 
+// Packed is one pack WritePack wrote: where, how many recordings it
+// holds (after the merge) and its size.
+type Packed struct {
+	Path       string
+	Recordings int
+	Bytes      int
+}
+
 // WritePack stores recs in the packs of their builds and arches under
 // root, each merged with the pack already there (a recording replaces the
 // one of the same case and variant), atomically and byte-reproducibly
 // (sorted, no gzip timestamp). It returns the packs written.
-func WritePack(root string, recs []*Recording) ([]string, error) {
+func WritePack(root string, recs []*Recording) ([]Packed, error) {
 	type key struct{ profile, arch string }
 	groups := map[key][]*Recording{}
 	var keys []key
@@ -43,7 +51,7 @@ func WritePack(root string, recs []*Recording) ([]string, error) {
 		}
 		groups[k] = append(groups[k], r)
 	}
-	var written []string
+	var written []Packed
 	for _, k := range keys {
 		p := PackPath(root, k.profile, k.arch)
 		byName := map[string]*Recording{}
@@ -86,7 +94,7 @@ func WritePack(root string, recs []*Recording) ([]string, error) {
 		if err := os.Rename(tmp, p); err != nil {
 			return written, err
 		}
-		written = append(written, p)
+		written = append(written, Packed{Path: p, Recordings: len(pk.Recordings), Bytes: gz.Len()})
 	}
 	return written, nil
 }

@@ -28,8 +28,10 @@ func TestPackRoundTripAndMerge(t *testing.T) {
 	written, err := WritePack(root, []*Recording{b, a, c})
 	require.NoError(t, err)
 	require.Len(t, written, 2)
+	require.Equal(t, 2, written[0].Recordings, "x86_64: a and b")
 	first, err := os.ReadFile(PackPath(root, "debian-7.1.8", "x86_64"))
 	require.NoError(t, err)
+	require.Equal(t, len(first), written[0].Bytes)
 
 	// A newer recording of a replaces the old one; b stays.
 	a2 := *a
