@@ -16,6 +16,19 @@
 //	run                                 # trigger (BPF_PROG_TEST_RUN for the known targets)
 //	run 1 2 3                           # explicit arguments (emulator)
 //
+// A case may have several target lines: tracing multi links (7.2+) put
+// one program on many functions. Then every single-function program
+// names its function, a multi program's attach names its functions and
+// their link cookies, and a run names the function it is about:
+//
+//	target bpf_fentry_test1
+//	target bpf_fentry_test2
+//	prog m fsession.multi cookie        # also fentry.multi, fexit.multi
+//	prog e fentry on=bpf_fentry_test2
+//	attach m on=bpf_fentry_test1,bpf_fentry_test2 link-cookies=0x11,0x22
+//	attach e                            # a multi attach without on= takes every target
+//	run bpf_fentry_test2                # without a function: the kernel's trigger, which calls each target
+//
 // Target attributes after an explicit prototype: fmodret,
 // fmodret-sleepable, error-inject, noreturn, deny, bpf-prog, tail-call,
 // btf-id=N. Without a kernel line a case applies to every profile that

@@ -20,14 +20,23 @@ func Format(c *Case) []byte {
 	if len(c.Arches) > 0 {
 		fmt.Fprintf(&b, "arch %s\n", strings.Join(c.Arches, " "))
 	}
-	b.WriteString(formatTarget(c.Target))
-	b.WriteByte('\n')
-	for _, p := range c.Progs {
-		b.WriteString(FormatProg(p))
+	for _, t := range c.Targets() {
+		b.WriteString(formatTarget(t))
 		b.WriteByte('\n')
 	}
+	for _, p := range c.Progs {
+		b.WriteString(FormatProg(p))
+		if f, ok := c.On[p.Name]; ok {
+			b.WriteString(" on=" + f)
+		}
+		b.WriteByte('\n')
+	}
+	var all []string
+	for _, t := range c.Targets() {
+		all = append(all, t.Name)
+	}
 	for _, s := range c.Steps {
-		b.WriteString(formatStep(s))
+		b.WriteString(formatStep(s, all))
 		b.WriteByte('\n')
 	}
 	return []byte(b.String())
@@ -104,16 +113,31 @@ func FormatProg(p *trampoline.Prog) string {
 	return strings.Join(w, " ")
 }
 
-func formatStep(s Step) string {
+// formatStep is a step line; all are the case's targets, which a multi
+// attach without on= names.
+func formatStep(s Step, all []string) string {
 	switch s.Op {
 	case OpRun:
 		w := []string{"run"}
+		if s.Func != "" {
+			w = append(w, s.Func)
+		}
 		for _, a := range s.Args {
 			w = append(w, fmt.Sprint(a))
 		}
 		return strings.Join(w, " ")
 	}
 	line := string(s.Op) + " " + s.Prog.Name
+	if s.Funcs != nil && strings.Join(s.Funcs, ",") != strings.Join(all, ",") {
+		line += " on=" + strings.Join(s.Funcs, ",")
+	}
+	if s.Cookies != nil {
+		var w []string
+		for _, c := range s.Cookies {
+			w = append(w, fmt.Sprintf("%#x", c))
+		}
+		line += " link-cookies=" + strings.Join(w, ",")
+	}
 	if s.Expect != "" {
 		line += " expect " + s.Expect
 	}

@@ -22,11 +22,69 @@ type Case struct {
 	// the single word KernelsAll.
 	Kernels []string
 	Arches  []string
-	Target  trampoline.Target
+	// Target is the case's (first) target function.
+	Target trampoline.Target
 	// TargetLine is where the target was declared.
 	TargetLine int
+	// Extra are the further targets of a case with several target
+	// lines, in order (nil for a single-target case); ExtraLines are
+	// their lines.
+	Extra      []trampoline.Target
+	ExtraLines []int
 	Progs      []*trampoline.Prog
-	Steps      []Step
+	// On names the function of each single-function program of a case
+	// with several targets (prog NAME KIND on=FUNC).
+	On    map[string]string
+	Steps []Step
+}
+
+// Targets lists every target of the case, the first one first.
+func (c *Case) Targets() []trampoline.Target {
+	return append([]trampoline.Target{c.Target}, c.Extra...)
+}
+
+// LookupTarget finds a target of the case by function name.
+func (c *Case) LookupTarget(name string) (trampoline.Target, bool) {
+	for _, t := range c.Targets() {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return trampoline.Target{}, false
+}
+
+// MultiTarget says whether the case has several targets.
+func (c *Case) MultiTarget() bool { return len(c.Extra) > 0 }
+
+// FuncOf is the function a single-function program attaches to: the one
+// its prog line names, else the case's target.
+func (c *Case) FuncOf(p *trampoline.Prog) string {
+	if f, ok := c.On[p.Name]; ok {
+		return f
+	}
+	return c.Target.Name
+}
+
+// TargetLineOf is where the named target was declared (the first
+// target's line for a name that is not a target).
+func (c *Case) TargetLineOf(name string) int {
+	if l := c.targetLine(name); l != 0 {
+		return l
+	}
+	return c.TargetLine
+}
+
+// targetLine is where the named target was declared (0: not a target).
+func (c *Case) targetLine(name string) int {
+	if c.Target.Name == name {
+		return c.TargetLine
+	}
+	for i, t := range c.Extra {
+		if t.Name == name {
+			return c.ExtraLines[i]
+		}
+	}
+	return 0
 }
 
 // StepOp is what a step does.
@@ -50,6 +108,14 @@ type Step struct {
 	Expect string
 	// Args are the explicit arguments of a run line (nil: the kernel's own).
 	Args []int64
+	// Func is the function a run line triggers in a case with several
+	// targets ("": the kernel's trigger, which calls each of them).
+	Func string
+	// Funcs and Cookies are a multi program's attach: the functions
+	// (on=, default every target) and their cookies (link-cookies=, nil:
+	// every cookie 0).
+	Funcs   []string
+	Cookies []uint64
 }
 
 // Prog finds a declared program by name.
@@ -93,6 +159,8 @@ type parser struct {
 	file string
 	c    *Case
 	line int
+	// progLines: where each program was declared.
+	progLines map[string]int
 }
 
 func (p *parser) errf(col int, format string, args ...any) error {
@@ -104,7 +172,7 @@ func (p *parser) errf(col int, format string, args ...any) error {
 func Parse(file string, src []byte) (*Case, error) {
 	base := filepath.Base(file)
 	c := &Case{Name: strings.TrimSuffix(base, filepath.Ext(base)), File: file}
-	p := &parser{file: file, c: c}
+	p := &parser{file: file, c: c, progLines: map[string]int{}}
 	seen := map[string]int{}
 	for i, raw := range strings.Split(string(src), "\n") {
 		p.line = i + 1
@@ -121,7 +189,7 @@ func Parse(file string, src []byte) (*Case, error) {
 		}
 		kw := toks[0]
 		switch kw.text {
-		case "kernel", "arch", "target":
+		case "kernel", "arch":
 			if prev, ok := seen[kw.text]; ok {
 				return nil, p.errf(kw.col, "second %s line (the first is on line %d)", kw.text, prev)
 			}
@@ -147,9 +215,12 @@ func Parse(file string, src []byte) (*Case, error) {
 			return nil, err
 		}
 	}
-	if _, ok := seen["target"]; !ok {
+	if c.TargetLine == 0 {
 		p.line = 1
 		return nil, p.errf(1, "no target line: every case needs one")
+	}
+	if err := p.finish(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -242,9 +313,27 @@ func isIdent(s string) bool {
 // target parses "target NAME" or "target NAME(T, ...) -> R [attrs]". The
 // prototype may contain spaces, so it is read from the raw line.
 func (p *parser) target(line string, toks []token) error {
-	p.c.TargetLine = p.line
+	t, err := p.targetDecl(line, toks)
+	if err != nil {
+		return err
+	}
+	if prev := p.c.targetLine(t.Name); prev != 0 {
+		return p.errf(toks[1].col, "target %s declared twice (first on line %d)", t.Name, prev)
+	}
+	if p.c.TargetLine == 0 {
+		p.c.Target, p.c.TargetLine = t, p.line
+		return nil
+	}
+	p.c.Extra = append(p.c.Extra, t)
+	p.c.ExtraLines = append(p.c.ExtraLines, p.line)
+	return nil
+}
+
+// targetDecl parses one target line.
+func (p *parser) targetDecl(line string, toks []token) (trampoline.Target, error) {
+	var none trampoline.Target
 	if len(toks) < 2 {
-		return p.errf(toks[0].col, "target needs a function name")
+		return none, p.errf(toks[0].col, "target needs a function name")
 	}
 	rest := line[toks[1].col-1:]
 	open := strings.IndexByte(rest, '(')
@@ -252,24 +341,23 @@ func (p *parser) target(line string, toks []token) error {
 		// A bare name: a known function, perhaps with attributes after it.
 		name := toks[1]
 		if !isIdent(name.text) {
-			return p.errf(name.col, "bad function name %q", name.text)
+			return none, p.errf(name.col, "bad function name %q", name.text)
 		}
 		t, ok := trampoline.KnownTarget(name.text)
 		if !ok {
-			return p.errf(name.col, "tramp does not know the prototype of %s; write it out, e.g. target %s(u64, ptr) -> s32 (known: %s)",
+			return none, p.errf(name.col, "tramp does not know the prototype of %s; write it out, e.g. target %s(u64, ptr) -> s32 (known: %s)",
 				name.text, name.text, strings.Join(trampoline.KnownTargetNames(), ", "))
 		}
-		p.c.Target = t
-		return p.targetAttrs(toks[2:])
+		return t, p.targetAttrs(&t, toks[2:])
 	}
 	base := toks[1].col - 1
 	name := strings.TrimSpace(rest[:open])
 	if !isIdent(name) {
-		return p.errf(toks[1].col, "bad function name %q", name)
+		return none, p.errf(toks[1].col, "bad function name %q", name)
 	}
 	closeIdx := strings.IndexByte(rest, ')')
 	if closeIdx < open {
-		return p.errf(base+open+1, "unclosed '(' in prototype")
+		return none, p.errf(base+open+1, "unclosed '(' in prototype")
 	}
 	t := trampoline.Target{Name: name, ObjID: trampoline.VmlinuxObjID}
 	inner := rest[open+1 : closeIdx]
@@ -279,11 +367,11 @@ func (p *parser) target(line string, toks []token) error {
 			word := strings.TrimSpace(part)
 			col := off + strings.Index(part, word) + 1
 			if word == "" {
-				return p.errf(off+1, "empty argument type in prototype")
+				return none, p.errf(off+1, "empty argument type in prototype")
 			}
 			typ, err := trampoline.ParseType(word, false)
 			if err != nil {
-				return p.errf(col, "%v", err)
+				return none, p.errf(col, "%v", err)
 			}
 			t.Proto.Args = append(t.Proto.Args, typ)
 			off += len(part) + 1
@@ -293,28 +381,27 @@ func (p *parser) target(line string, toks []token) error {
 	afterCol := base + closeIdx + 2
 	atoks, err := p.tokenize(after)
 	if err != nil {
-		return err
+		return none, err
 	}
 	for i := range atoks {
 		atoks[i].col += afterCol - 1
 	}
 	if len(atoks) < 2 || atoks[0].text != "->" {
-		return p.errf(afterCol, "expected '-> TYPE' after the argument list (use '-> void' for no return value)")
+		return none, p.errf(afterCol, "expected '-> TYPE' after the argument list (use '-> void' for no return value)")
 	}
 	ret, err := trampoline.ParseType(atoks[1].text, true)
 	if err != nil {
-		return p.errf(atoks[1].col, "%v", err)
+		return none, p.errf(atoks[1].col, "%v", err)
 	}
 	t.Proto.Ret = ret
 	if known, ok := trampoline.KnownTarget(name); ok {
 		t.Attrs = known.Attrs
 	}
-	p.c.Target = t
-	return p.targetAttrs(atoks[2:])
+	return t, p.targetAttrs(&t, atoks[2:])
 }
 
-func (p *parser) targetAttrs(toks []token) error {
-	a := &p.c.Target.Attrs
+func (p *parser) targetAttrs(tg *trampoline.Target, toks []token) error {
+	a := &tg.Attrs
 	for _, t := range toks {
 		switch {
 		case t.text == "fmodret":
@@ -342,7 +429,7 @@ func (p *parser) targetAttrs(toks []token) error {
 			if err != nil || v == 0 {
 				return p.errf(t.col, "bad btf-id %q: want a positive 32-bit number", t.text)
 			}
-			p.c.Target.BTFID = uint32(v)
+			tg.BTFID = uint32(v)
 		default:
 			return p.errf(t.col, "unknown target attribute %q (want fmodret, fmodret-sleepable, error-inject, noreturn, deny, bpf-prog, tail-call, tail-call-subprog, tail-call-taken, global-subprog, btf-id=N)", t.text)
 		}
@@ -361,7 +448,7 @@ func (p *parser) targetAttrs(toks []token) error {
 
 func (p *parser) prog(toks []token) error {
 	if len(toks) < 3 {
-		return p.errf(toks[0].col, "want: prog NAME KIND [cookie] [ip] [sleepable] [link-cookie=N] [returns=N]")
+		return p.errf(toks[0].col, "want: prog NAME KIND [cookie] [ip] [sleepable] [link-cookie=N] [returns=N] [on=FUNC]")
 	}
 	name := toks[1]
 	if !isIdent(name.text) {
@@ -372,7 +459,7 @@ func (p *parser) prog(toks []token) error {
 	}
 	kind, ok := trampoline.ParseKind(toks[2].text)
 	if !ok {
-		return p.errf(toks[2].col, "unknown program kind %q (want fentry, fexit, fmod_ret, fsession or freplace)", toks[2].text)
+		return p.errf(toks[2].col, "unknown program kind %q (want %s)", toks[2].text, strings.Join(trampoline.KindNames(), ", "))
 	}
 	pr := &trampoline.Prog{Name: name.text, Kind: kind}
 	seen := map[string]bool{}
@@ -404,11 +491,48 @@ func (p *parser) prog(toks []token) error {
 				return p.errf(t.col+len(key), "bad return value %q: want a signed 32-bit number", t.text[len(key):])
 			}
 			pr.Returns = v
+		case "on=":
+			fn := t.text[len(key):]
+			if kind.Multi() {
+				return p.errf(t.col, "a %s program names its functions on its attach line (attach %s on=F1,F2,...)", kind, pr.Name)
+			}
+			if p.c.targetLine(fn) == 0 {
+				return p.errf(t.col+len(key), "on=%s: no target %s declared before this line", fn, fn)
+			}
+			if p.c.On == nil {
+				p.c.On = map[string]string{}
+			}
+			p.c.On[pr.Name] = fn
 		default:
-			return p.errf(t.col, "unknown program option %q (want cookie, ip, sleepable, link-cookie=N, returns=N)", t.text)
+			return p.errf(t.col, "unknown program option %q (want cookie, ip, sleepable, link-cookie=N, returns=N, on=FUNC)", t.text)
 		}
 	}
+	if kind.Multi() && pr.LinkCookie != 0 {
+		return p.errf(toks[0].col, "a %s program has a cookie per function: give them on its attach line (link-cookies=C1,C2,...), not link-cookie=", kind)
+	}
 	p.c.Progs = append(p.c.Progs, pr)
+	p.progLines[pr.Name] = p.line
+	return nil
+}
+
+// finish checks what only the whole case shows: in a case with several
+// targets every single-function program names its function.
+func (p *parser) finish() error {
+	if !p.c.MultiTarget() {
+		if len(p.c.On) > 0 {
+			// on= naming the only target says nothing: keep the case as
+			// a single-target one.
+			p.c.On = nil
+		}
+		return nil
+	}
+	for _, pr := range p.c.Progs {
+		if _, ok := p.c.On[pr.Name]; ok || pr.Kind.Multi() {
+			continue
+		}
+		p.line = p.progLines[pr.Name]
+		return p.errf(1, "program %s: the case has %d targets; name this program's function with on=FUNC", pr.Name, len(p.c.Extra)+1)
+	}
 	return nil
 }
 
@@ -423,6 +547,46 @@ func (p *parser) attachDetach(toks []token) error {
 	}
 	st := Step{Op: op, Line: p.line, Prog: pr}
 	rest := toks[2:]
+	for len(rest) > 0 && (strings.HasPrefix(rest[0].text, "on=") || strings.HasPrefix(rest[0].text, "link-cookies=")) {
+		t := rest[0]
+		rest = rest[1:]
+		if op != OpAttach || !pr.Kind.Multi() {
+			return p.errf(t.col, "%s: only the attach of a multi program (fentry.multi, fexit.multi, fsession.multi) takes on= and link-cookies=", strings.SplitN(t.text, "=", 2)[0])
+		}
+		key, val, _ := strings.Cut(t.text, "=")
+		vcol := t.col + len(key) + 1
+		if (key == "on" && st.Funcs != nil) || (key == "link-cookies" && st.Cookies != nil) {
+			return p.errf(t.col, "%s given twice", key)
+		}
+		if val == "" {
+			return p.errf(vcol, "%s= needs a comma-separated list", key)
+		}
+		for _, item := range strings.Split(val, ",") {
+			if key == "on" {
+				if p.c.targetLine(item) == 0 {
+					return p.errf(vcol, "on=: no target %q declared before this line", item)
+				}
+				st.Funcs = append(st.Funcs, item)
+			} else {
+				v, err := strconv.ParseUint(item, 0, 64)
+				if err != nil {
+					return p.errf(vcol, "bad link cookie %q: want an unsigned 64-bit number", item)
+				}
+				st.Cookies = append(st.Cookies, v)
+			}
+			vcol += len(item) + 1
+		}
+	}
+	if op == OpAttach && pr.Kind.Multi() {
+		if st.Funcs == nil {
+			for _, t := range p.c.Targets() {
+				st.Funcs = append(st.Funcs, t.Name)
+			}
+		}
+		if st.Cookies != nil && len(st.Cookies) != len(st.Funcs) {
+			return p.errf(toks[0].col, "link-cookies gives %d cookies for %d functions", len(st.Cookies), len(st.Funcs))
+		}
+	}
 	if len(rest) > 0 {
 		if rest[0].text != "expect" {
 			return p.errf(rest[0].col, "unexpected %q: want 'expect ok' or 'expect ERRNO'", rest[0].text)
@@ -453,15 +617,27 @@ func (p *parser) attachDetach(toks []token) error {
 
 func (p *parser) run(toks []token) error {
 	st := Step{Op: OpRun, Line: p.line}
-	for _, t := range toks[1:] {
+	args := toks[1:]
+	target := p.c.Target
+	if len(args) > 0 && isIdent(args[0].text) {
+		t, ok := p.c.LookupTarget(args[0].text)
+		if !ok {
+			return p.errf(args[0].col, "run %s: no target %s declared before this line", args[0].text, args[0].text)
+		}
+		st.Func, target = t.Name, t
+		args = args[1:]
+	} else if len(args) > 0 && p.c.MultiTarget() {
+		return p.errf(toks[0].col, "run with arguments in a case with several targets: name the function first (run FUNC ARGS...)")
+	}
+	for _, t := range args {
 		v, err := parseArg(t.text)
 		if err != nil {
 			return p.errf(t.col, "bad argument %q: want an integer (decimal, 0x hex, or negative)", t.text)
 		}
 		st.Args = append(st.Args, v)
 	}
-	if n := len(st.Args); n > 0 && n != len(p.c.Target.Proto.Args) && p.c.TargetLine > 0 {
-		return p.errf(toks[0].col, "run gives %d arguments, %s takes %d", n, p.c.Target.Name, len(p.c.Target.Proto.Args))
+	if n := len(st.Args); n > 0 && n != len(target.Proto.Args) && p.c.TargetLine > 0 {
+		return p.errf(toks[0].col, "run gives %d arguments, %s takes %d", n, target.Name, len(target.Proto.Args))
 	}
 	p.c.Steps = append(p.c.Steps, st)
 	return nil

@@ -96,14 +96,48 @@ type Outcome struct {
 	Reason string `json:"reason,omitempty"`
 	// Expect is the case's expectation, if it has one.
 	Expect string `json:"expect,omitempty"`
-	// Lists are the three lists in run order (newest attach first).
+	// Funcs and Cookies are a multi attach's functions and cookies.
+	Funcs   []string           `json:"on,omitempty"`
+	Cookies []trampoline.Hex64 `json:"link_cookies,omitempty"`
+	// Lists are the three lists of the (first) target's trampoline in
+	// run order (newest attach first).
 	Lists    map[string][]string `json:"lists"`
 	Freplace string              `json:"freplace,omitempty"`
 	Flags    trampoline.Flags    `json:"flags"`
 	Slots    int                 `json:"slots"`
 	MaxSlots int                 `json:"max_slots"`
+	// Functions is every target's trampoline after the step, in a case
+	// with several targets (nil in a single-target case, whose one
+	// trampoline the fields above show).
+	Functions map[string]*FuncState `json:"functions,omitempty"`
 	// Plan is the generator's input after the step, when an image exists.
 	Plan *trampoline.Plan `json:"-"`
+	// Plans are every target's plans (those with an image), by function.
+	Plans map[string]*trampoline.Plan `json:"-"`
+}
+
+// FuncState is one function's trampoline after a step.
+type FuncState struct {
+	Lists    map[string][]string `json:"lists"`
+	Freplace string              `json:"freplace,omitempty"`
+	Flags    trampoline.Flags    `json:"flags"`
+	Slots    int                 `json:"slots"`
+}
+
+// stateOf reads a trampoline's lists, extension, flags and slots.
+func stateOf(tr *trampoline.Trampoline) *FuncState {
+	fs := &FuncState{Lists: map[string][]string{}, Flags: tr.Flags(), Slots: tr.SlotsUsed()}
+	for _, l := range trampoline.Lists() {
+		names := []string{}
+		for _, pr := range tr.ListProgs(l) {
+			names = append(names, pr.Name)
+		}
+		fs.Lists[l.String()] = names
+	}
+	if e := tr.Extension(); e != nil {
+		fs.Freplace = e.Name
+	}
+	return fs
 }
 
 // Agrees says whether the outcome meets the case's expectation (true when
@@ -118,8 +152,10 @@ type Result struct {
 	Target string    `json:"target"`
 	Proto  string    `json:"prototype"`
 	Ops    []Outcome `json:"ops"`
-	// Final is the trampoline after the last step.
+	// Final is the (first) target's trampoline after the last step;
+	// Model holds every target's.
 	Final *trampoline.Trampoline `json:"-"`
+	Model *trampoline.Kernel     `json:"-"`
 }
 
 // Disagreements lists the outcomes that contradict the case's expect.
@@ -149,6 +185,9 @@ type ReplayOptions struct {
 	// Target, when set, replaces the case's target: the same function
 	// with the ids a real boot gave it (BTF id, object or program id).
 	Target *trampoline.Target
+	// Functions, when set, replace targets by function name in the same
+	// way (the further targets of a case with several).
+	Functions map[string]trampoline.Target
 	// SizeFunc is the architecture's image sizer (nil: none).
 	SizeFunc func(*trampoline.Plan) (int, error)
 	// Through stops the replay after the step of this index into
@@ -168,15 +207,21 @@ const ResultError = "error"
 // ReplayWith is Replay with options: the one replay of a case's steps on
 // the model that every caller builds on.
 func ReplayWith(c *Case, p *trampoline.Profile, a *trampoline.Arch, opt ReplayOptions) (*Result, error) {
-	target := c.Target
-	if opt.Target != nil {
-		target = *opt.Target
+	targets := c.Targets()
+	for i, t := range targets {
+		if r, ok := opt.Functions[t.Name]; ok {
+			targets[i] = r
+		}
 	}
-	tr := trampoline.New(p, a, target)
-	tr.SizeFunc = opt.SizeFunc
-	res := &Result{Case: c.Name, Kernel: p.Name, Arch: a.Name, Target: target.Name,
-		Proto: target.Proto.String(), Final: tr}
+	if opt.Target != nil {
+		targets[0] = *opt.Target
+	}
+	k := trampoline.NewKernel(p, a, targets, opt.SizeFunc)
+	tr := k.Trampoline(targets[0].Name)
+	res := &Result{Case: c.Name, Kernel: p.Name, Arch: a.Name, Target: targets[0].Name,
+		Proto: targets[0].Proto.String(), Final: tr, Model: k}
 	links := map[*trampoline.Prog]*trampoline.Link{}
+	multis := map[*trampoline.Prog]*trampoline.MultiLink{}
 	for i, st := range c.Steps {
 		if opt.Through >= 0 && i > opt.Through {
 			break
@@ -184,16 +229,31 @@ func ReplayWith(c *Case, p *trampoline.Profile, a *trampoline.Arch, opt ReplayOp
 		if st.Op == OpRun {
 			continue
 		}
-		o := Outcome{Op: st.Op, Step: i, Line: st.Line, Prog: st.Prog.Name, Expect: st.Expect, Result: "ok"}
+		o := Outcome{Op: st.Op, Step: i, Line: st.Line, Prog: st.Prog.Name, Expect: st.Expect, Result: "ok", Funcs: st.Funcs}
+		for _, ck := range st.Cookies {
+			o.Cookies = append(o.Cookies, trampoline.Hex64(ck))
+		}
+		multi := st.Prog.Kind.Multi()
 		switch st.Op {
 		case OpAttach:
-			l, err := tr.Attach(st.Prog)
+			var err error
+			if multi {
+				var ml *trampoline.MultiLink
+				if ml, err = k.AttachMulti(st.Prog, st.Funcs, st.Cookies); err == nil {
+					multis[st.Prog] = ml
+				}
+			} else {
+				var l *trampoline.Link
+				// A second successful link of one program to one function
+				// cannot happen in the kernel (EBUSY), and a program is
+				// loaded for one function, so one link per program suffices.
+				if l, err = k.Trampoline(c.FuncOf(st.Prog)).Attach(st.Prog); err == nil {
+					links[st.Prog] = l
+				}
+			}
 			var kerr *trampoline.Error
 			switch {
 			case err == nil:
-				// A second successful link of one program cannot happen in
-				// the kernel (EBUSY), so one link per program suffices.
-				links[st.Prog] = l
 			case errors.As(err, &kerr):
 				o.Result, o.Stage, o.Reason = kerr.Errno.String(), string(kerr.Stage), kerr.Msg
 			case opt.Lenient:
@@ -202,38 +262,48 @@ func ReplayWith(c *Case, p *trampoline.Profile, a *trampoline.Arch, opt ReplayOp
 				return nil, fmt.Errorf("%s:%d: attach %s: %w", c.File, st.Line, st.Prog.Name, err)
 			}
 		case OpDetach:
-			l := links[st.Prog]
+			l, ml := links[st.Prog], multis[st.Prog]
 			switch {
-			case l == nil && opt.Lenient:
+			case l == nil && ml == nil && opt.Lenient:
 				o.Result, o.Reason = ResultError, "the model has no link"
-			case l == nil:
+			case l == nil && ml == nil:
 				return nil, fmt.Errorf("%s:%d: detach %s: %w: the program has no link here (never attached, its attach failed, or it was detached already)",
 					c.File, st.Line, st.Prog.Name, ErrReplay)
 			default:
-				if err := tr.Detach(l); err != nil {
+				var err error
+				if ml != nil {
+					err = k.DetachMulti(ml)
+				} else {
+					err = k.Trampoline(c.FuncOf(st.Prog)).Detach(l)
+				}
+				if err != nil {
 					if !opt.Lenient {
 						return nil, fmt.Errorf("%s:%d: %w", c.File, st.Line, err)
 					}
 					o.Result, o.Reason = ResultError, err.Error()
 				}
 				delete(links, st.Prog)
+				delete(multis, st.Prog)
 			}
 		}
-		o.Lists = map[string][]string{}
-		for _, l := range trampoline.Lists() {
-			names := []string{}
-			for _, pr := range tr.ListProgs(l) {
-				names = append(names, pr.Name)
-			}
-			o.Lists[l.String()] = names
-		}
-		if e := tr.Extension(); e != nil {
-			o.Freplace = e.Name
-		}
-		o.Flags = tr.Flags()
-		o.Slots, o.MaxSlots = tr.SlotsUsed(), p.SlotLimit(a)
+		fs := stateOf(tr)
+		o.Lists, o.Freplace, o.Flags, o.Slots = fs.Lists, fs.Freplace, fs.Flags, fs.Slots
+		o.MaxSlots = p.SlotLimit(a)
 		if tr.HasImage() {
 			o.Plan = tr.Plan()
+		}
+		o.Plans = map[string]*trampoline.Plan{}
+		for _, f := range k.Functions() {
+			ft := k.Trampoline(f)
+			if c.MultiTarget() {
+				if o.Functions == nil {
+					o.Functions = map[string]*FuncState{}
+				}
+				o.Functions[f] = stateOf(ft)
+			}
+			if ft.HasImage() {
+				o.Plans[f] = ft.Plan()
+			}
 		}
 		res.Ops = append(res.Ops, o)
 	}

@@ -235,7 +235,7 @@ func (m *machine) bpfFunc(i int) {
 	c.ArgCnt = c.FuncMeta & 0xff
 	c.IsReturn = int(c.FuncMeta >> trampoline.IsReturnShift & 1)
 	c.CookieIndex = int(c.FuncMeta >> trampoline.CookieIndexShift & 0xff)
-	switch pr.Kind {
+	switch pr.Kind.Base() {
 	case trampoline.KindFsession:
 		c.Phase = string(trampoline.PhaseEntry)
 		if c.IsReturn != 0 {
@@ -252,7 +252,7 @@ func (m *machine) bpfFunc(i int) {
 	for k := uint64(0); k < c.ArgCnt && k < trampoline.MaxFuncArgs; k++ {
 		c.Args = append(c.Args, m.readD(ctx+8*k, 8, what("ctx[%d] (argument)", int(k))))
 	}
-	if pr.Kind == trampoline.KindFexit || pr.Kind == trampoline.KindFmodRet || pr.Kind == trampoline.KindFsession {
+	if b := pr.Kind.Base(); b == trampoline.KindFexit || b == trampoline.KindFmodRet || b == trampoline.KindFsession {
 		v := m.readD(ctx+8*c.ArgCnt, 8, what("ctx[%d] (return value)", int(c.ArgCnt)))
 		c.Ret = &v
 	}
@@ -263,7 +263,7 @@ func (m *machine) bpfFunc(i int) {
 	if m.runCtx != 0 {
 		c.AttachCookie = m.readD(m.runCtx, 8, what("run_ctx->bpf_cookie", 0))
 	}
-	if pr.Kind == trampoline.KindFsession && pr.Cookie {
+	if pr.Kind.Session() && pr.Cookie {
 		ptr := ctx - 8*uint64(c.CookieIndex)
 		slot := int64(c.CookieIndex)
 		c.CookieSlot = &slot

@@ -37,6 +37,28 @@ var TestTargets = map[string]TestTarget{
 	"bpf_modify_return_test2": {Args: []uint64{1, placeholderPtr, 3, 4, 5, 6, 7}, Unknown: []bool{false, true}, Ret: 29},
 }
 
+// TestRunOrder is the order in which BPF_PROG_TEST_RUN of an fentry,
+// fexit or fsession program calls the test targets
+// (bpf_prog_test_run_tracing): one trigger of a case with several of
+// them runs their trampolines in this order.
+var TestRunOrder = []string{"bpf_fentry_test1", "bpf_fentry_test2", "bpf_fentry_test3", "bpf_fentry_test4",
+	"bpf_fentry_test5", "bpf_fentry_test6", "bpf_fentry_test7", "bpf_fentry_test8", "bpf_fentry_test9", "bpf_fentry_test10"}
+
+// Matches says whether the arguments a program read (count and values)
+// are the ones the test run passes to this target: the known ones equal,
+// the kernel stack addresses whatever they are.
+func (t TestTarget) Matches(argCnt uint64, args []uint64) bool {
+	if argCnt != uint64(len(t.Args)) || len(args) < len(t.Args) {
+		return false
+	}
+	for i, v := range t.Args {
+		if !t.UnknownArg(i) && args[i] != v {
+			return false
+		}
+	}
+	return true
+}
+
 // UnknownArg says whether argument i of a test target is a kernel stack
 // address.
 func (t TestTarget) UnknownArg(i int) bool { return i < len(t.Unknown) && t.Unknown[i] }

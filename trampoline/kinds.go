@@ -16,12 +16,49 @@ const (
 	KindFmodRet
 	KindFsession
 	KindFreplace
+	// The tracing multi-link kinds (7.2+): one program on many functions,
+	// attached with link_create.tracing_multi.
+	KindFentryMulti
+	KindFexitMulti
+	KindFsessionMulti
 )
 
-var kindNames = [...]string{"fentry", "fexit", "fmod_ret", "fsession", "freplace"}
+var kindNames = [...]string{"fentry", "fexit", "fmod_ret", "fsession", "freplace",
+	"fentry.multi", "fexit.multi", "fsession.multi"}
 
 // Kinds lists every kind in a stable order.
-func Kinds() []Kind { return []Kind{KindFentry, KindFexit, KindFmodRet, KindFsession, KindFreplace} }
+func Kinds() []Kind {
+	return []Kind{KindFentry, KindFexit, KindFmodRet, KindFsession, KindFreplace,
+		KindFentryMulti, KindFexitMulti, KindFsessionMulti}
+}
+
+// KindNames lists the kind names case files accept, for messages.
+func KindNames() []string { return append([]string(nil), kindNames[:]...) }
+
+// Multi says whether programs of this kind attach through a tracing
+// multi link.
+func (k Kind) Multi() bool {
+	return k == KindFentryMulti || k == KindFexitMulti || k == KindFsessionMulti
+}
+
+// Base is the single-function kind whose list, slots and trampoline
+// code a multi kind shares on each function (bpf_attach_type_to_tramp
+// maps FENTRY_MULTI to FENTRY and so on); a single kind is its own base.
+func (k Kind) Base() Kind {
+	switch k {
+	case KindFentryMulti:
+		return KindFentry
+	case KindFexitMulti:
+		return KindFexit
+	case KindFsessionMulti:
+		return KindFsession
+	}
+	return k
+}
+
+// Session says whether the kind runs at entry and exit with one program
+// (fsession and fsession.multi).
+func (k Kind) Session() bool { return k.Base() == KindFsession }
 
 func (k Kind) String() string {
 	if k >= 0 && int(k) < len(kindNames) {
@@ -52,6 +89,10 @@ const (
 	AttachTraceFexit    uint32 = 25
 	AttachModifyReturn  uint32 = 26
 	AttachTraceFsession uint32 = 58
+	// The tracing multi-link attach types (7.2+).
+	AttachTraceFentryMulti   uint32 = 59
+	AttachTraceFexitMulti    uint32 = 60
+	AttachTraceFsessionMulti uint32 = 61
 )
 
 // ProgType is the BPF program type a program of this kind is loaded as.
@@ -74,6 +115,12 @@ func (k Kind) AttachType() uint32 {
 		return AttachModifyReturn
 	case KindFsession:
 		return AttachTraceFsession
+	case KindFentryMulti:
+		return AttachTraceFentryMulti
+	case KindFexitMulti:
+		return AttachTraceFexitMulti
+	case KindFsessionMulti:
+		return AttachTraceFsessionMulti
 	}
 	return 0
 }
@@ -81,7 +128,8 @@ func (k Kind) AttachType() uint32 {
 // usesTrampolineRetval says whether the kind reads the traced function's
 // return value from the trampoline (models attach_uses_trampoline_retval).
 func (k Kind) usesTrampolineRetval() bool {
-	return k == KindFexit || k == KindFmodRet || k == KindFsession
+	b := k.Base()
+	return b == KindFexit || b == KindFmodRet || b == KindFsession
 }
 
 // List is one of the trampoline's program lists, numbered as the

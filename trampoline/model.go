@@ -42,6 +42,9 @@ type Link struct {
 type node struct {
 	link *Link
 	exit bool // the fexit node of an fsession link
+	// cookie is what bpf_get_attach_cookie returns on this node: the
+	// link's cookie, or a multi link's cookie for this function.
+	cookie uint64
 }
 
 // Trampoline models one struct bpf_trampoline: the state the kernel keeps
@@ -93,26 +96,36 @@ func (t *Trampoline) Load(p *Prog) error {
 }
 
 func (t *Trampoline) verify(p *Prog) error {
-	tg := &t.Target
 	// bpf_prog_load_check_attach: attach type 58 is unknown before 7.0.
 	if !t.Profile.Supports(p.Kind) {
 		return loadErr(EINVAL, "kernel %s has no attach type %s", t.Profile.Version, p.Kind)
 	}
-	// bpf_check_attach_target, in its order.
+	if err := t.checkTarget(p); err != nil {
+		return err
+	}
+	return checkBody(p)
+}
+
+// checkTarget is bpf_check_attach_target and the target checks of
+// check_attach_btf_id, in their order, for p's kind (a multi kind is
+// checked as its base kind on each of its functions).
+func (t *Trampoline) checkTarget(p *Prog) error {
+	tg := &t.Target
+	kind := p.Kind.Base()
 	if tg.Attrs.BPFProg {
 		if p.Sleepable {
 			return loadErr(EINVAL, "%s is not sleepable (a BPF-program target)", tg.Name)
 		}
-	} else if p.Kind == KindFreplace {
+	} else if kind == KindFreplace {
 		return loadErr(EINVAL, "Cannot replace kernel functions")
 	}
-	if p.Kind == KindFsession && !t.Arch.FsessionJIT {
+	if kind == KindFsession && !t.Arch.FsessionJIT {
 		return loadErr(EOPNOTSUPP, "JIT does not support fsession (%s)", t.Arch.Name)
 	}
 	if err := checkPrototype(tg); err != nil {
 		return err
 	}
-	if tg.Proto.Ret.Size > 8 && p.Kind.usesTrampolineRetval() {
+	if tg.Proto.Ret.Size > 8 && kind.usesTrampolineRetval() {
 		return loadErr(EOPNOTSUPP, "Attach to function %s with a >8 byte return value is not supported for this attach type", tg.Name)
 	}
 	// check_attach_sleepable / check_attach_modify_return: with error
@@ -127,7 +140,7 @@ func (t *Trampoline) verify(p *Prog) error {
 		if tg.Attrs.BPFProg || !(injectable || tg.Attrs.FmodRetSleepable) {
 			return loadErr(EINVAL, "%s is not sleepable", tg.Name)
 		}
-	} else if p.Kind == KindFmodRet {
+	} else if kind == KindFmodRet {
 		if tg.Attrs.BPFProg {
 			return loadErr(EINVAL, "can't modify return codes of BPF programs")
 		}
@@ -136,19 +149,24 @@ func (t *Trampoline) verify(p *Prog) error {
 		}
 	}
 	// check_attach_btf_id after the target checks.
-	if p.Kind != KindFreplace && tg.Attrs.Deny {
+	if kind != KindFreplace && tg.Attrs.Deny {
 		return loadErr(EINVAL, "Attaching tracing programs to function '%s' is rejected", tg.Name)
 	}
-	if (p.Kind == KindFexit || p.Kind == KindFsession || p.Kind == KindFmodRet) && tg.Attrs.NoReturn {
+	if (kind == KindFexit || kind == KindFsession || kind == KindFmodRet) && tg.Attrs.NoReturn {
 		return loadErr(EINVAL, "Attaching fexit/fsession/fmod_ret to __noreturn function '%s' is rejected", tg.Name)
 	}
-	// Verification of the body: bpf_session_cookie is allowed only for
-	// fsession (bpf_session_filter), and fentry/fexit/fsession must return
-	// 0 (the verifier's return range for them is [0, 0]).
-	if p.Cookie && p.Kind != KindFsession {
+	return nil
+}
+
+// checkBody is the verification of the program's body: bpf_session_cookie
+// is allowed only for session programs (bpf_session_filter), and
+// fentry/fexit/fsession (multi or not) must return 0 (the verifier's
+// return range for them is [0, 0]).
+func checkBody(p *Prog) error {
+	if p.Cookie && !p.Kind.Session() {
 		return loadErr(EACCES, "calling kernel function bpf_session_cookie is not allowed for %s", p.Kind)
 	}
-	if p.Returns != 0 && (p.Kind == KindFentry || p.Kind == KindFexit || p.Kind == KindFsession) {
+	if b := p.Kind.Base(); p.Returns != 0 && (b == KindFentry || b == KindFexit || b == KindFsession) {
 		return loadErr(EINVAL, "%s programs must return 0 (returns=%d)", p.Kind, p.Returns)
 	}
 	return nil
@@ -178,6 +196,9 @@ const MaxFuncArgs = 12
 // bpf_trampoline_add_prog and bpf_trampoline_update, including the
 // rollback when the update fails.
 func (t *Trampoline) Attach(p *Prog) (*Link, error) {
+	if p.Kind.Multi() {
+		return nil, fmt.Errorf("attach %s: a %s program attaches through a multi link (Kernel.AttachMulti)", p.Name, p.Kind)
+	}
 	if err := t.Load(p); err != nil {
 		return nil, err
 	}
@@ -189,12 +210,12 @@ func (t *Trampoline) Attach(p *Prog) (*Link, error) {
 	if t.Target.Attrs.BPFProg && t.linked[p] {
 		return nil, attachErr(EINVAL, "%s was linked before: re-attaching to a BPF program needs target_fd", p.Name)
 	}
-	if t.extension != nil {
-		return nil, attachErr(EBUSY, "an extension program (%s) is attached", t.extension.Prog.Name)
+	if err := t.extensionBusy(); err != nil {
+		return nil, err
 	}
-	cnt := t.slotsUsed()
 	l := &Link{Prog: p}
 	if p.Kind == KindFreplace {
+		cnt := t.slotsUsed()
 		if cnt != 0 {
 			return nil, attachErr(EBUSY, "cannot attach an extension while %d fentry/fexit/fmod_ret links are in use", cnt)
 		}
@@ -202,29 +223,50 @@ func (t *Trampoline) Attach(p *Prog) (*Link, error) {
 		t.linked[p] = true
 		return l, nil
 	}
-	// bpf_trampoline_add_prog
-	list := kindList(p.Kind)
-	if p.Kind == KindFsession {
-		cnt++
-	}
-	if max := t.Profile.SlotLimit(t.Arch); cnt >= max {
-		return nil, attachErr(E2BIG, "%d of %d trampoline slots in use, %s needs %d", t.slotsUsed(), max, p.Kind, slotCost(p.Kind))
-	}
-	for _, n := range t.lists[list] {
-		if n.link.Prog == p {
-			return nil, attachErr(EBUSY, "program %s is already linked to this trampoline", p.Name)
-		}
-	}
-	t.push(list, &node{link: l})
-	if p.Kind == KindFsession {
-		t.push(ListFexit, &node{link: l, exit: true})
-	}
-	if err := t.update(); err != nil {
-		t.remove(l)
+	if err := t.link(l, p.LinkCookie); err != nil {
 		return nil, err
 	}
 	t.linked[p] = true
 	return l, nil
+}
+
+// extensionBusy is __bpf_trampoline_link_prog's first refusal: an
+// attached extension owns the trampoline.
+func (t *Trampoline) extensionBusy() error {
+	if t.extension != nil {
+		return attachErr(EBUSY, "an extension program (%s) is attached", t.extension.Prog.Name)
+	}
+	return nil
+}
+
+// link puts l's node(s) on their lists and updates the image, rolling
+// back on failure: __bpf_trampoline_link_prog after the extension checks,
+// for single and multi links alike.
+func (t *Trampoline) link(l *Link, cookie uint64) error {
+	p := l.Prog
+	kind := p.Kind.Base()
+	cnt := t.slotsUsed()
+	list := kindList(kind)
+	if kind == KindFsession {
+		cnt++
+	}
+	if max := t.Profile.SlotLimit(t.Arch); cnt >= max {
+		return attachErr(E2BIG, "%d of %d trampoline slots in use, %s needs %d", t.slotsUsed(), max, p.Kind, slotCost(kind))
+	}
+	for _, n := range t.lists[list] {
+		if n.link.Prog == p {
+			return attachErr(EBUSY, "program %s is already linked to this trampoline", p.Name)
+		}
+	}
+	t.push(list, &node{link: l, cookie: cookie})
+	if kind == KindFsession {
+		t.push(ListFexit, &node{link: l, exit: true, cookie: cookie})
+	}
+	if err := t.update(); err != nil {
+		t.remove(l)
+		return err
+	}
+	return nil
 }
 
 // Detach closes a link (models __bpf_trampoline_unlink_prog); the kernel
@@ -278,7 +320,7 @@ func (t *Trampoline) slotsUsed() int {
 
 // slotCost is how many of the BPF_MAX_TRAMP_LINKS slots a kind takes.
 func slotCost(k Kind) int {
-	if k == KindFsession {
+	if k.Session() {
 		return 2
 	}
 	return 1
@@ -287,7 +329,7 @@ func slotCost(k Kind) int {
 // kindList is bpf_attach_type_to_tramp, with FSESSION resolved to the list
 // its entry node goes on.
 func kindList(k Kind) List {
-	switch k {
+	switch k.Base() {
 	case KindFexit:
 		return ListFexit
 	case KindFmodRet:

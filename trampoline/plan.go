@@ -200,7 +200,7 @@ func (t *Trampoline) Plan() *Plan {
 	}
 	p.JmpMode = p.Flags&FlagCallOrig != 0 && p.Flags&FlagSkipFrame == 0 && t.Arch.Name == "x86_64"
 	for _, n := range t.lists[ListFentry] {
-		if n.link.Prog.Kind == KindFsession {
+		if n.link.Prog.Kind.Session() {
 			p.FsessionCount++
 			if n.link.Prog.Cookie {
 				p.CookieCount++
@@ -225,16 +225,16 @@ func (t *Trampoline) Plan() *Plan {
 			pr := n.link.Prog
 			enter, exit := helpers(pr)
 			ph := phase
-			if pr.Kind == KindFsession {
+			if pr.Kind.Session() {
 				ph = PhaseEntry
 				if n.exit {
 					ph = PhaseExit
 				}
 			}
-			nd := Node{Prog: pr.Name, Kind: pr.Kind, Phase: ph, LinkCookie: Hex64(pr.LinkCookie),
+			nd := Node{Prog: pr.Name, Kind: pr.Kind, Phase: ph, LinkCookie: Hex64(n.cookie),
 				Enter: enter, Exit: exit, SaveRet: l == ListModReturn, Sleepable: pr.Sleepable,
 				IP: pr.IP, Returns: pr.Returns}
-			if pr.Kind == KindFsession && pr.Cookie && t.Profile.FuncMeta {
+			if pr.Kind.Session() && pr.Cookie && t.Profile.FuncMeta {
 				nd.Cookie = true
 				nd.CookieIndex = idx
 				nd.StoreFuncMeta = true

@@ -16,6 +16,11 @@ type Profile struct {
 	// Fsession: the kernel knows BPF_TRACE_FSESSION (7.0+). Before that a
 	// load with attach type 58 fails with EINVAL.
 	Fsession bool
+	// TracingMulti: the kernel knows the tracing multi-link attach types
+	// BPF_TRACE_FENTRY_MULTI, FEXIT_MULTI and FSESSION_MULTI (7.2+; BTF's
+	// enum bpf_attach_type states it). Before, a load with one of them
+	// fails with EINVAL.
+	TracingMulti bool
 	// FuncMeta: ctx[-1] holds func_meta (nr_args | cookie index << 8 |
 	// is_return << 63) rather than the bare argument count (7.0+).
 	FuncMeta bool
@@ -66,11 +71,11 @@ type Profile struct {
 var btf72x = map[string]int{"x86_64": 36, "arm64": 37}
 
 var profiles = []*Profile{
-	{Name: "debian-7.2.13", Version: "7.2.13", Fsession: true, FuncMeta: true, SkipNOP: true,
+	{Name: "debian-7.2.13", Version: "7.2.13", Fsession: true, TracingMulti: true, FuncMeta: true, SkipNOP: true,
 		X86JmpMode: true, X86WideArgSlots: true, MaxLinks: btf72x, Live: true},
-	{Name: "debian-7.3.4", Version: "7.3.4", Fsession: true, FuncMeta: true, SkipNOP: true,
+	{Name: "debian-7.3.4", Version: "7.3.4", Fsession: true, TracingMulti: true, FuncMeta: true, SkipNOP: true,
 		X86JmpMode: true, X86WideArgSlots: true, MaxLinks: btf72x, Live: true},
-	{Name: "linux-7.2.8", Version: "7.2.8", Fsession: true, FuncMeta: true, IPAfterCallNOP: true,
+	{Name: "linux-7.2.8", Version: "7.2.8", Fsession: true, TracingMulti: true, FuncMeta: true, IPAfterCallNOP: true,
 		X86JmpMode: true, X86WideArgSlots: true, ErrorInjection: true},
 	{Name: "debian-6.18.15", Version: "6.18.15", IPAfterCallNOP: true, A64MovIsAdd: true, Live: true,
 		SyscallPrefixArches: []string{}},
@@ -105,6 +110,9 @@ func LookupProfile(name string) (*Profile, error) {
 // kernel (freplace needs a BPF-program target, which is the case's
 // business, not the profile's).
 func (p *Profile) Supports(k Kind) bool {
+	if k.Multi() {
+		return p.TracingMulti && p.Supports(k.Base())
+	}
 	return k != KindFsession || p.Fsession
 }
 
@@ -122,13 +130,15 @@ type Arch struct {
 	// SyscallPrefix starts the names of the arch's syscall wrappers
 	// (has_arch_syscall_prefix in the verifier).
 	SyscallPrefix string
+	// TracingMulti: the arch can attach tracing multi links.
+	TracingMulti bool
 }
 
 // Architectures. Only x86_64 and arm64 have an fsession JIT (7.2.8:
 // bpf_jit_supports_fsession is overridden there alone); the others are
 // kept so that the EOPNOTSUPP path can be modelled.
 var arches = []*Arch{
-	{Name: "x86_64", FsessionJIT: true, MaxLinks: 38, Generator: true, SyscallPrefix: "__x64_"},
+	{Name: "x86_64", FsessionJIT: true, MaxLinks: 38, Generator: true, SyscallPrefix: "__x64_", TracingMulti: true},
 	{Name: "arm64", FsessionJIT: true, MaxLinks: 38, Generator: true, SyscallPrefix: "__arm64_"},
 	{Name: "riscv64", MaxLinks: 38, SyscallPrefix: "__riscv_"},
 	{Name: "loongarch64", MaxLinks: 38, SyscallPrefix: "sys_"},

@@ -14,7 +14,9 @@ import (
 
 // emuRun is one emulated run step, as --json shows it.
 type emuRun struct {
-	Line       int             `json:"line"`
+	Line int `json:"line"`
+	// Func is the function run, in a case with several targets.
+	Func       string          `json:"func,omitempty"`
 	Args       []uint64        `json:"args"`
 	Calls      []emu.Call      `json:"calls"`
 	Retval     uint64          `json:"retval"`
@@ -58,17 +60,20 @@ func runEmu(args []string, stdout, stderr io.Writer) int {
 	if len(steps) == 0 {
 		// No run line: trigger the final image once, as a bare run.
 		last := len(c.Steps) - 1
-		p, err := emu.PlanAt(c, sel.profile, sel.arch, last)
+		p, err := emu.PlanAt(c, sel.profile, sel.arch, last, "")
 		if err != nil {
 			return fail("%v", err)
 		}
 		fmt.Fprintf(stderr, "note: %s has no run line; the image after its last step is run once with the kernel's own arguments\n", c.File)
-		steps = []emu.CaseRun{{Step: last, Line: 0, Plan: p, Run: emu.RunFor(c.Target, trampoline.ModelOf(c.Target.Proto), nil)}}
+		steps = []emu.CaseRun{{Step: last, Line: 0, Func: c.Target.Name, Plan: p, Run: emu.RunFor(c.Target, trampoline.ModelOf(c.Target.Proto), nil)}}
 	}
 	var out []emuRun
 	failed := false
 	for _, cr := range steps {
 		r := emuRun{Line: cr.Line}
+		if c.MultiTarget() {
+			r.Func = cr.Func
+		}
 		for _, a := range cr.Run.Args {
 			r.Args = append(r.Args, a.Lo)
 		}
@@ -114,7 +119,7 @@ func runEmu(args []string, stdout, stderr io.Writer) int {
 		}
 		out = append(out, r)
 		if !*asJSON {
-			writeEmuRun(stdout, sel.profile.Name, sel.arch.Name, c.Target.Name, r)
+			writeEmuRun(stdout, sel.profile.Name, sel.arch.Name, cr.Func, r)
 		}
 	}
 	if *asJSON {

@@ -122,11 +122,14 @@ func runLink(args []string, stdout, stderr io.Writer) int {
 }
 
 func printLink(w io.Writer, c *cases.Case, res *cases.Result) {
-	fmt.Fprintf(w, "case %s on %s/%s\ntarget %s%s", c.Name, res.Kernel, res.Arch, c.Target.Name, c.Target.Proto)
-	if k := c.Target.KsymName(); k != "" {
-		fmt.Fprintf(w, "  (%s)", k)
+	fmt.Fprintf(w, "case %s on %s/%s\n", c.Name, res.Kernel, res.Arch)
+	for _, t := range c.Targets() {
+		fmt.Fprintf(w, "target %s%s", t.Name, t.Proto)
+		if k := t.KsymName(); k != "" {
+			fmt.Fprintf(w, "  (%s)", k)
+		}
+		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w)
 	for _, o := range res.Ops {
 		fmt.Fprintln(w)
 		result := o.Result
@@ -144,18 +147,41 @@ func printLink(w io.Writer, c *cases.Case, res *cases.Result) {
 		if o.Reason != "" {
 			fmt.Fprintf(w, "         %s\n", o.Reason)
 		}
-		fmt.Fprintf(w, "         flags %s (%s)  slots %d/%d\n", o.Flags.Hex(), o.Flags, o.Slots, o.MaxSlots)
-		for _, l := range trampoline.Lists() {
-			names := o.Lists[l.String()]
-			list := "-"
-			if len(names) > 0 {
-				list = strings.Join(names, " ")
+		if len(o.Funcs) > 0 {
+			fmt.Fprintf(w, "         on %s", strings.Join(o.Funcs, ","))
+			if len(o.Cookies) > 0 {
+				var ck []string
+				for _, v := range o.Cookies {
+					ck = append(ck, fmt.Sprintf("%#x", uint64(v)))
+				}
+				fmt.Fprintf(w, "  link-cookies %s", strings.Join(ck, ","))
 			}
-			fmt.Fprintf(w, "         %-9s %s\n", l.String()+":", list)
+			fmt.Fprintln(w)
 		}
-		if o.Freplace != "" {
-			fmt.Fprintf(w, "         freplace: %s\n", o.Freplace)
+		if o.Functions == nil {
+			printState(w, "         ", &cases.FuncState{Lists: o.Lists, Freplace: o.Freplace, Flags: o.Flags, Slots: o.Slots}, o.MaxSlots)
+			continue
 		}
+		for _, t := range c.Targets() {
+			fmt.Fprintf(w, "         %s\n", t.Name)
+			printState(w, "           ", o.Functions[t.Name], o.MaxSlots)
+		}
+	}
+}
+
+// printState prints one trampoline's flags, slots and lists.
+func printState(w io.Writer, indent string, fs *cases.FuncState, maxSlots int) {
+	fmt.Fprintf(w, "%sflags %s (%s)  slots %d/%d\n", indent, fs.Flags.Hex(), fs.Flags, fs.Slots, maxSlots)
+	for _, l := range trampoline.Lists() {
+		names := fs.Lists[l.String()]
+		list := "-"
+		if len(names) > 0 {
+			list = strings.Join(names, " ")
+		}
+		fmt.Fprintf(w, "%s%-9s %s\n", indent, l.String()+":", list)
+	}
+	if fs.Freplace != "" {
+		fmt.Fprintf(w, "%sfreplace: %s\n", indent, fs.Freplace)
 	}
 }
 

@@ -17,7 +17,7 @@ func TestBisectTableFromRecordings(t *testing.T) {
 	require.Equal(t, ExitOK, code, errOut.String())
 	assert.Contains(t, out.String(), "6.18.15    arm64   -         -           .            .                  -        -\n")
 	assert.Contains(t, out.String(), "6.18.15    x86_64  .         .           -            .                  -        -\n")
-	assert.Contains(t, errOut.String(), "[debian-6.18.15 x86_64] 23 recordings: func-meta undecided, x86-jmp-mode without")
+	assert.Contains(t, errOut.String(), "[debian-6.18.15 x86_64] 24 recordings: func-meta undecided, x86-jmp-mode without")
 }
 
 func TestBisectUsage(t *testing.T) {

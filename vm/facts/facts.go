@@ -290,6 +290,7 @@ func (k *Kernel) Profile(name string) (*trampoline.Profile, error) {
 		MaxLinks: map[string]int{arch: k.SlotLimit},
 	}
 	_, p.Fsession = k.AttachTypes["BPF_TRACE_FSESSION"]
+	_, p.TracingMulti = k.AttachTypes["BPF_TRACE_FENTRY_MULTI"]
 	applied, err := trampoline.ApplyDeltas(p, k.Release, string(k.Arch))
 	if err != nil {
 		return nil, err

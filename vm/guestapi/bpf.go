@@ -9,12 +9,15 @@ import (
 // Prog is one program of a job.
 type Prog struct {
 	Name       string `json:"name"`
-	Kind       string `json:"kind"`        // fentry | fexit | fmod_ret | fsession | freplace
+	Kind       string `json:"kind"`        // fentry | fexit | fmod_ret | fsession | freplace | fentry.multi | fexit.multi | fsession.multi
 	Cookie     bool   `json:"cookie"`      // program calls bpf_session_cookie (fsession only)
 	IP         bool   `json:"ip"`          // program calls bpf_get_func_ip
 	Sleepable  bool   `json:"sleepable"`   // BPF_F_SLEEPABLE
 	LinkCookie uint64 `json:"link_cookie"` // link_create.tracing.cookie
 	Returns    int64  `json:"returns"`     // the program's return value (fmod_ret; fentry etc. normally 0)
+	// Target is the function a single-function program attaches to in a
+	// job with several targets ("": BPFJob.Target).
+	Target string `json:"target,omitempty"`
 }
 
 // Model is p as the trampoline model's program (what a case's prog line
@@ -33,14 +36,26 @@ type Op struct {
 	Op   string `json:"op"`
 	Prog string `json:"prog,omitempty"`
 	Line int    `json:"line,omitempty"`
+	// On and Cookies are a multi program's attach: the functions and
+	// their cookies (link_create.tracing_multi.ids and .cookies; nil
+	// cookies: the pointer is 0).
+	On      []string `json:"on,omitempty"`
+	Cookies []uint64 `json:"cookies,omitempty"`
+	// Func is the function a run step is about in a job with several
+	// targets (the trigger calls every one of them).
+	Func string `json:"func,omitempty"`
 }
 
 // BPFJob is a target function, its programs and the steps to run.
 type BPFJob struct {
-	Target  string `json:"target"`
-	Progs   []Prog `json:"progs"`
-	Ops     []Op   `json:"ops"`
-	Capture bool   `json:"capture"`
+	Target string `json:"target"`
+	// Targets are the further functions of a job with several targets:
+	// the guest resolves their BTF ids and kallsyms addresses and
+	// captures each one's image.
+	Targets []string `json:"targets,omitempty"`
+	Progs   []Prog   `json:"progs"`
+	Ops     []Op     `json:"ops"`
+	Capture bool     `json:"capture"`
 	// TargetProg: Target is the global function of a BPF program the
 	// guest loads for this job, not a vmlinux function.
 	TargetProg *TargetProg `json:"target_prog,omitempty"`
@@ -73,6 +88,12 @@ type Start struct {
 	FsessionSupported bool   `json:"fsession_supported"`
 	FsessionProbe     string `json:"fsession_probe"`
 	FsessionProbeLog  string `json:"fsession_probe_log,omitempty"`
+	// TracingMultiProbe is the errno name of loading a trivial
+	// fentry.multi program (attach type 59, no attach_btf_id): "ok"
+	// where the kernel knows the multi attach types ("" in recordings
+	// made before the probe existed).
+	TracingMultiProbe    string `json:"tracing_multi_probe,omitempty"`
+	TracingMultiProbeLog string `json:"tracing_multi_probe_log,omitempty"`
 	// Trigger is the program BPF_PROG_TEST_RUN uses for run steps.
 	Trigger      string `json:"trigger"`
 	TriggerErrno string `json:"trigger_errno"`

@@ -2,11 +2,12 @@ package record
 
 import (
 	"fmt"
-	"github.com/bpftramp/tramp/vm/guestapi"
-	"github.com/bpftramp/tramp/vm/recording"
 
 	"github.com/bpftramp/tramp/cases"
+	"github.com/bpftramp/tramp/emu"
 	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/guestapi"
+	"github.com/bpftramp/tramp/vm/recording"
 )
 
 // Verdict is how a recording compares with the model.
@@ -56,6 +57,21 @@ func bootTarget(rec *recording.Recording, c *cases.Case) trampoline.Target {
 	return target
 }
 
+// bootOptions are the replay options that give every target of the case
+// the ids of the recorded boot.
+func bootOptions(rec *recording.Recording, c *cases.Case) cases.ReplayOptions {
+	target := bootTarget(rec, c)
+	opt := cases.ReplayOptions{Target: &target, Through: -1}
+	if c.MultiTarget() && rec.Start != nil {
+		opt.Functions = map[string]trampoline.Target{}
+		for _, t := range c.Extra {
+			t.BTFID = rec.Start.BTFIDs[t.Name]
+			opt.Functions[t.Name] = t
+		}
+	}
+	return opt
+}
+
 // Compare replays the case on the model step by step next to the
 // recording (sizeFunc is the arch generator's size pass, for the
 // page-size E2BIG): every attach and detach must end the same way (errno and
@@ -67,14 +83,22 @@ func Compare(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile, 
 	bad := func(line int, format string, args ...any) {
 		cmp.Problems = append(cmp.Problems, fmt.Sprintf("%s:%d: %s", c.File, line, fmt.Sprintf(format, args...)))
 	}
-	if rec.Start != nil && rec.Start.BTFIDs[c.Target.Name] == 0 {
-		cmp.Verdict = NotInBTF
-		return cmp
+	if rec.Start != nil {
+		for _, t := range c.Targets() {
+			if rec.Start.BTFIDs[t.Name] == 0 {
+				cmp.Verdict = NotInBTF
+				return cmp
+			}
+		}
 	}
 	// A fact the model read from BTF, confirmed live: the guest's probe
 	// load of a trivial fsession program at start.
 	if rec.Start != nil && rec.Start.FsessionProbe != "" && rec.Start.FsessionSupported != prof.Fsession {
 		bad(c.TargetLine, "the model says fsession %s (%s), the kernel's probe load at start says %s", yesNo(prof.Fsession), prof.Name, rec.Start.FsessionProbe)
+	}
+	// And the multi attach types: a trivial fentry.multi load.
+	if rec.Start != nil && rec.Start.TracingMultiProbe != "" && (rec.Start.TracingMultiProbe == "ok") != prof.TracingMulti {
+		bad(c.TargetLine, "the model says tracing multi links %s (%s), the kernel's probe load at start says %s", yesNo(prof.TracingMulti), prof.Name, rec.Start.TracingMultiProbe)
 	}
 	if len(rec.Steps) != len(c.Steps) {
 		// The first step the kernel did not run (or the case's first line
@@ -88,15 +112,21 @@ func Compare(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile, 
 			bad(line, "guest: %s", e)
 		}
 	}
-	target := bootTarget(rec, c)
+	opt := bootOptions(rec, c)
+	target := *opt.Target
 	if rec.Start != nil {
 		// bpf_trampoline_compute_key: the kernel's key is the model's.
 		if k := rec.Start.TrampolineKey; k != 0 && k != target.Key() {
 			bad(c.TargetLine, "trampoline key %d, the model computes %d", k, target.Key())
 		}
 		for _, capt := range rec.Captures {
-			if capt.Name != target.KsymName() {
-				bad(c.TargetLine, "image after step %d is %s, the model names it %s", capt.Step, capt.Name, target.KsymName())
+			fn := captureFunc(c, capt)
+			t := target
+			if ft, ok := opt.Functions[fn]; ok {
+				t = ft
+			}
+			if capt.Name != t.KsymName() {
+				bad(c.TargetLineOf(fn), "image of %s after step %d is %s, the model names it %s", fn, capt.Step, capt.Name, t.KsymName())
 				break
 			}
 		}
@@ -116,7 +146,8 @@ func Compare(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile, 
 	}
 	outcomes := map[int]cases.Outcome{}
 	if n > 0 {
-		res, err := cases.ReplayWith(c, prof, a, cases.ReplayOptions{Target: &target, SizeFunc: sizeFunc, Through: n - 1, Lenient: true})
+		opt.SizeFunc, opt.Through, opt.Lenient = sizeFunc, n-1, true
+		res, err := cases.ReplayWith(c, prof, a, opt)
 		if err != nil {
 			bad(c.TargetLine, "model: %v", err)
 			n = 0
@@ -126,14 +157,14 @@ func Compare(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile, 
 			}
 		}
 	}
-	var plan *trampoline.Plan // the model's plan after the last attach or detach
+	var plans map[string]*trampoline.Plan // the model's plans after the last attach or detach
 	for i := 0; i < n; i++ {
 		st, ks := c.Steps[i], rec.Steps[i]
 		switch st.Op {
 		case cases.OpAttach:
 			cmp.Steps++
 			o := outcomes[i]
-			plan = o.Plan
+			plans = o.Plans
 			if o.Result == cases.ResultError {
 				bad(st.Line, "model: %s", o.Reason)
 				continue
@@ -148,7 +179,7 @@ func Compare(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile, 
 		case cases.OpDetach:
 			cmp.Steps++
 			o := outcomes[i]
-			plan = o.Plan
+			plans = o.Plans
 			if o.Result == cases.ResultError {
 				if o.Reason == "the model has no link" {
 					bad(st.Line, "detach %s: the model has no link", st.Prog.Name)
@@ -165,11 +196,15 @@ func Compare(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile, 
 				bad(st.Line, "run: BPF_PROG_TEST_RUN failed in the kernel: %s %s", ks.Errno, ks.Error)
 				continue
 			}
-			var want []trampoline.Expected
-			if plan != nil {
-				want = trampoline.Predict(plan, 0, nil).Calls
+			got := obsByStep[i]
+			if st.Func != "" && c.MultiTarget() {
+				var err error
+				if got, err = recordsOf(got, st.Func); err != nil {
+					bad(st.Line, "run %s: %v", st.Func, err)
+					continue
+				}
 			}
-			cmp.Invocations += compareRun(bad, st.Line, want, obsByStep[i], plan, target, rec)
+			cmp.Invocations += compareRun(bad, st.Line, predictRun(c, st, plans), got, rec)
 		}
 	}
 	if len(cmp.Problems) == 0 {
@@ -207,7 +242,53 @@ func at(stage string) string {
 	return " at " + stage
 }
 
-func compareRun(bad func(int, string, ...any), line int, want []trampoline.Expected, got guestapi.Observations, plan *trampoline.Plan, target trampoline.Target, rec *recording.Recording) int {
+// predicted is one invocation the model predicts for a run step, on
+// the function it runs on.
+type predicted struct {
+	trampoline.Expected
+	fn       string
+	argSlots int
+}
+
+// predictRun is what the model says one run step observes: the
+// invocations on each function the step runs (emu.RunFuncs), in order.
+func predictRun(c *cases.Case, st cases.Step, plans map[string]*trampoline.Plan) []predicted {
+	fns := emu.RunFuncs(c, st)
+	var out []predicted
+	for _, f := range fns {
+		p := plans[f]
+		if p == nil {
+			continue
+		}
+		for _, e := range trampoline.Predict(p, 0, nil).Calls {
+			out = append(out, predicted{Expected: e, fn: f, argSlots: p.ArgSlots})
+		}
+	}
+	return out
+}
+
+// recordsOf keeps the observations of one function of a trigger that
+// calls several: those whose arguments are the ones the test run passes
+// to fn (bpf_fentry_test1 to 6 take distinct ones).
+func recordsOf(o guestapi.Observations, fn string) (guestapi.Observations, error) {
+	tt, ok := emu.TestTargets[fn]
+	if !ok {
+		return o, fmt.Errorf("%s is not called by the kernel's test run, so its invocations cannot be told apart", fn)
+	}
+	out := o
+	out.Records = nil
+	for _, r := range o.Records {
+		if tt.Matches(r.ArgCnt, r.Args) {
+			// Orders count within fn's invocations, as in a trigger that
+			// called fn alone (the records keep the kernel's order).
+			r.Order = uint64(len(out.Records))
+			out.Records = append(out.Records, r)
+		}
+	}
+	return out, nil
+}
+
+func compareRun(bad func(int, string, ...any), line int, want []predicted, got guestapi.Observations, rec *recording.Recording) int {
 	if got.Lost > 0 || len(got.Errors) > 0 {
 		bad(line, "run: %d observations lost %v", got.Lost, got.Errors)
 	}
@@ -222,23 +303,21 @@ func compareRun(bad func(int, string, ...any), line int, want []trampoline.Expec
 		bad(line, "run: the kernel invoked %v, the model predicts %v", g, w)
 		return 0
 	}
-	var ip uint64
-	if rec.Start != nil {
-		ip = rec.Start.Symbols[target.Name]
-	}
-	if len(want) == 0 {
-		return 0
-	}
-	argSlots := uint64(plan.ArgSlots)
 	for k, e := range want {
 		o := got.Records[k]
 		who := fmt.Sprintf("run: invocation %d (%s %s)", k, e.Node.Prog, e.Phase)
+		if len(want) > 0 && want[0].fn != want[len(want)-1].fn {
+			who = fmt.Sprintf("run: invocation %d (%s %s on %s)", k, e.Node.Prog, e.Phase, e.fn)
+		}
 		if o.Prog != e.Node.Prog || o.Phase != string(e.Phase) {
 			bad(line, "%s: the kernel ran %s %s", who, o.Prog, o.Phase)
 			continue
 		}
-		if o.ArgCnt != argSlots {
-			bad(line, "%s: arg count %d, model %d", who, o.ArgCnt, argSlots)
+		if o.ArgCnt != uint64(e.argSlots) {
+			bad(line, "%s: arg count %d, model %d", who, o.ArgCnt, e.argSlots)
+		}
+		if tt, ok := emu.TestTargets[e.fn]; ok && o.ArgCnt == uint64(len(tt.Args)) && !tt.Matches(o.ArgCnt, o.Args) {
+			bad(line, "%s: arguments %#x, the test run passes %#x to %s", who, o.Args[:min(len(o.Args), len(tt.Args))], tt.Args, e.fn)
 		}
 		if o.FrameStatus == "ok" && len(o.Frame) > 15 && o.FrameOffset == -128 {
 			if m := o.Frame[15]; m != e.FuncMeta {
@@ -247,6 +326,10 @@ func compareRun(bad func(int, string, ...any), line int, want []trampoline.Expec
 		}
 		if o.AttachCookie != uint64(e.Node.LinkCookie) {
 			bad(line, "%s: attach cookie %#x, model %#x", who, o.AttachCookie, uint64(e.Node.LinkCookie))
+		}
+		var ip uint64
+		if rec.Start != nil {
+			ip = rec.Start.Symbols[e.fn]
 		}
 		if e.Node.IP && o.IP != nil && ip != 0 && *o.IP != ip {
 			bad(line, "%s: func ip %#x, the function is at %#x", who, *o.IP, ip)

@@ -29,12 +29,12 @@ func caseOf(t *testing.T, rec *recording.Recording) *cases.Case {
 
 // captureBefore is the image in place at step: the last capture of an
 // earlier step.
-func captureBefore(rec *recording.Recording, step int) (guestapi.Capture, bool) {
+func captureBefore(rec *recording.Recording, c *cases.Case, step int, fn string) (guestapi.Capture, bool) {
 	var out guestapi.Capture
 	found := false
-	for _, c := range rec.Captures {
-		if c.Step < step && (!found || c.Step > out.Step) {
-			out, found = c, true
+	for _, capt := range rec.Captures {
+		if capt.Step < step && captureFunc(c, capt) == fn && (!found || capt.Step > out.Step) {
+			out, found = capt, true
 		}
 	}
 	return out, found
@@ -117,25 +117,34 @@ func TestKernelRecordings(t *testing.T) {
 			obsByStep[o.Step] = o
 		}
 		for _, cr := range steps {
-			where := fmt.Sprintf("%s %s %s line %d", key, name, c.Target.Name, cr.Line)
+			target, _ := c.LookupTarget(cr.Func)
+			where := fmt.Sprintf("%s %s %s line %d", key, name, target.Name, cr.Line)
 			if cr.Step >= len(rec.Steps) || rec.Steps[cr.Step].Errno != "ok" {
 				t.Errorf("%s: the kernel's run step did not succeed", where)
 				continue
 			}
-			obs := KernelCalls(obsByStep[cr.Step].Records)
+			got := obsByStep[cr.Step]
+			if c.MultiTarget() {
+				// The trigger ran every target: this function's records.
+				if got, err = recordsOf(got, cr.Func); err != nil {
+					t.Errorf("%s: %v", where, err)
+					continue
+				}
+			}
+			obs := KernelCalls(got.Records)
 			if cr.Plan == nil {
 				if len(obs) != 0 {
 					t.Errorf("%s: no image in the model, the kernel ran %d programs", where, len(obs))
 				}
 				continue
 			}
-			capt, ok := captureBefore(rec, cr.Step)
+			capt, ok := captureBefore(rec, c, cr.Step, cr.Func)
 			if !ok {
 				t.Errorf("%s: no captured image before the run", where)
 				continue
 			}
 			tl.runs++
-			tt, _ := emu.TestTargetOf(c.Target)
+			tt, _ := emu.TestTargetOf(target)
 			unknown := tt.UnknownArg
 			// tramp's image at the kernel's addresses.
 			addrs := addrsOf(t, cr.Plan, rec, capt)
@@ -192,7 +201,7 @@ func TestKernelRecordings(t *testing.T) {
 			}
 			st := rec.Steps[cr.Step]
 			if st.Retval != nil {
-				if p, ok := emu.KernelRetval(c.Target, st.Trigger, *st.Retval, real); ok {
+				if p, ok := emu.KernelRetval(target, st.Trigger, *st.Retval, real); ok {
 					tl.retvals++
 					if p != "" {
 						t.Errorf("%s: %s", where, p)
@@ -249,12 +258,14 @@ func TestKernelImages(t *testing.T) {
 		}
 		for _, capt := range rec.Captures {
 			where := fmt.Sprintf("%s %s (kaslr %v) after step %d", key, rec.Case, rec.KASLR, capt.Step)
-			p, err := emu.PlanAt(c, prof, a, capt.Step)
+			fn := captureFunc(c, capt)
+			p, err := emu.PlanAt(c, prof, a, capt.Step, fn)
 			if err != nil || p == nil {
 				t.Errorf("%s: no model image: %v", where, err)
 				continue
 			}
-			run := emu.RunFor(c.Target, p.Func, nil)
+			target, _ := c.LookupTarget(fn)
+			run := emu.RunFor(target, p.Func, nil)
 			rs, err := EmuSetup(rec, capt, p.Func, c.Progs)
 			if err != nil {
 				t.Errorf("%s: %v", where, err)

@@ -65,7 +65,7 @@ func compareImageWith(rec *recording.Recording, c *cases.Case, capt guestapi.Cap
 		r.Diff = "no start record (symbols unknown)"
 		return r
 	}
-	plan, err := planAtWith(c, rec, capt.Step, prof)
+	plan, err := planAtWith(c, rec, capt.Step, captureFunc(c, capt), prof)
 	if err != nil {
 		r.Diff = err.Error()
 		return r
@@ -337,13 +337,26 @@ func SizeFunc(rec *recording.Recording) (func(*trampoline.Plan) (int, error), er
 	return g.Size, nil
 }
 
-// planAt replays the case up to and including step, as the kernel did.
-func planAt(c *cases.Case, rec *recording.Recording, step int) (*trampoline.Plan, error) {
-	return planAtWith(c, rec, step, nil)
+// captureFunc is the function whose trampoline a capture holds: the
+// capture's target where it is one of the case's (recordings of
+// single-target cases may name a BPF-program target otherwise), else the
+// case's target.
+func captureFunc(c *cases.Case, capt guestapi.Capture) string {
+	if _, ok := c.LookupTarget(capt.Target); ok {
+		return capt.Target
+	}
+	return c.Target.Name
 }
 
-// planAtWith is planAt with the model profile given (nil: rec.Profile's).
-func planAtWith(c *cases.Case, rec *recording.Recording, step int, prof *trampoline.Profile) (*trampoline.Plan, error) {
+// planAt replays the case up to and including step, as the kernel did,
+// and gives the plan of the case's (first) target.
+func planAt(c *cases.Case, rec *recording.Recording, step int) (*trampoline.Plan, error) {
+	return planAtWith(c, rec, step, c.Target.Name, nil)
+}
+
+// planAtWith is planAt for function fn with the model profile given
+// (nil: rec.Profile's).
+func planAtWith(c *cases.Case, rec *recording.Recording, step int, fn string, prof *trampoline.Profile) (*trampoline.Plan, error) {
 	if prof == nil {
 		var err error
 		if prof, err = ProfileOf(rec); err != nil {
@@ -358,15 +371,17 @@ func planAtWith(c *cases.Case, rec *recording.Recording, step int, prof *trampol
 	if err != nil {
 		return nil, err
 	}
-	target := bootTarget(rec, c)
-	res, err := cases.ReplayWith(c, prof, a, cases.ReplayOptions{Target: &target, SizeFunc: sf, Through: step})
+	opt := bootOptions(rec, c)
+	opt.SizeFunc, opt.Through = sf, step
+	res, err := cases.ReplayWith(c, prof, a, opt)
 	if err != nil {
 		return nil, err
 	}
-	if !res.Final.HasImage() {
-		return nil, fmt.Errorf("the model has no image after step %d", step)
+	tr := res.Model.Trampoline(fn)
+	if tr == nil || !tr.HasImage() {
+		return nil, fmt.Errorf("the model has no image of %s after step %d", fn, step)
 	}
-	return res.Final.Plan(), nil
+	return tr.Plan(), nil
 }
 
 // checkTail confirms what follows the code: on x86 the 64 bytes of

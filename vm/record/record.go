@@ -22,12 +22,15 @@ func JobFor(c *cases.Case) guestapi.BPFJob {
 		}
 		j.TargetProg = tp
 	}
+	for _, t := range c.Extra {
+		j.Targets = append(j.Targets, t.Name)
+	}
 	for _, p := range c.Progs {
 		j.Progs = append(j.Progs, guestapi.Prog{Name: p.Name, Kind: p.Kind.String(), Cookie: p.Cookie, IP: p.IP,
-			Sleepable: p.Sleepable, LinkCookie: p.LinkCookie, Returns: p.Returns})
+			Sleepable: p.Sleepable, LinkCookie: p.LinkCookie, Returns: p.Returns, Target: c.On[p.Name]})
 	}
 	for _, s := range c.Steps {
-		op := guestapi.Op{Op: string(s.Op), Line: s.Line}
+		op := guestapi.Op{Op: string(s.Op), Line: s.Line, On: s.Funcs, Cookies: s.Cookies, Func: s.Func}
 		if s.Prog != nil {
 			op.Prog = s.Prog.Name
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/cilium/ebpf/asm"
 )
@@ -55,14 +56,19 @@ func movImm64(dst asm.Register, v int64) asm.Instruction {
 }
 
 func hasRet(kind string) bool {
+	kind = strings.TrimSuffix(kind, ".multi")
 	return kind == "fexit" || kind == "fmod_ret" || kind == "fsession"
 }
+
+// isSession says whether the kind runs at entry and exit (fsession,
+// fsession.multi).
+func isSession(kind string) bool { return strings.TrimSuffix(kind, ".multi") == "fsession" }
 
 // buildObserver returns the instructions of an observer program. Every
 // invocation takes a slot from the global counter in map slot 0 (atomic
 // fetch-add) and fills the record in slot 1+order (layout in record.go).
 func buildObserver(s observerSpec) (asm.Instructions, error) {
-	if s.Kind == "fsession" && s.IsReturnID == 0 {
+	if isSession(s.Kind) && s.IsReturnID == 0 {
 		return nil, fmt.Errorf("fsession needs the BTF id of bpf_session_is_return")
 	}
 	if s.Cookie && s.CookieID == 0 {
@@ -81,7 +87,7 @@ func buildObserver(s observerSpec) (asm.Instructions, error) {
 	if s.IP {
 		flags |= recFlagIP
 	}
-	if s.Cookie && s.Kind == "fsession" {
+	if s.Cookie && isSession(s.Kind) {
 		flags |= recFlagCookie
 	}
 	if s.Frame {
@@ -111,7 +117,7 @@ func buildObserver(s observerSpec) (asm.Instructions, error) {
 		asm.StoreMem(rec, offOrder, tmp, asm.DWord),
 		asm.StoreImm(rec, offProg, int64(s.Index), asm.Word),
 	}
-	switch s.Kind {
+	switch strings.TrimSuffix(s.Kind, ".multi") {
 	case "fsession":
 		// bpf_session_is_return(ctx): the verifier inlines it for fsession
 		// (bpf_fixup_kfunc_call).
@@ -194,7 +200,7 @@ func buildObserver(s observerSpec) (asm.Instructions, error) {
 			asm.Mov.Imm(asm.R0, 0).WithSymbol("cookiedone"),
 		)
 	}
-	if s.Cookie && s.Kind != "fsession" {
+	if s.Cookie && !isSession(s.Kind) {
 		// A non-session program that calls bpf_session_cookie: the case
 		// asks what the verifier says (its kfunc filter refuses it for
 		// everything but session programs).
@@ -251,6 +257,12 @@ func attachTypeOf(kind string) (progType, attachType uint32, err error) {
 		return progTypeTracing, attachFsession, nil
 	case "freplace":
 		return progTypeExt, 0, nil
+	case "fentry.multi":
+		return progTypeTracing, attachFentryMulti, nil
+	case "fexit.multi":
+		return progTypeTracing, attachFexitMulti, nil
+	case "fsession.multi":
+		return progTypeTracing, attachFsessionMulti, nil
 	}
 	return 0, 0, fmt.Errorf("unknown program kind %q", kind)
 }

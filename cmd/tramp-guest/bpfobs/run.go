@@ -49,6 +49,8 @@ type env struct {
 	triggerAddrs     map[string]uint64 // trigger target → bpf_func
 	fsessProbe       string
 	fsessProbeLog    string
+	multiProbe       string // errno of a trivial fentry.multi load
+	multiProbeLog    string
 	syms             map[string]uint64
 	kc               *kcore
 	directCallOff    int // struct ftrace_ops.direct_call, -1: unknown
@@ -106,6 +108,15 @@ func newEnv() (*env, error) {
 	e.fsessProbe, e.fsessProbeLog = ErrnoName(err), truncLog(log)
 	if err == nil {
 		unix.Close(fd)
+	}
+	// The multi attach types: a trivial fentry.multi program, loaded for
+	// no function.
+	if insns, err := marshalInsns(trivialProg()); err == nil {
+		fd, log, err := loadProg(loadSpec{name: "probe_multi", progType: progTypeTracing, attachType: attachFentryMulti, insns: insns})
+		e.multiProbe, e.multiProbeLog = ErrnoName(err), truncLog(log)
+		if err == nil {
+			unix.Close(fd)
+		}
 	}
 	if f, err := os.Open("/proc/kcore"); err != nil {
 		e.errs = append(e.errs, err.Error())
@@ -209,12 +220,27 @@ func (e *env) resetObs() {
 }
 
 type progState struct {
-	p      guestapi.Prog
-	index  int
-	fd     int
-	links  []int // live links, oldest first (a program may be linked twice)
-	id     uint32
-	loaded bool
+	p     guestapi.Prog
+	index int
+	fd    int
+	links []int // live links, oldest first (a program may be linked twice)
+	// linkFuncs are the functions each live link is on (one for a single
+	// link, the attach's list for a multi link).
+	linkFuncs [][]string
+	id        uint32
+	loaded    bool
+}
+
+// on says whether one of the program's live links is on function f.
+func (ps *progState) on(f string) bool {
+	for _, fs := range ps.linkFuncs {
+		for _, x := range fs {
+			if x == f {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Run executes the job's ops in order and emits one record per step
@@ -240,11 +266,21 @@ func Run(job guestapi.BPFJob, emit func(kind string, payload any) error) error {
 		}
 	} else {
 		targetID = e.btfID(job.Target)
-		if _, ok := e.syms[job.Target]; !ok && job.Target != "" {
-			if err := e.readSyms([]string{job.Target}); err != nil {
+		var missing []string
+		for _, f := range append([]string{job.Target}, job.Targets...) {
+			if _, ok := e.syms[f]; !ok && f != "" {
+				missing = append(missing, f)
+			}
+		}
+		if len(missing) > 0 {
+			if err := e.readSyms(missing); err != nil {
 				e.errs = append(e.errs, err.Error())
 			}
 		}
+	}
+	funcs := []string{job.Target}
+	if job.TargetProg == nil {
+		funcs = append(funcs, job.Targets...)
 	}
 	trigger := fentryTriggerTarget
 	if strings.HasPrefix(job.Target, modRetTriggerTarget) {
@@ -257,6 +293,7 @@ func Run(job guestapi.BPFJob, emit func(kind string, payload any) error) error {
 		Release: e.release, Machine: e.machine, Target: job.Target,
 		BTFIDs:            map[string]uint32{},
 		FsessionSupported: e.fsessProbe == "ok", FsessionProbe: e.fsessProbe, FsessionProbeLog: e.fsessProbeLog,
+		TracingMultiProbe: e.multiProbe, TracingMultiProbeLog: e.multiProbeLog,
 		Trigger: trigger, TriggerErrno: e.triggerErr[trigger],
 		Symbols:    map[string]uint64{},
 		Sysctls:    map[string]string{},
@@ -286,8 +323,13 @@ func Run(job guestapi.BPFJob, emit func(kind string, payload any) error) error {
 				GlobalSubprog: job.TargetProg.GlobalSubprog}
 		}
 	} else {
-		for _, n := range []string{job.Target, trigger} {
+		for _, n := range append([]string{trigger}, funcs...) {
 			st.BTFIDs[n] = e.btfID(n)
+		}
+		for _, f := range funcs[1:] {
+			if a, ok := e.syms[f]; ok {
+				st.Symbols[f] = a
+			}
 		}
 		if targetID != 0 {
 			key = vmlinuxTrampKeyBase + uint64(targetID)
@@ -347,7 +389,11 @@ func Run(job guestapi.BPFJob, emit func(kind string, payload any) error) error {
 				break
 			}
 			if op.Op == "attach" {
-				e.attach(ps, targetID, tgt, &s)
+				id, fn := targetID, job.Target
+				if ps.p.Target != "" && tgt == nil {
+					id, fn = e.btfID(ps.p.Target), ps.p.Target
+				}
+				e.attach(ps, id, tgt, op, fn, &s)
 				if s.Errno == "ok" {
 					order = append(order, ps)
 				}
@@ -358,6 +404,7 @@ func Run(job guestapi.BPFJob, emit func(kind string, payload any) error) error {
 					// Close the newest link of the program.
 					l := ps.links[len(ps.links)-1]
 					ps.links = ps.links[:len(ps.links)-1]
+					ps.linkFuncs = ps.linkFuncs[:len(ps.linkFuncs)-1]
 					if err := unix.Close(l); err != nil {
 						s.Errno, s.Stage = ErrnoName(err), "detach"
 					}
@@ -419,10 +466,28 @@ func Run(job guestapi.BPFJob, emit func(kind string, payload any) error) error {
 				return err
 			}
 		}
-		if captureAfter {
-			c := e.capture(i, job, captureTarget{key: key, addr: targetAddr, prog: tgt}, order, progs)
+		if captureAfter && len(funcs) == 1 {
+			c := e.capture(i, captureTarget{name: job.Target, key: key, addr: targetAddr, prog: tgt}, order, progs)
 			if err := emit(guestapi.KindCapture, c); err != nil {
 				return err
+			}
+		} else if captureAfter {
+			// Every function a live link is on, in the job's order.
+			for _, f := range funcs {
+				var on []*progState
+				for _, o := range order {
+					if o.p.Kind != "freplace" && o.on(f) {
+						on = append(on, o)
+					}
+				}
+				id := e.btfID(f)
+				if len(on) == 0 || id == 0 {
+					continue
+				}
+				c := e.capture(i, captureTarget{name: f, key: vmlinuxTrampKeyBase + uint64(id), addr: e.syms[f]}, on, progs)
+				if err := emit(guestapi.KindCapture, c); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -431,7 +496,8 @@ func Run(job guestapi.BPFJob, emit func(kind string, payload any) error) error {
 
 // attach loads ps if needed, then creates its tracing link. tgt is the
 // target program of a BPF-program target (nil for vmlinux functions).
-func (e *env) attach(ps *progState, targetID uint32, tgt *loadedTarget, s *guestapi.Step) {
+// fn is the function a single link goes on; a multi link's are op.On.
+func (e *env) attach(ps *progState, targetID uint32, tgt *loadedTarget, op guestapi.Op, fn string, s *guestapi.Step) {
 	// A program that is already linked is linked again: that is what a
 	// duplicate attach tests (the kernel is expected to refuse).
 	progType, attachType, err := attachTypeOf(ps.p.Kind)
@@ -439,8 +505,13 @@ func (e *env) attach(ps *progState, targetID uint32, tgt *loadedTarget, s *guest
 		s.Errno, s.Stage, s.Error = "EINVAL", "load", err.Error()
 		return
 	}
+	multi := strings.HasSuffix(ps.p.Kind, ".multi")
+	if multi {
+		// A multi program is loaded for no function (attach_btf_id 0).
+		targetID = 0
+	}
 	if ps.fd < 0 {
-		if targetID == 0 {
+		if targetID == 0 && !multi {
 			s.Errno, s.Stage, s.Error = "ENOENT", "load", "target has no BTF id"
 			return
 		}
@@ -488,12 +559,30 @@ func (e *env) attach(ps *progState, targetID uint32, tgt *loadedTarget, s *guest
 			ps.id = info.ID
 		}
 	}
+	if multi {
+		ids := make([]uint32, len(op.On))
+		for i, f := range op.On {
+			if ids[i] = e.btfID(f); ids[i] == 0 {
+				s.Errno, s.Stage, s.Error = "ENOENT", "attach", fmt.Sprintf("%s has no BTF id", f)
+				return
+			}
+		}
+		lfd, err := linkCreateTracingMulti(ps.fd, attachType, ids, op.Cookies)
+		if err != nil {
+			s.Errno, s.Stage = ErrnoName(err), "attach"
+			return
+		}
+		ps.links = append(ps.links, lfd)
+		ps.linkFuncs = append(ps.linkFuncs, append([]string(nil), op.On...))
+		return
+	}
 	lfd, err := linkCreateTracing(ps.fd, attachType, ps.p.LinkCookie)
 	if err != nil {
 		s.Errno, s.Stage = ErrnoName(err), "attach"
 		return
 	}
 	ps.links = append(ps.links, lfd)
+	ps.linkFuncs = append(ps.linkFuncs, []string{fn})
 }
 
 func (e *env) drain(step int, job guestapi.BPFJob) guestapi.Observations {
@@ -511,16 +600,17 @@ func (e *env) drain(step int, job guestapi.BPFJob) guestapi.Observations {
 	return guestapi.Observations{Step: step, Count: count, Lost: lost, Records: recs, Errors: errs}
 }
 
-// captureTarget is where a job's trampoline is: its key, the traced
-// address, and the target program of a BPF-program target.
+// captureTarget is where a trampoline is: the traced function, its key,
+// its address, and the target program of a BPF-program target.
 type captureTarget struct {
+	name      string
 	key, addr uint64
 	prog      *loadedTarget
 }
 
-func (e *env) capture(step int, job guestapi.BPFJob, tg captureTarget, order []*progState, all map[string]*progState) guestapi.Capture {
+func (e *env) capture(step int, tg captureTarget, order []*progState, all map[string]*progState) guestapi.Capture {
 	t0 := time.Now()
-	c := guestapi.Capture{Step: step, Target: job.Target, Name: fmt.Sprintf("bpf_trampoline_%d", tg.key)}
+	c := guestapi.Capture{Step: step, Target: tg.name, Name: fmt.Sprintf("bpf_trampoline_%d", tg.key)}
 	c.TargetAddr = tg.addr
 	if e.kc == nil {
 		c.Errors = append(c.Errors, "no /proc/kcore")
@@ -577,7 +667,7 @@ func (e *env) capture(step int, job guestapi.BPFJob, tg captureTarget, order []*
 		known = append(known, guestapi.Sym{Addr: a, Type: "t", Name: "prog:" + name, Module: "bpf"})
 	}
 	if tg.prog != nil {
-		known = append(known, guestapi.Sym{Addr: tg.prog.bpfFunc, Type: "t", Name: "prog:" + job.Target, Module: "bpf"})
+		known = append(known, guestapi.Sym{Addr: tg.prog.bpfFunc, Type: "t", Name: "prog:" + tg.name, Module: "bpf"})
 	}
 	sort.Slice(c.Progs, func(i, j int) bool { return attachRank(order, c.Progs[i].Name) < attachRank(order, c.Progs[j].Name) })
 

@@ -596,7 +596,7 @@ func (e *env) runShape(sh guestapi.Shape, sysctls map[string]string, emit func(s
 		step++
 	}
 	if len(order) > 0 {
-		c := e.capture(step-1, guestapi.BPFJob{Target: sh.Func}, captureTarget{key: vmlinuxTrampKeyBase + uint64(sh.BTFID), addr: e.syms[sh.Func]}, order, all)
+		c := e.capture(step-1, captureTarget{name: sh.Func, key: vmlinuxTrampKeyBase + uint64(sh.BTFID), addr: e.syms[sh.Func]}, order, all)
 		if err := emit(guestapi.KindCapture, c); err != nil {
 			return err
 		}

@@ -34,6 +34,10 @@ const (
 	attachFexit    = 25
 	attachModRet   = 26
 	attachFsession = 58
+	// The tracing multi-link attach types (7.2+).
+	attachFentryMulti   = 59
+	attachFexitMulti    = 60
+	attachFsessionMulti = 61
 
 	mapTypeArray     = 2
 	mapTypeProgArray = 3
@@ -81,6 +85,21 @@ type linkCreateTracingAttr struct {
 	TargetBtf  uint32
 	_          [4]byte
 	Cookie     uint64
+}
+
+// linkCreateTracingMultiAttr is link_create with its tracing_multi
+// member: ids points to cnt u32 BTF ids, cookies to cnt u64 cookies (0:
+// none).
+type linkCreateTracingMultiAttr struct {
+	_          structs.HostLayout
+	ProgFd     uint32
+	TargetFd   uint32
+	AttachType uint32
+	Flags      uint32
+	IDs        uint64
+	Cookies    uint64
+	Cnt        uint32
+	_          [4]byte
 }
 
 type progRunAttr struct {
@@ -265,6 +284,26 @@ func loadProgLog(s loadSpec, logBuf []byte) (int, error) {
 func linkCreateTracing(progFd int, attachType uint32, cookie uint64) (int, error) {
 	a := linkCreateTracingAttr{ProgFd: uint32(progFd), AttachType: attachType, Cookie: cookie}
 	r, err := bpfCall(cmdLinkCreate, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	if err != nil {
+		return -1, err
+	}
+	return int(r), nil
+}
+
+// linkCreateTracingMulti links one program to the functions with BTF
+// ids ids through a tracing multi link (BPF_LINK_CREATE with
+// link_create.tracing_multi); cookies may be nil.
+func linkCreateTracingMulti(progFd int, attachType uint32, ids []uint32, cookies []uint64) (int, error) {
+	a := linkCreateTracingMultiAttr{ProgFd: uint32(progFd), AttachType: attachType, Cnt: uint32(len(ids))}
+	if len(ids) > 0 {
+		a.IDs = ptr(&ids[0])
+	}
+	if len(cookies) > 0 {
+		a.Cookies = ptr(&cookies[0])
+	}
+	r, err := bpfCall(cmdLinkCreate, unsafe.Pointer(&a), unsafe.Sizeof(a))
+	runtime.KeepAlive(ids)
+	runtime.KeepAlive(cookies)
 	if err != nil {
 		return -1, err
 	}
