@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 
 	"github.com/bpftramp/tramp/vm/bench"
@@ -17,6 +18,15 @@ import (
 
 // runBench is "tramp bench": live overhead in real kernels (both arches
 // side by side) and the static costs of the generated trampolines.
+// joinInts writes counts as a flag value ("1,16,64").
+func joinInts(ns []int) string {
+	var w []string
+	for _, n := range ns {
+		w = append(w, strconv.Itoa(n))
+	}
+	return strings.Join(w, ",")
+}
+
 func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("bench", "[--arch x86_64,arm64] [--kernel debian-7.2.13] [--reps N] [--json] [--png FILE] [--static] [--from FILE]", stderr)
 	archFlag := fs.String("arch", "x86_64,arm64", "comma-separated architectures to boot")
@@ -25,6 +35,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	reps := fs.Int("reps", guestapi.DefaultBenchReps, "timed repetitions per configuration")
 	iters := fs.Int("iters", 0, "calls per repetition (0: calibrate to --rep-ms)")
 	repMS := fs.Int("rep-ms", guestapi.DefaultBenchTargetMS, "calibration goal: milliseconds per repetition of the baseline")
+	attachCounts := fs.String("attach-counts", joinInts(guestapi.DefaultBenchAttachCounts), "attach cost: function counts N of one fentry.multi link against N single links (\"\" or 0: skip)")
 	configs := fs.String("configs", strings.Join(guestapi.BenchConfigNames(), ","), "configurations to measure")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	png := fs.String("png", "", "write a bar chart of the overheads (and static costs) to this PNG file")
@@ -88,13 +99,23 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			if *reps < 1 {
 				return fail("--reps must be at least 1")
 			}
+			var counts []int
+			for _, w := range splitList(*attachCounts) {
+				n, err := strconv.Atoi(w)
+				if err != nil || n < 0 || n > 4096 {
+					return fail("--attach-counts: %q is no function count (0 to 4096)", w)
+				}
+				if n > 0 {
+					counts = append(counts, n)
+				}
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
 			f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
 			defer f.Close()
 			runs = bench.Live(ctx, bench.Options{
 				Kernel: *kernel, Arches: arches, Fetcher: f, WorkDir: *workDir, Accel: *accel,
-				Job: guestapi.BenchJob{Method: *method, Configs: names, Iters: *iters, TargetMS: *repMS, Reps: *reps},
+				Job: guestapi.BenchJob{Method: *method, Configs: names, Iters: *iters, TargetMS: *repMS, Reps: *reps, AttachCounts: counts},
 				Progress: func(a kernels.Arch, line string) {
 					fmt.Fprintf(stderr, "[%s %s] %s\n", *kernel, a, line)
 				},

@@ -108,6 +108,27 @@ func writeLive(w io.Writer, ar *ArchReport) {
 		}
 	}
 	fmt.Fprintf(w, "ordering fentry < fexit ≈ fmod_ret: %s\n", ar.Ordering)
+	if len(ar.Attach) > 0 {
+		fmt.Fprintf(w, "attach cost: N functions with one fentry.multi link vs N fentry programs with a link each; ms per repetition (median [min, max]): load + link, then close\n")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "N\tmulti attach\tsingle attach\tsingle/multi\tmulti detach\tsingle detach\tsingle/multi\t\n")
+		ms := func(s Summary) string {
+			if s.N == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%s [%s, %s]", num(s.Median, 2), num(s.Min, 2), num(s.Max, 2))
+		}
+		for _, r := range ar.Attach {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.N, ms(r.MultiAttach), ms(r.SingleAttach), num(r.AttachRatio, 1),
+				ms(r.MultiDetach), ms(r.SingleDetach), num(r.DetachRatio, 1))
+		}
+		tw.Flush()
+		for _, r := range ar.Attach {
+			if r.Errno != "ok" {
+				fmt.Fprintf(w, "attach cost, %d functions: %s\n", r.N, r.Errno)
+			}
+		}
+	}
 	if ar.Error != "" {
 		fmt.Fprintf(w, "ERROR: %s\n", ar.Error)
 	}

@@ -40,6 +40,8 @@ type ArchRun struct {
 	Hello   *guestapi.Hello
 	Start   *guestapi.BenchStart
 	Results []guestapi.BenchResult
+	// Attach are the attach-cost points (BenchJob.AttachCounts).
+	Attach []guestapi.BenchAttach
 	// HelloAfter is QEMU start to the hello record, Elapsed the whole
 	// boot.
 	HelloAfter, Elapsed time.Duration
@@ -82,6 +84,19 @@ func (c *collector) onRecord(r channel.Record) {
 					c.progress(fmt.Sprintf("%s: %s at %s", res.Config, res.Errno, res.Stage))
 				} else {
 					c.progress(fmt.Sprintf("%s: median %.1f ns/call, programs ran %.2f times per call", res.Config, Summarize(res.NsPerCall).Median, res.RunsPerCall))
+				}
+			}
+		}
+	case guestapi.KindBenchAttach:
+		var a guestapi.BenchAttach
+		if decode(&a) {
+			c.run.Attach = append(c.run.Attach, a)
+			if c.progress != nil {
+				if a.Errno != "ok" {
+					c.progress(fmt.Sprintf("attach %d functions (%s): %s at %s", a.N, a.Way, a.Errno, a.Stage))
+				} else {
+					c.progress(fmt.Sprintf("attach %d functions (%s): median %.2f ms, detach %.2f ms", a.N, a.Way,
+						Summarize(a.AttachNs).Median/1e6, Summarize(a.DetachNs).Median/1e6))
 				}
 			}
 		}

@@ -45,6 +45,67 @@ type ArchReport struct {
 	Error string `json:"error,omitempty"`
 	// BootSeconds is QEMU start to exit.
 	BootSeconds float64 `json:"boot_s"`
+	// Attach is the attach-cost table: per function count, one multi
+	// link against as many single links.
+	Attach []AttachRow `json:"attach,omitempty"`
+}
+
+// AttachRow compares attaching and detaching N functions with one
+// fentry.multi link and with N fentry links (milliseconds per
+// repetition, medians), and gives single over multi.
+type AttachRow struct {
+	N int `json:"n"`
+	// Errno is "ok" or why a way was refused ("multi: EOPNOTSUPP at
+	// attach").
+	Errno        string  `json:"errno"`
+	MultiAttach  Summary `json:"multi_attach_ms"`
+	SingleAttach Summary `json:"single_attach_ms"`
+	MultiDetach  Summary `json:"multi_detach_ms"`
+	SingleDetach Summary `json:"single_detach_ms"`
+	AttachRatio  Num     `json:"attach_single_over_multi"`
+	DetachRatio  Num     `json:"detach_single_over_multi"`
+}
+
+// attachRows pairs the multi and single points of each N.
+func attachRows(points []guestapi.BenchAttach) []AttachRow {
+	ms := func(ns []float64) Summary {
+		out := make([]float64, len(ns))
+		for i, v := range ns {
+			out[i] = v / 1e6
+		}
+		return Summarize(out)
+	}
+	var rows []AttachRow
+	at := map[int]int{} // N → index in rows
+	for _, p := range points {
+		i, ok := at[p.N]
+		if !ok {
+			i = len(rows)
+			at[p.N] = i
+			rows = append(rows, AttachRow{N: p.N, Errno: "ok"})
+		}
+		r := &rows[i]
+		if p.Errno != "ok" {
+			msg := fmt.Sprintf("%s: %s at %s", p.Way, p.Errno, p.Stage)
+			if r.Errno == "ok" {
+				r.Errno = msg
+			} else {
+				r.Errno += "; " + msg
+			}
+		}
+		switch p.Way {
+		case guestapi.AttachMulti:
+			r.MultiAttach, r.MultiDetach = ms(p.AttachNs), ms(p.DetachNs)
+		case guestapi.AttachSingle:
+			r.SingleAttach, r.SingleDetach = ms(p.AttachNs), ms(p.DetachNs)
+		}
+	}
+	for i := range rows {
+		r := &rows[i]
+		r.AttachRatio = Ratio(r.SingleAttach.Median, r.MultiAttach.Median)
+		r.DetachRatio = Ratio(r.SingleDetach.Median, r.MultiDetach.Median)
+	}
+	return rows
 }
 
 // Row is one configuration's live figures (nanoseconds per call).
@@ -99,6 +160,7 @@ func Summarise(r *ArchRun) ArchReport {
 	if r.Err != nil {
 		ar.Error = r.Err.Error()
 	}
+	ar.Attach = attachRows(r.Attach)
 	var base []float64
 	for _, res := range r.Results {
 		samples := res.NsPerCall

@@ -84,6 +84,9 @@ func Static() (*StaticCosts, error) {
 	out := &StaticCosts{Kernel: StaticProfile, Proto: benchProto, Note: staticNote}
 	for _, c := range guestapi.BenchConfigs {
 		for _, an := range StaticArches {
+			if a, err := trampoline.LookupArch(an); err == nil && !a.TracingMulti && configMulti(c) {
+				continue // the arch cannot attach it; the image is the single kind's
+			}
 			row, err := staticRow(c, an, prof)
 			if err != nil {
 				return nil, fmt.Errorf("static costs of %s on %s: %w", c.Name, an, err)
@@ -92,6 +95,16 @@ func Static() (*StaticCosts, error) {
 		}
 	}
 	return out, nil
+}
+
+// configMulti says whether a configuration attaches through multi links.
+func configMulti(c guestapi.BenchConfig) bool {
+	for _, p := range c.Progs {
+		if strings.HasSuffix(p.Kind, ".multi") {
+			return true
+		}
+	}
+	return false
 }
 
 func staticRow(c guestapi.BenchConfig, archName string, prof *trampoline.Profile) (StaticRow, error) {

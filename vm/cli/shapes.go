@@ -32,7 +32,7 @@ type shapeRun struct {
 // shape, compares each with the model, prints a table and, with
 // --record, files the recordings as <testdata>/<kernel>/<arch>/shape-*.json.
 func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("shapes", "shapes [--kernel PROFILES] [--arch x86_64,arm64] [--per-bucket K] [--seed N] [--record]", stderr)
+	fs := newFlags("shapes", "shapes [--kernel PROFILES] [--arch x86_64,arm64] [--per-bucket K] [--seed N] [--multi N] [--record]", stderr)
 	kernelFlag := fs.String("kernel", kernels.DefaultProfile, "comma-separated profiles ("+strings.Join(kernels.ProfileNames(), ", ")+")")
 	archFlag := fs.String("arch", "x86_64,arm64", "comma-separated architectures")
 	perBucket := fs.Int("per-bucket", 1, "functions per shape bucket")
@@ -40,6 +40,7 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	mixes := fs.String("mixes", strings.Join(guestapi.DefaultShapeMixes, ","), "comma-separated program mixes ("+strings.Join(mixNames(), ", ")+")")
 	funcs := fs.String("funcs", "", "comma-separated functions to use instead of the seeded choice")
 	limit := fs.Int("limit", 0, "at most this many functions (0: all chosen)")
+	multi := fs.Int("multi", 64, "then one fsession.multi link (session cookie, func ip) on this many functions at once, the chosen ones first (0: none)")
 	testdata := fs.String("testdata", DefaultTestdata, "where --record files the recordings")
 	write := fs.Bool("record", false, "write the recordings (and remove shape recordings of earlier runs)")
 	verbose := fs.Bool("v", false, "print every shape, not only the ones that disagree")
@@ -69,7 +70,7 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, a := range appendArgs {
 		words = append(words, strings.Fields(a)...)
 	}
-	job := guestapi.ShapeJob{PerBucket: *perBucket, Seed: *seed, Mixes: splitList(*mixes), Funcs: splitList(*funcs), Limit: *limit}
+	job := guestapi.ShapeJob{PerBucket: *perBucket, Seed: *seed, Mixes: splitList(*mixes), Funcs: splitList(*funcs), Limit: *limit, Multi: *multi}
 	for _, m := range job.Mixes {
 		if _, ok := guestapi.ShapeMixes[m]; !ok {
 			fmt.Fprintf(stderr, "tramp vm shapes: unknown mix %q (known: %s)\n", m, strings.Join(mixNames(), ", "))

@@ -65,6 +65,44 @@ type BenchJob struct {
 	// after the timed repetitions, to count how often the programs ran
 	// (0: DefaultBenchCheckCalls; negative: no check).
 	CheckCalls int `json:"check_calls,omitempty"`
+	// AttachCounts, when set, adds the attach-cost measurement after the
+	// per-call one: for each count N, one fentry.multi link over N
+	// functions against N fentry programs with a link each (loads,
+	// links and closes timed), AttachReps times (0:
+	// DefaultBenchAttachReps). The functions come from the shapes' BTF
+	// walk, each linked alone by a fentry program first.
+	AttachCounts []int `json:"attach_counts,omitempty"`
+	AttachReps   int   `json:"attach_reps,omitempty"`
+}
+
+// DefaultBenchAttachCounts are tramp bench's function counts of the
+// attach-cost measurement.
+var DefaultBenchAttachCounts = []int{1, 16, 64}
+
+// DefaultBenchAttachReps is how often each attach-cost point is timed.
+const DefaultBenchAttachReps = 5
+
+// Ways of attaching N functions in the attach-cost measurement.
+const (
+	AttachMulti  = "multi"  // one fentry.multi program, one multi link
+	AttachSingle = "single" // N fentry programs, one link each
+)
+
+// BenchAttach is one point of the attach-cost measurement: attaching
+// (loading the program(s) and creating the link(s)) and detaching
+// (closing the links, then the programs) N functions one way, in
+// nanoseconds per repetition.
+type BenchAttach struct {
+	N     int    `json:"n"`
+	Way   string `json:"way"`
+	Errno string `json:"errno"`
+	Stage string `json:"stage,omitempty"`
+	// AttachNs and DetachNs have one entry per repetition.
+	AttachNs []float64 `json:"attach_ns"`
+	DetachNs []float64 `json:"detach_ns"`
+	// Funcs are the functions of the largest N, in order (on the first
+	// point only).
+	Funcs []string `json:"funcs,omitempty"`
 }
 
 // Defaults of a BenchJob: many short rounds rather than a few long ones,
@@ -82,6 +120,7 @@ const (
 	KindBenchStart  = "bench_start"  // BenchStart, once
 	KindBenchRound  = "bench_round"  // BenchRound, after each round
 	KindBenchResult = "bench_result" // BenchResult, per configuration
+	KindBenchAttach = "bench_attach" // BenchAttach, per attach-cost point
 )
 
 // BenchRound says a round is done.
@@ -178,6 +217,8 @@ var BenchConfigs = []BenchConfig{
 	{Name: "fentry-x2", Progs: benchFentries(2), Note: "2 fentry programs"},
 	{Name: "fentry-x4", Progs: benchFentries(4), Note: "4 fentry programs"},
 	{Name: "fentry-x8", Progs: benchFentries(8), Note: "8 fentry programs"},
+	{Name: "fentry.multi", Progs: []Prog{{Name: "em", Kind: "fentry.multi"}}, Note: "one fentry through a multi link (on the target alone)"},
+	{Name: "fsession.multi", Progs: []Prog{{Name: "sm", Kind: "fsession.multi"}}, Note: "one fsession through a multi link (on the target alone)"},
 }
 
 // LookupBenchConfig finds a configuration by name.

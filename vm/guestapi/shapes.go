@@ -1,5 +1,7 @@
 package guestapi
 
+import "fmt"
+
 // A shapes job records trampolines for real kernel functions chosen by
 // their BTF prototype rather than for the fixed test functions. It walks
 // the vmlinux BTF, keeps the functions ftrace can patch that are not on a
@@ -31,6 +33,31 @@ type ShapeJob struct {
 	Funcs []string `json:"funcs,omitempty"`
 	// Limit caps the number of functions (0: no cap).
 	Limit int `json:"limit,omitempty"`
+	// Multi, when positive, adds one multi-link shape after the others:
+	// an fsession.multi program with a session cookie and
+	// bpf_get_func_ip on Multi functions at once (MultiShapeMix), the
+	// chosen ones first, then further candidates; each was linked alone
+	// first by a single fsession program, so that every function of the
+	// link is one the kernel accepts.
+	Multi int `json:"multi,omitempty"`
+}
+
+// MultiShapeMix is the mix name of the multi-link shape.
+const MultiShapeMix = "fsession-cookie-ip.multi"
+
+// MultiShapeProgs is the program of the multi-link shape.
+var MultiShapeProgs = []Prog{{Name: "m", Kind: "fsession.multi", Cookie: true, IP: true}}
+
+// MultiShapeName is the case name of the multi-link shape over n
+// functions.
+func MultiShapeName(n int) string { return fmt.Sprintf("shape-multi%d-%s", n, MultiShapeMix) }
+
+// ShapeFunc is one function of a multi-link shape.
+type ShapeFunc struct {
+	Func        string `json:"func"`
+	BTFID       uint32 `json:"btf_id"`
+	Proto       string `json:"proto"`
+	ErrorInject bool   `json:"error_inject,omitempty"`
 }
 
 // Record kinds of a shapes job.
@@ -86,6 +113,9 @@ type Shape struct {
 	Mix         string `json:"mix"`
 	ErrorInject bool   `json:"error_inject,omitempty"`
 	Progs       []Prog `json:"progs"`
+	// Funcs are the functions of a multi-link shape, Func the first of
+	// them.
+	Funcs []ShapeFunc `json:"funcs,omitempty"`
 }
 
 // ShapeName is the case name of a (function, mix) shape; function names

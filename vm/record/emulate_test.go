@@ -67,6 +67,16 @@ func bootGenerator(t *testing.T, rec *recording.Recording) *generators.Generator
 	return g
 }
 
+// captureGenerator is the generator of one capture's function.
+func captureGenerator(t *testing.T, rec *recording.Recording, capt guestapi.Capture) *generators.Generator {
+	t.Helper()
+	g, err := CaptureGenerator(rec, capt)
+	if err != nil {
+		t.Fatalf("%s: %v", rec.Case, err)
+	}
+	return g
+}
+
 type tally struct {
 	recordings, runs, invocations, fields, frameWords, unknownArgs, retvals int
 }
@@ -148,7 +158,7 @@ func TestKernelRecordings(t *testing.T) {
 			unknown := tt.UnknownArg
 			// tramp's image at the kernel's addresses.
 			addrs := addrsOf(t, cr.Plan, rec, capt)
-			g, err := emu.GenerateWith(bootGenerator(t, rec), cr.Plan, &addrs, c.Progs)
+			g, err := emu.GenerateWith(captureGenerator(t, rec, capt), cr.Plan, &addrs, c.Progs)
 			if err != nil {
 				t.Errorf("%s: generate: %v", where, err)
 				continue
@@ -278,7 +288,7 @@ func TestKernelImages(t *testing.T) {
 				continue
 			}
 			addrs := addrsOf(t, p, rec, capt)
-			g, err := emu.GenerateWith(bootGenerator(t, rec), p, &addrs, c.Progs)
+			g, err := emu.GenerateWith(captureGenerator(t, rec, capt), p, &addrs, c.Progs)
 			if err != nil {
 				t.Errorf("%s: generate: %v", where, err)
 				continue

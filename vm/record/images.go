@@ -184,7 +184,7 @@ func plausibleHeapPointer(archName string, v uint64) bool {
 // bpf_prog *) are read from the real image at the fields where our image
 // puts them, and the image rendered again, until nothing changes.
 func render(rec *recording.Recording, c guestapi.Capture, plan *trampoline.Plan, real []byte) (*arch.Image, error) {
-	g, err := Generator(rec)
+	g, err := CaptureGenerator(rec, c)
 	if err != nil {
 		return nil, err
 	}
@@ -291,6 +291,13 @@ func CallThunks(st *guestapi.Start) (map[string]bool, error) {
 // function's first bytes as captured, and with call-depth tracking the
 // helpers the boot gave a call thunk (CallThunks).
 func BootOf(rec *recording.Recording) (generators.Boot, error) {
+	return bootOf(rec, nil)
+}
+
+// bootOf is BootOf with EndbrAtFunc from capt's function when given
+// (a case with several targets traces functions of either kind), else
+// from the first capture's.
+func bootOf(rec *recording.Recording, capt *guestapi.Capture) (generators.Boot, error) {
 	b := generators.DebianBoot(rec.Arch)
 	if rec.Arch != "x86_64" {
 		return b, nil
@@ -299,7 +306,11 @@ func BootOf(rec *recording.Recording) (generators.Boot, error) {
 	if err != nil {
 		return b, err
 	}
-	for _, c := range rec.Captures {
+	caps := rec.Captures
+	if capt != nil {
+		caps = []guestapi.Capture{*capt}
+	}
+	for _, c := range caps {
 		if head, err := hex.DecodeString(c.TargetHead); err == nil && len(head) >= 4 {
 			feat.EndbrAtFunc = x86.StartsWithEndbr(head)
 			break
@@ -318,6 +329,16 @@ func BootOf(rec *recording.Recording) (generators.Boot, error) {
 // that renders, sizes and compares its images.
 func Generator(rec *recording.Recording) (*generators.Generator, error) {
 	b, err := BootOf(rec)
+	if err != nil {
+		return nil, err
+	}
+	return generators.ForBoot(b)
+}
+
+// CaptureGenerator is Generator for the function of one capture (its
+// ENDBR, where the boot's functions differ).
+func CaptureGenerator(rec *recording.Recording, capt guestapi.Capture) (*generators.Generator, error) {
+	b, err := bootOf(rec, &capt)
 	if err != nil {
 		return nil, err
 	}

@@ -188,14 +188,23 @@ func ShapeSource(profile, arch string, sh guestapi.Shape, steps []guestapi.Step)
 	var b strings.Builder
 	fmt.Fprintf(&b, "# shape %s, mix %s (tramp vm shapes)\n", sh.Bucket, sh.Mix)
 	fmt.Fprintf(&b, "kernel %s\narch %s\n", profile, arch)
-	fmt.Fprintf(&b, "target %s%s", sh.Func, sh.Proto)
-	if sh.BTFID != 0 {
-		fmt.Fprintf(&b, " btf-id=%d", sh.BTFID)
+	funcs := sh.Funcs
+	if len(funcs) == 0 {
+		funcs = []guestapi.ShapeFunc{{Func: sh.Func, BTFID: sh.BTFID, Proto: sh.Proto, ErrorInject: sh.ErrorInject}}
 	}
-	if sh.ErrorInject {
-		b.WriteString(" error-inject")
+	for _, f := range funcs {
+		if f.Func == "" || f.Proto == "" {
+			return "", 0, fmt.Errorf("shape %q has a function without a name or prototype", sh.Name)
+		}
+		fmt.Fprintf(&b, "target %s%s", f.Func, f.Proto)
+		if f.BTFID != 0 {
+			fmt.Fprintf(&b, " btf-id=%d", f.BTFID)
+		}
+		if f.ErrorInject {
+			b.WriteString(" error-inject")
+		}
+		b.WriteString("\n")
 	}
-	b.WriteString("\n")
 	for _, p := range sh.Progs {
 		mp, err := p.Model()
 		if err != nil {
@@ -203,7 +212,7 @@ func ShapeSource(profile, arch string, sh guestapi.Shape, steps []guestapi.Step)
 		}
 		b.WriteString(cases.FormatProg(mp) + "\n")
 	}
-	first := 4 + len(sh.Progs) + 1
+	first := 3 + len(funcs) + len(sh.Progs) + 1
 	for _, s := range steps {
 		if s.Op != "attach" && s.Op != "detach" {
 			return "", 0, fmt.Errorf("shape %s: step %d is %q, shapes only attach and detach", sh.Name, s.Step, s.Op)

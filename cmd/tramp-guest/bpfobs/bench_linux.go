@@ -5,9 +5,12 @@ package bpfobs
 import (
 	"errors"
 	"fmt"
-	"github.com/bpftramp/tramp/vm/guestapi"
 	"os"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/bpftramp/tramp/vm/guestapi"
 
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
@@ -50,15 +53,17 @@ type benchProg struct {
 
 // benchState is one configuration during a job.
 type benchState struct {
-	c     guestapi.BenchConfig
-	progs []*benchProg
-	res   guestapi.BenchResult
+	c        guestapi.BenchConfig
+	progs    []*benchProg
+	res      guestapi.BenchResult
+	targetID uint32 // a multi program's one function
 }
 
 func (b *benchState) failed() bool { return b.res.Errno != "ok" }
 
 // load loads the configuration's programs; a failure is kept in res.
 func (b *benchState) load(targetID, cookieID uint32) {
+	b.targetID = targetID
 	for _, p := range b.c.Progs {
 		progType, attachType, err := attachTypeOf(p.Kind)
 		var raw []byte
@@ -72,7 +77,11 @@ func (b *benchState) load(targetID, cookieID uint32) {
 			b.res.Errno, b.res.Stage, b.res.Error = "EINVAL", "load", err.Error()
 			return
 		}
-		fd, log, err := loadProg(loadSpec{name: "bench_" + p.Name, progType: progType, attachType: attachType, btfID: targetID, insns: raw})
+		id := targetID
+		if strings.HasSuffix(p.Kind, ".multi") {
+			id = 0 // loaded for no function
+		}
+		fd, log, err := loadProg(loadSpec{name: "bench_" + p.Name, progType: progType, attachType: attachType, btfID: id, insns: raw})
 		if err != nil {
 			b.res.Errno, b.res.Stage, b.res.Error = ErrnoName(err), "load", truncLog(log)
 			return
@@ -86,7 +95,13 @@ func (b *benchState) load(targetID, cookieID uint32) {
 func (b *benchState) link() bool {
 	for _, bp := range b.progs {
 		_, attachType, _ := attachTypeOf(bp.p.Kind)
-		l, err := linkCreateTracing(bp.fd, attachType, 0)
+		var l int
+		var err error
+		if strings.HasSuffix(bp.p.Kind, ".multi") {
+			l, err = linkCreateTracingMulti(bp.fd, attachType, []uint32{b.targetID}, nil)
+		} else {
+			l, err = linkCreateTracing(bp.fd, attachType, 0)
+		}
 		if err != nil {
 			b.res.Errno, b.res.Stage, b.res.Error = ErrnoName(err), "attach", bp.p.Name
 			b.unlink()
@@ -241,6 +256,112 @@ func RunBench(j guestapi.BenchJob, emit func(kind string, payload any) error) er
 		}
 		if err := emit(guestapi.KindBenchResult, b.res); err != nil {
 			return err
+		}
+	}
+	if len(j.AttachCounts) > 0 {
+		return benchAttach(j, spec, emit)
+	}
+	return nil
+}
+
+// benchAttach times attaching and detaching N functions with one
+// fentry.multi link against N single fentry links (see
+// BenchJob.AttachCounts). The ways alternate within each repetition.
+func benchAttach(j guestapi.BenchJob, spec *btf.Spec, emit func(string, any) error) error {
+	reps := j.AttachReps
+	if reps <= 0 {
+		reps = guestapi.DefaultBenchAttachReps
+	}
+	most := slices.Max(j.AttachCounts)
+	scan := guestapi.ShapeScan{Arch: guestArch()}
+	cands, err := scanShapes(spec, traceable(&scan), errorInjectable(&scan), scan.Arch, &scan)
+	if err != nil {
+		return fmt.Errorf("attach cost: scanning BTF: %w", err)
+	}
+	insns, err := marshalInsns(trivialProg())
+	if err != nil {
+		return err
+	}
+	loadFor := func(kind uint32, id uint32) (int, error) {
+		fd, _, err := loadProg(loadSpec{name: "bench_attach", progType: progTypeTracing, attachType: kind, btfID: id, insns: insns})
+		return fd, err
+	}
+	var ids []uint32
+	var names []string
+	for tried, c := range PickShapes(cands, len(cands), 7) {
+		if len(ids) == most || tried == 4*most {
+			break
+		}
+		fd, err := loadFor(attachFentry, c.BTFID)
+		if err != nil {
+			continue
+		}
+		if l, err := linkCreateTracing(fd, attachFentry, 0); err == nil {
+			unix.Close(l)
+			ids, names = append(ids, c.BTFID), append(names, c.Name)
+		}
+		unix.Close(fd)
+	}
+	if len(ids) < most {
+		return fmt.Errorf("attach cost: only %d of %d functions take a fentry program", len(ids), most)
+	}
+	for k, n := range j.AttachCounts {
+		multi := guestapi.BenchAttach{N: n, Way: guestapi.AttachMulti, Errno: "ok", AttachNs: []float64{}, DetachNs: []float64{}}
+		single := guestapi.BenchAttach{N: n, Way: guestapi.AttachSingle, Errno: "ok", AttachNs: []float64{}, DetachNs: []float64{}}
+		if k == 0 {
+			multi.Funcs = names
+		}
+		for r := 0; r < reps; r++ {
+			if multi.Errno == "ok" {
+				t0 := time.Now()
+				fd, err := loadFor(attachFentryMulti, 0)
+				if err != nil {
+					multi.Errno, multi.Stage = ErrnoName(err), "load"
+				} else if l, err := linkCreateTracingMulti(fd, attachFentryMulti, ids[:n], nil); err != nil {
+					multi.Errno, multi.Stage = ErrnoName(err), "attach"
+					unix.Close(fd)
+				} else {
+					t1 := time.Now()
+					unix.Close(l)
+					unix.Close(fd)
+					multi.AttachNs = append(multi.AttachNs, float64(t1.Sub(t0).Nanoseconds()))
+					multi.DetachNs = append(multi.DetachNs, float64(time.Since(t1).Nanoseconds()))
+				}
+			}
+			if single.Errno == "ok" {
+				t0 := time.Now()
+				var fds, links []int
+				for _, id := range ids[:n] {
+					fd, err := loadFor(attachFentry, id)
+					if err != nil {
+						single.Errno, single.Stage = ErrnoName(err), "load"
+						break
+					}
+					fds = append(fds, fd)
+					l, err := linkCreateTracing(fd, attachFentry, 0)
+					if err != nil {
+						single.Errno, single.Stage = ErrnoName(err), "attach"
+						break
+					}
+					links = append(links, l)
+				}
+				t1 := time.Now()
+				for _, l := range links {
+					unix.Close(l)
+				}
+				for _, fd := range fds {
+					unix.Close(fd)
+				}
+				if single.Errno == "ok" {
+					single.AttachNs = append(single.AttachNs, float64(t1.Sub(t0).Nanoseconds()))
+					single.DetachNs = append(single.DetachNs, float64(time.Since(t1).Nanoseconds()))
+				}
+			}
+		}
+		for _, p := range []guestapi.BenchAttach{multi, single} {
+			if err := emit(guestapi.KindBenchAttach, p); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

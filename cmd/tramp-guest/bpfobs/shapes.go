@@ -503,7 +503,170 @@ func RunShapes(j guestapi.ShapeJob, emit func(kind string, payload any) error) e
 			idx++
 		}
 	}
+	if j.Multi > 0 {
+		return e.runMultiShape(j, idx, chosen, cands, sysctls, emit)
+	}
 	return nil
+}
+
+// runMultiShape runs the multi-link shape: one fsession.multi program
+// with a session cookie and bpf_get_func_ip linked to j.Multi functions
+// at once, every touched image captured, then the link closed. The
+// functions are the chosen ones, then further candidates, each of which
+// a single fsession program with the same body linked to alone first.
+func (e *env) runMultiShape(j guestapi.ShapeJob, idx int, chosen, cands []ShapeCandidate, sysctls map[string]string, emit func(string, any) error) error {
+	t0 := time.Now()
+	seen := map[string]bool{}
+	var order []ShapeCandidate
+	for _, c := range append(append([]ShapeCandidate{}, chosen...), PickShapes(cands, len(cands), j.Seed+1)...) {
+		if !seen[c.Name] {
+			seen[c.Name] = true
+			order = append(order, c)
+		}
+	}
+	single := guestapi.Prog{Name: "probe", Kind: "fsession", Cookie: true, IP: true}
+	var funcs []ShapeCandidate
+	for tried, c := range order {
+		if len(funcs) == j.Multi || tried == 4*j.Multi {
+			break
+		}
+		ps := &progState{p: single, fd: -1}
+		s := guestapi.Step{Errno: "ok"}
+		e.attachShape(ps, c.BTFID, &s)
+		for _, l := range ps.links {
+			unix.Close(l)
+		}
+		if ps.fd >= 0 {
+			unix.Close(ps.fd)
+		}
+		if s.Errno == "ok" {
+			funcs = append(funcs, c)
+		}
+	}
+	if len(funcs) == 0 {
+		return errors.New("multi shape: no candidate function takes an fsession program")
+	}
+	var names []string
+	for _, c := range funcs {
+		names = append(names, c.Name)
+		e.btfIDs[c.Name] = c.BTFID
+	}
+	if err := e.readSyms(names); err != nil {
+		e.errs = append(e.errs, err.Error())
+	}
+	sh := guestapi.Shape{Index: idx, Name: guestapi.MultiShapeName(len(funcs)), Func: funcs[0].Name, BTFID: funcs[0].BTFID,
+		Proto: funcs[0].Proto.String(), Bucket: "multi", Mix: guestapi.MultiShapeMix, Progs: guestapi.MultiShapeProgs}
+	for _, c := range funcs {
+		sh.Funcs = append(sh.Funcs, guestapi.ShapeFunc{Func: c.Name, BTFID: c.BTFID, Proto: c.Proto.String(), ErrorInject: c.ErrorInject})
+	}
+	if err := emit(guestapi.KindCase, guestapi.CaseStart{Index: idx, Name: sh.Name}); err != nil {
+		return err
+	}
+	if err := emit(guestapi.KindShape, sh); err != nil {
+		return err
+	}
+	st := guestapi.Start{
+		Release: e.release, Machine: e.machine, Target: sh.Func,
+		BTFIDs:            map[string]uint32{},
+		TrampolineKey:     vmlinuxTrampKeyBase + uint64(sh.BTFID),
+		FsessionSupported: e.fsessProbe == "ok", FsessionProbe: e.fsessProbe,
+		TracingMultiProbe: e.multiProbe,
+		Symbols:           map[string]uint64{}, Sysctls: sysctls, InitMillis: e.initMillis, Errors: e.errs,
+	}
+	for _, n := range []string{"bpf_session_cookie", "bpf_session_is_return"} {
+		st.BTFIDs[n] = e.btfIDs[n]
+	}
+	for _, c := range funcs {
+		st.BTFIDs[c.Name] = c.BTFID
+	}
+	for _, n := range append(append([]string{}, HelperSymbols...), names...) {
+		if a, ok := e.syms[n]; ok {
+			st.Symbols[n] = a
+		}
+	}
+	st.Padding = e.padding(st.Symbols)
+	if err := emit(guestapi.KindStart, st); err != nil {
+		return err
+	}
+	ps := &progState{p: guestapi.MultiShapeProgs[0], fd: -1}
+	all := map[string]*progState{ps.p.Name: ps}
+	defer func() {
+		for _, l := range ps.links {
+			unix.Close(l)
+		}
+		if ps.fd >= 0 {
+			unix.Close(ps.fd)
+		}
+	}()
+	ts := time.Now()
+	s := guestapi.Step{Step: 0, Op: "attach", Prog: ps.p.Name, Line: 1, Errno: "ok", Attached: []string{}}
+	e.attachMultiShape(ps, funcs, &s)
+	if s.Errno == "ok" {
+		s.Attached = []string{ps.p.Name}
+	}
+	s.ProgID, s.Millis = ps.id, time.Since(ts).Milliseconds()
+	if err := emit(guestapi.KindStep, s); err != nil {
+		return err
+	}
+	if s.Errno != "ok" {
+		return emit(guestapi.KindJobDone, guestapi.JobDone{Steps: 1, Millis: time.Since(t0).Milliseconds()})
+	}
+	for _, c := range funcs {
+		capt := e.capture(0, captureTarget{name: c.Name, key: vmlinuxTrampKeyBase + uint64(c.BTFID), addr: e.syms[c.Name]}, []*progState{ps}, all)
+		if err := emit(guestapi.KindCapture, capt); err != nil {
+			return err
+		}
+	}
+	ts = time.Now()
+	d := guestapi.Step{Step: 1, Op: "detach", Prog: ps.p.Name, Line: 2, Errno: "ok", ProgID: ps.id, Attached: []string{}}
+	if err := unix.Close(ps.links[0]); err != nil {
+		d.Errno, d.Stage = ErrnoName(err), "detach"
+	}
+	ps.links = nil
+	d.Millis = time.Since(ts).Milliseconds()
+	if err := emit(guestapi.KindStep, d); err != nil {
+		return err
+	}
+	return emit(guestapi.KindJobDone, guestapi.JobDone{Steps: 2, Millis: time.Since(t0).Milliseconds()})
+}
+
+// attachMultiShape loads the multi shape's program (for no function)
+// and links it to every function of funcs with one multi link.
+func (e *env) attachMultiShape(ps *progState, funcs []ShapeCandidate, s *guestapi.Step) {
+	progType, attachType, err := attachTypeOf(ps.p.Kind)
+	var raw []byte
+	if err == nil {
+		var in asm.Instructions
+		if in, err = shapeProg(ps.p, e.btfIDs["bpf_session_cookie"]); err == nil {
+			raw, err = marshalInsns(in)
+		}
+	}
+	if err != nil {
+		s.Errno, s.Stage, s.Error = "EINVAL", "load", err.Error()
+		return
+	}
+	fd, log, err := loadProg(loadSpec{name: ps.p.Name, progType: progType, attachType: attachType, insns: raw})
+	if err != nil {
+		if len(log) > shapeVerifierTail {
+			log = "..." + log[len(log)-shapeVerifierTail:]
+		}
+		s.Errno, s.Stage, s.VerifierLog = ErrnoName(err), "load", log
+		return
+	}
+	ps.fd, s.Loaded = fd, true
+	if info, err := getProgInfo(fd); err == nil {
+		ps.id = info.ID
+	}
+	ids := make([]uint32, len(funcs))
+	for i, c := range funcs {
+		ids[i] = c.BTFID
+	}
+	lfd, err := linkCreateTracingMulti(fd, attachType, ids, nil)
+	if err != nil {
+		s.Errno, s.Stage = ErrnoName(err), "attach"
+		return
+	}
+	ps.links = append(ps.links, lfd)
 }
 
 func readSysctls() map[string]string {
