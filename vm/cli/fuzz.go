@@ -16,74 +16,142 @@ import (
 	"github.com/bpftramp/tramp/vm/qemu"
 )
 
-// FuzzCase writes a random case: programs of every kind on one target and
-// ops attach/detach/run chosen by seed, attaching past the slot limit.
-// Detaches are only of programs the model says are linked, so the case
-// replays on any profile; the kernel's answers are checked against the
-// model step by step, not against expect lines.
+// FuzzCase writes a random case: programs of every kind and ops
+// attach/detach/run chosen by seed, attaching past the slot limit. On a
+// kernel with tracing multi links the case has three targets, single
+// programs on any of them (most on the first, which fills up) and multi
+// programs linked to random subsets with random cookies. Detaches are
+// only of programs the model says are linked, so the case replays on
+// any profile; the kernel's answers are checked against the model step
+// by step, not against expect lines.
 func FuzzCase(seed int64, ops int, profile *trampoline.Profile, a *trampoline.Arch) string {
 	rng := rand.New(rand.NewSource(seed))
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "# tramp vm fuzz --seed %d --ops %d\nkernel %s\narch %s\ntarget bpf_fentry_test1\n", seed, ops, profile.Name, a.Name)
+	fmt.Fprintf(&sb, "# tramp vm fuzz --seed %d --ops %d\nkernel %s\narch %s\n", seed, ops, profile.Name, a.Name)
+	funcs := []string{"bpf_fentry_test1"}
+	if profile.TracingMulti {
+		funcs = append(funcs, "bpf_fentry_test2", "bpf_fentry_test3")
+	}
+	var targets []trampoline.Target
+	for _, f := range funcs {
+		fmt.Fprintf(&sb, "target %s\n", f)
+		t, _ := trampoline.KnownTarget(f)
+		targets = append(targets, t)
+	}
 	kinds := []trampoline.Kind{trampoline.KindFentry, trampoline.KindFexit, trampoline.KindFmodRet}
 	if profile.Fsession && a.FsessionJIT {
 		kinds = append(kinds, trampoline.KindFsession, trampoline.KindFsession)
 	}
+	switch {
+	case profile.TracingMulti && a.TracingMulti:
+		kinds = append(kinds, trampoline.KindFentryMulti, trampoline.KindFexitMulti)
+		if profile.Fsession && a.FsessionJIT {
+			kinds = append(kinds, trampoline.KindFsessionMulti)
+		}
+	case profile.TracingMulti:
+		// The arch refuses them (EOPNOTSUPP): a few, to see it does.
+		kinds = append(kinds, trampoline.KindFsessionMulti)
+	}
 	type prog struct {
-		name string
-		p    *trampoline.Prog
+		p  *trampoline.Prog
+		on string // a single program's function
 	}
 	var progs []prog
 	n := 30 + rng.Intn(16)
+	if len(funcs) > 1 {
+		n += 40 // enough single programs on the first function to fill it
+	}
 	for i := 0; i < n; i++ {
 		p := &trampoline.Prog{Name: fmt.Sprintf("p%02d", i), Kind: kinds[rng.Intn(len(kinds))]}
-		if p.Kind == trampoline.KindFsession && rng.Intn(2) == 0 {
+		if p.Kind.Session() && rng.Intn(2) == 0 {
 			p.Cookie = true
 		}
 		if rng.Intn(6) == 0 {
 			p.IP = true
 		}
-		if rng.Intn(5) == 0 {
+		if !p.Kind.Multi() && rng.Intn(5) == 0 {
 			p.LinkCookie = rng.Uint64() >> uint(rng.Intn(64))
 		}
-		progs = append(progs, prog{p.Name, p})
-		sb.WriteString(cases.FormatProg(p) + "\n")
+		pr := prog{p: p}
+		line := cases.FormatProg(p)
+		if len(funcs) > 1 && !p.Kind.Multi() {
+			pr.on = funcs[0]
+			if rng.Intn(3) == 0 {
+				pr.on = funcs[1+rng.Intn(len(funcs)-1)]
+			}
+			line += " on=" + pr.on
+		}
+		progs = append(progs, pr)
+		sb.WriteString(line + "\n")
 	}
-	target, _ := trampoline.KnownTarget("bpf_fentry_test1")
-	tr := trampoline.New(profile, a, target)
-	tr.SizeFunc = generators.SizeFunc(a.Name)
+	k := trampoline.NewKernel(profile, a, targets, generators.SizeFunc(a.Name))
+	first := k.Trampoline(funcs[0])
 	links := map[*trampoline.Prog]*trampoline.Link{}
+	multis := map[*trampoline.Prog]*trampoline.MultiLink{}
 	limit := profile.SlotLimit(a)
 	for i := 0; i < ops; i++ {
 		// Fill up towards (and past) the slot limit, then churn around it.
 		attachW, detachW := 80, 12
-		if tr.SlotsUsed() >= limit-2 {
+		if first.SlotsUsed() >= limit-2 {
 			attachW, detachW = 50, 42
 		}
-		var linked, unlinked []*trampoline.Prog
+		var linked, unlinked []prog
 		for _, pr := range progs {
-			if links[pr.p] != nil {
-				linked = append(linked, pr.p)
+			if links[pr.p] != nil || multis[pr.p] != nil {
+				linked = append(linked, pr)
 			} else {
-				unlinked = append(unlinked, pr.p)
+				unlinked = append(unlinked, pr)
 			}
 		}
 		switch r := rng.Intn(100); {
 		case r < attachW || len(linked) == 0:
 			// Mostly programs without a link; sometimes a linked one (EBUSY).
-			p := progs[rng.Intn(len(progs))].p
+			pr := progs[rng.Intn(len(progs))]
 			if len(unlinked) > 0 && rng.Intn(8) != 0 {
-				p = unlinked[rng.Intn(len(unlinked))]
+				pr = unlinked[rng.Intn(len(unlinked))]
 			}
-			fmt.Fprintf(&sb, "attach %s\n", p.Name)
-			if l, err := tr.Attach(p); err == nil {
-				links[p] = l
+			if !pr.p.Kind.Multi() {
+				fmt.Fprintf(&sb, "attach %s\n", pr.p.Name)
+				if l, err := k.Trampoline(pr.on).Attach(pr.p); err == nil {
+					links[pr.p] = l
+				}
+				break
+			}
+			// A random non-empty subset of the functions, with cookies.
+			var on []string
+			var cookies []uint64
+			var words []string
+			for _, f := range funcs {
+				if rng.Intn(3) != 0 {
+					on = append(on, f)
+				}
+			}
+			if len(on) == 0 {
+				on = []string{funcs[rng.Intn(len(funcs))]}
+			}
+			line := fmt.Sprintf("attach %s on=%s", pr.p.Name, strings.Join(on, ","))
+			if rng.Intn(2) == 0 {
+				for range on {
+					c := rng.Uint64() >> uint(rng.Intn(64))
+					cookies = append(cookies, c)
+					words = append(words, fmt.Sprintf("%#x", c))
+				}
+				line += " link-cookies=" + strings.Join(words, ",")
+			}
+			sb.WriteString(line + "\n")
+			if ml, err := k.AttachMulti(pr.p, on, cookies); err == nil {
+				multis[pr.p] = ml
 			}
 		case r < attachW+detachW:
-			p := linked[rng.Intn(len(linked))]
-			fmt.Fprintf(&sb, "detach %s\n", p.Name)
-			tr.Detach(links[p])
-			delete(links, p)
+			pr := linked[rng.Intn(len(linked))]
+			fmt.Fprintf(&sb, "detach %s\n", pr.p.Name)
+			if ml := multis[pr.p]; ml != nil {
+				k.DetachMulti(ml)
+				delete(multis, pr.p)
+			} else {
+				k.Trampoline(pr.on).Detach(links[pr.p])
+				delete(links, pr.p)
+			}
 		default:
 			sb.WriteString("run\n")
 		}
