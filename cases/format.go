@@ -55,7 +55,7 @@ func formatTarget(t trampoline.Target) string {
 	for _, f := range []struct {
 		on   bool
 		name string
-	}{{a.ErrorInject, "error-inject"}, {a.NoReturn, "noreturn"}, {a.Deny, "deny"}, {a.BPFProg, "bpf-prog"}} {
+	}{{a.ErrorInject, "error-inject"}, {a.NoReturn, "noreturn"}, {a.Deny, "deny"}, {a.NoTrace, "notrace"}, {a.BPFProg, "bpf-prog"}} {
 		if f.on {
 			attrs = append(attrs, f.name)
 		}

@@ -414,6 +414,8 @@ func (p *parser) targetAttrs(tg *trampoline.Target, toks []token) error {
 			a.NoReturn = true
 		case t.text == "deny":
 			a.Deny = true
+		case t.text == "notrace":
+			a.NoTrace = true
 		case t.text == "bpf-prog":
 			a.BPFProg = true
 		case t.text == "tail-call":
@@ -431,7 +433,7 @@ func (p *parser) targetAttrs(tg *trampoline.Target, toks []token) error {
 			}
 			tg.BTFID = uint32(v)
 		default:
-			return p.errf(t.col, "unknown target attribute %q (want fmodret, fmodret-sleepable, error-inject, noreturn, deny, bpf-prog, tail-call, tail-call-subprog, tail-call-taken, global-subprog, btf-id=N)", t.text)
+			return p.errf(t.col, "unknown target attribute %q (want fmodret, fmodret-sleepable, error-inject, noreturn, deny, notrace, bpf-prog, tail-call, tail-call-subprog, tail-call-taken, global-subprog, btf-id=N)", t.text)
 		}
 	}
 	if a.GlobalSubprog && !a.BPFProg {

@@ -347,6 +347,10 @@ func (t *Trampoline) update() error {
 		t.image = false
 		return nil
 	}
+	// register_fentry: ftrace has no entry for a function it cannot trace.
+	if !t.image && t.Target.Attrs.NoTrace {
+		return attachErr(EBUSY, "ftrace cannot attach to %s (not traceable): registering the trampoline fails", t.Target.Name)
+	}
 	orig := t.flags
 	f := t.flags & (FlagShareIPModify | FlagTailCallCtx)
 	if len(t.lists[ListFexit]) > 0 || len(t.lists[ListModReturn]) > 0 {

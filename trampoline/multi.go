@@ -93,19 +93,8 @@ func (k *Kernel) LoadMulti(p *Prog) error {
 // refusal, which names the function, is the link's errno: all or
 // nothing.
 func (k *Kernel) AttachMulti(p *Prog, funcs []string, cookies []uint64) (*MultiLink, error) {
-	if err := k.LoadMulti(p); err != nil {
+	if err := k.CheckMultiLink(p, len(funcs)); err != nil {
 		return nil, err
-	}
-	// Without CONFIG_HAVE_SINGLE_FTRACE_DIRECT_OPS (every arch but
-	// x86_64) bpf_tracing_multi_attach is a stub.
-	if !k.Arch.TracingMulti {
-		return nil, attachErr(EOPNOTSUPP, "%s cannot attach tracing multi links (no CONFIG_HAVE_SINGLE_FTRACE_DIRECT_OPS)", k.Arch.Name)
-	}
-	switch n := len(funcs); {
-	case n == 0:
-		return nil, attachErr(EINVAL, "a multi link needs at least one function (cnt 0)")
-	case n > MaxTracingMultiCnt:
-		return nil, attachErr(E2BIG, "%d functions, at most %d per multi link", n, MaxTracingMultiCnt)
 	}
 	if cookies != nil && len(cookies) != len(funcs) {
 		return nil, fmt.Errorf("multi link of %s: %d cookies for %d functions", p.Name, len(cookies), len(funcs))
@@ -133,6 +122,10 @@ func (k *Kernel) AttachMulti(p *Prog, funcs []string, cookies []uint64) (*MultiL
 		if err := tr.checkTarget(p); err != nil {
 			return nil, inFunction(err, f)
 		}
+		// bpf_check_attach_btf_id_multi: no ftrace entry for it.
+		if tr.Target.Attrs.NoTrace {
+			return nil, attachErr(ENOENT, "%s: not traceable (ftrace has no entry for it)", f)
+		}
 	}
 	for i, f := range ml.Funcs {
 		if err := k.tramps[f].linkMulti(p, ml.Cookies[i], ml); err != nil {
@@ -141,6 +134,27 @@ func (k *Kernel) AttachMulti(p *Prog, funcs []string, cookies []uint64) (*MultiL
 		}
 	}
 	return ml, nil
+}
+
+// CheckMultiLink applies what a multi link of p on n functions is
+// checked for before any function is looked at: the program's load, the
+// arch, and the count.
+func (k *Kernel) CheckMultiLink(p *Prog, n int) error {
+	if err := k.LoadMulti(p); err != nil {
+		return err
+	}
+	// Without CONFIG_HAVE_SINGLE_FTRACE_DIRECT_OPS (every arch but
+	// x86_64) bpf_tracing_multi_attach is a stub.
+	if !k.Arch.TracingMulti {
+		return attachErr(EOPNOTSUPP, "%s cannot attach tracing multi links (no CONFIG_HAVE_SINGLE_FTRACE_DIRECT_OPS)", k.Arch.Name)
+	}
+	switch {
+	case n == 0:
+		return attachErr(EINVAL, "a multi link needs at least one function (cnt 0)")
+	case n > MaxTracingMultiCnt:
+		return attachErr(E2BIG, "%d functions, at most %d per multi link", n, MaxTracingMultiCnt)
+	}
+	return nil
 }
 
 // sortByID orders the link's functions by BTF id, cookies with them, as

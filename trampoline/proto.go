@@ -99,6 +99,12 @@ type Attrs struct {
 	NoReturn bool
 	// Deny: listed in the verifier's btf_id_deny set.
 	Deny bool
+	// NoTrace: ftrace cannot attach to the function (it is in BTF but not
+	// in available_filter_functions, e.g. noinstr sched_clock). Measured
+	// on 7.2.13: a multi link naming it is refused with ENOENT; a single
+	// fentry loads, and its link fails with EBUSY when the trampoline
+	// registers with ftrace.
+	NoTrace bool
 	// BPFProg: the target is a global function of a loaded BPF program,
 	// not a kernel function (the only target freplace accepts).
 	BPFProg bool

@@ -17,6 +17,7 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 	from := fs.String("from", "linux-7.2.8", "the old kernel profile")
 	to := fs.String("to", trampoline.DefaultProfile, "the new kernel profile")
 	archName := fs.String("arch", "", "x86_64 or arm64 (default: the case's first)")
+	fn := funcFlag(fs)
 	context := fs.Int("context", 3, "unchanged instructions shown around each change")
 	recording := fs.String("recording", "", "compare the model's images with the ones in this recording (cases/testdata/...json; x86_64 features from the recorded boot) instead of two profiles")
 	features := fs.String("features", "", featuresHelp+"; both sides")
@@ -63,10 +64,15 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return nil, err
 		}
-		if !res.Final.HasImage() {
-			return nil, fmt.Errorf("on %s no program is attached after the last step", profile)
+		f, err := pickFunc(c, *fn)
+		if err != nil {
+			return nil, err
 		}
-		plan := res.Final.Plan()
+		final := res.Model.Trampoline(f)
+		if !final.HasImage() {
+			return nil, fmt.Errorf("on %s no program is attached to %s after the last step", profile, f)
+		}
+		plan := final.Plan()
 		addrs := g.Placeholder(plan)
 		img, err := g.Generate(plan, addrs)
 		if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -40,9 +41,30 @@ func generatorFor(archName, features string) (*generators.Generator, error) {
 	return generators.ForBoot(generators.Boot{Arch: archName, X86: f})
 }
 
+// funcFlag is the --func flag of the commands that show one image.
+func funcFlag(fs *flag.FlagSet) *string {
+	return fs.String("func", "", "in a case with several targets, the function whose image to show (default: the first target)")
+}
+
+// pickFunc checks --func against the case's targets ("" is the first).
+func pickFunc(c *cases.Case, name string) (string, error) {
+	if name == "" {
+		return c.Target.Name, nil
+	}
+	if _, ok := c.LookupTarget(name); !ok {
+		var names []string
+		for _, t := range c.Targets() {
+			names = append(names, t.Name)
+		}
+		return "", fmt.Errorf("--func %s: %s has no such target (%s)", name, c.File, strings.Join(names, ", "))
+	}
+	return name, nil
+}
+
 // imageOf replays a case and renders its final image.
 func imageOf(name string, args []string, stderr io.Writer) (img *arch.Image, g *generators.Generator, addrs arch.Addrs, plan *trampoline.Plan, rest map[string]string, code int) {
-	fs := newFlags(name, "[--kernel PROFILE] [--arch ARCH] [--features LIST] [--addrs FILE] [--line N] CASE", stderr)
+	fs := newFlags(name, "[--kernel PROFILE] [--arch ARCH] [--features LIST] [--addrs FILE] [--line N] [--func NAME] CASE", stderr)
+	fn := funcFlag(fs)
 	line := fs.Int("line", 0, "the image after the attach or detach step at this case line (default: after the last step)")
 	kernel := fs.String("kernel", "", "kernel profile (default: as for link)")
 	archName := fs.String("arch", "", "x86_64 or arm64 (default: the case's first)")
@@ -81,6 +103,11 @@ func imageOf(name string, args []string, stderr io.Writer) (img *arch.Image, g *
 	if err != nil {
 		return fail("%v", err)
 	}
+	f, err := pickFunc(cs, *fn)
+	if err != nil {
+		return fail("%v", err)
+	}
+	final := res.Model.Trampoline(f)
 	if *line != 0 {
 		var at *cases.Outcome
 		for i := range res.Ops {
@@ -91,22 +118,22 @@ func imageOf(name string, args []string, stderr io.Writer) (img *arch.Image, g *
 		if at == nil {
 			return fail("--line %d: %s has no attach or detach step there", *line, cs.File)
 		}
-		if at.Plan == nil {
-			fmt.Fprintf(stderr, "tramp %s: after line %d of %s no program is attached, so there is no image\n", name, *line, cs.File)
+		if at.Plans[f] == nil {
+			fmt.Fprintf(stderr, "tramp %s: after line %d of %s no program is attached to %s, so there is no image\n", name, *line, cs.File, f)
 			return nil, nil, addrs, nil, nil, exitCheck
 		}
-		plan = at.Plan
-	} else if !res.Final.HasImage() {
+		plan = at.Plans[f]
+	} else if !final.HasImage() {
 		hint := ""
 		for _, o := range res.Ops {
-			if o.Plan != nil {
+			if o.Plans[f] != nil {
 				hint = fmt.Sprintf(" (--line %d shows the image after the last step that leaves one)", o.Line)
 			}
 		}
-		fmt.Fprintf(stderr, "tramp %s: after the last step of %s no program is attached, so there is no image%s\n", name, cs.File, hint)
+		fmt.Fprintf(stderr, "tramp %s: after the last step of %s no program is attached to %s, so there is no image%s\n", name, cs.File, f, hint)
 		return nil, nil, addrs, nil, nil, exitCheck
 	} else {
-		plan = res.Final.Plan()
+		plan = final.Plan()
 	}
 	if *addrsFile == "" {
 		addrs = g.Placeholder(plan)

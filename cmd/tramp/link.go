@@ -186,7 +186,8 @@ func printState(w io.Writer, indent string, fs *cases.FuncState, maxSlots int) {
 }
 
 func runPlan(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("plan", "[--kernel PROFILE] [--arch ARCH] CASE", stderr)
+	fs := newFlags("plan", "[--kernel PROFILE] [--arch ARCH] [--func NAME] CASE", stderr)
+	fn := funcFlag(fs)
 	kernel := fs.String("kernel", "", "kernel profile (default: as for link)")
 	arch := fs.String("arch", "", "architecture (default: as for link)")
 	pos, code, done := parseFlags(fs, args)
@@ -213,14 +214,20 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tramp plan: %v\n", err)
 		return exitUsage
 	}
-	if !res.Final.HasImage() {
-		fmt.Fprintf(stderr, "tramp plan: after the last step of %s no program is attached, so there is no image\n", c.File)
+	f, err := pickFunc(c, *fn)
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp plan: %v\n", err)
+		return exitUsage
+	}
+	final := res.Model.Trampoline(f)
+	if !final.HasImage() {
+		fmt.Fprintf(stderr, "tramp plan: after the last step of %s no program is attached to %s, so there is no image\n", c.File, f)
 		return exitCheck
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(res.Final.Plan()); err != nil {
+	if err := enc.Encode(final.Plan()); err != nil {
 		fmt.Fprintf(stderr, "tramp plan: %v\n", err)
 		return exitUsage
 	}

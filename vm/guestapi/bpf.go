@@ -94,6 +94,10 @@ type Start struct {
 	// made before the probe existed).
 	TracingMultiProbe    string `json:"tracing_multi_probe,omitempty"`
 	TracingMultiProbeLog string `json:"tracing_multi_probe_log,omitempty"`
+	// TracingMultiCnt is what a multi link of the probe program with cnt
+	// 0 and with MAX_TRACING_MULTI_CNT+1 functions gives, by cnt
+	// ("0", "1048577"): errno names.
+	TracingMultiCnt map[string]string `json:"tracing_multi_cnt,omitempty"`
 	// Trigger is the program BPF_PROG_TEST_RUN uses for run steps.
 	Trigger      string `json:"trigger"`
 	TriggerErrno string `json:"trigger_errno"`

@@ -1,7 +1,9 @@
 package record
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/emu"
@@ -99,6 +101,13 @@ func Compare(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile, 
 	// And the multi attach types: a trivial fentry.multi load.
 	if rec.Start != nil && rec.Start.TracingMultiProbe != "" && (rec.Start.TracingMultiProbe == "ok") != prof.TracingMulti {
 		bad(c.TargetLine, "the model says tracing multi links %s (%s), the kernel's probe load at start says %s", yesNo(prof.TracingMulti), prof.Name, rec.Start.TracingMultiProbe)
+	}
+	if rec.Start != nil && prof.TracingMulti {
+		for cnt, got := range rec.Start.TracingMultiCnt {
+			if want := multiCntModel(prof, a, cnt); want != got {
+				bad(c.TargetLine, "a multi link of %s functions: kernel %s, model %s (the guest's probe at start)", cnt, got, want)
+			}
+		}
 	}
 	if len(rec.Steps) != len(c.Steps) {
 		// The first step the kernel did not run (or the case's first line
@@ -224,6 +233,26 @@ func Compare(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile, 
 		cmp.Verdict = Disagree
 	}
 	return cmp
+}
+
+// multiCntModel is the model's errno for a multi link of cnt functions
+// (the guest's count probe): the link's own checks, which come before
+// any function is looked at.
+func multiCntModel(prof *trampoline.Profile, a *trampoline.Arch, cnt string) string {
+	n, err := strconv.Atoi(cnt)
+	if err != nil || n < 0 {
+		return "bad count " + cnt
+	}
+	k := trampoline.NewKernel(prof, a, nil, nil)
+	err = k.CheckMultiLink(&trampoline.Prog{Name: "probe_multi", Kind: trampoline.KindFentryMulti}, n)
+	var kerr *trampoline.Error
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &kerr):
+		return kerr.Errno.String()
+	}
+	return err.Error()
 }
 
 // stepLine is the case line of step i (the target line when the

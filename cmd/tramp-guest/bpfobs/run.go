@@ -51,6 +51,7 @@ type env struct {
 	fsessProbeLog    string
 	multiProbe       string // errno of a trivial fentry.multi load
 	multiProbeLog    string
+	multiLimits      map[string]string // link cnt → errno
 	syms             map[string]uint64
 	kc               *kcore
 	directCallOff    int // struct ftrace_ops.direct_call, -1: unknown
@@ -115,6 +116,20 @@ func newEnv() (*env, error) {
 		fd, log, err := loadProg(loadSpec{name: "probe_multi", progType: progTypeTracing, attachType: attachFentryMulti, insns: insns})
 		e.multiProbe, e.multiProbeLog = ErrnoName(err), truncLog(log)
 		if err == nil {
+			// The link's count limits: no function, and one more than
+			// MAX_TRACING_MULTI_CNT (refused before the ids are read,
+			// so one id is enough to point at).
+			one := []uint32{e.btfID(fentryTriggerTarget)}
+			e.multiLimits = map[string]string{}
+			for _, n := range []uint32{0, trampoline.MaxTracingMultiCnt + 1} {
+				a := linkCreateTracingMultiAttr{ProgFd: uint32(fd), AttachType: attachFentryMulti, IDs: ptr(&one[0]), Cnt: n}
+				r, err := bpfCall(cmdLinkCreate, unsafe.Pointer(&a), unsafe.Sizeof(a))
+				if err == nil {
+					unix.Close(int(r))
+				}
+				e.multiLimits[fmt.Sprint(n)] = ErrnoName(err)
+			}
+			runtime.KeepAlive(one)
 			unix.Close(fd)
 		}
 	}
@@ -293,7 +308,7 @@ func Run(job guestapi.BPFJob, emit func(kind string, payload any) error) error {
 		Release: e.release, Machine: e.machine, Target: job.Target,
 		BTFIDs:            map[string]uint32{},
 		FsessionSupported: e.fsessProbe == "ok", FsessionProbe: e.fsessProbe, FsessionProbeLog: e.fsessProbeLog,
-		TracingMultiProbe: e.multiProbe, TracingMultiProbeLog: e.multiProbeLog,
+		TracingMultiProbe: e.multiProbe, TracingMultiProbeLog: e.multiProbeLog, TracingMultiCnt: e.multiLimits,
 		Trigger: trigger, TriggerErrno: e.triggerErr[trigger],
 		Symbols:    map[string]uint64{},
 		Sysctls:    map[string]string{},
