@@ -31,6 +31,7 @@ func commands() []command {
 		{"diff", "instruction-level diff of a case's image between two kernel profiles", runDiff},
 		{"timeline", "which kernel builds changed a case's real images, and how: real against real, from recordings", runTimeline},
 		{"explain", "annotated listing and frame diagram of the image after a case's last step", runExplain},
+		{"observed", "what the programs observed in a real kernel, per run and function, from a recording", runObserved},
 		{"emu", "execute the image of each run step and check what every program observes", runEmu},
 		{"bench", "what fentry/fexit/fmod_ret/fsession cost: live in real kernels, and statically in the emulator", runBench},
 	}

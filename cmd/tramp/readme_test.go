@@ -11,7 +11,7 @@ import (
 
 // offlineCommands are the tramp commands a README listing may show that
 // run without booting anything; their listings are checked here.
-var offlineCommands = map[string]bool{"link": true, "plan": true, "explain": true, "gen": true, "emu": true, "diff": true, "check": true, "timeline": true}
+var offlineCommands = map[string]bool{"link": true, "plan": true, "explain": true, "gen": true, "emu": true, "diff": true, "check": true, "timeline": true, "observed": true}
 
 // readmeListing is one "$ tramp ..." command in a README code block and
 // the output lines shown under it ("..." marks lines left out).
