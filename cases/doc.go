@@ -30,7 +30,7 @@
 //	run bpf_fentry_test2                # without a function: the kernel's trigger, which calls each target
 //
 // Target attributes after an explicit prototype: fmodret,
-// fmodret-sleepable, error-inject, noreturn, deny, bpf-prog, tail-call,
+// fmodret-sleepable, error-inject, noreturn, deny, notrace, bpf-prog, tail-call,
 // btf-id=N. Without a kernel line a case applies to every profile that
 // supports all of its program kinds.
 package cases
