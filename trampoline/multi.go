@@ -1,6 +1,7 @@
 package trampoline
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -162,29 +163,30 @@ func (k *Kernel) CheckMultiLink(p *Prog, n int) error {
 // carry none until a boot gives them; then the case's order stands, with
 // duplicates next to each other).
 func (k *Kernel) sortByID(ml *MultiLink) {
+	// The sort key: the BTF id where every function has one, else where
+	// the function first appears in the link.
+	rank := map[string]uint64{}
+	for i, f := range ml.Funcs {
+		if _, ok := rank[f]; !ok {
+			rank[f] = uint64(i)
+		}
+	}
+	byID := true
+	for _, f := range ml.Funcs {
+		if tr := k.tramps[f]; tr == nil || tr.Target.BTFID == 0 {
+			byID = false
+		}
+	}
+	if byID {
+		for f := range rank {
+			rank[f] = uint64(k.tramps[f].Target.BTFID)
+		}
+	}
 	idx := make([]int, len(ml.Funcs))
 	for i := range idx {
 		idx[i] = i
 	}
-	known := true
-	for _, f := range ml.Funcs {
-		if tr := k.tramps[f]; tr == nil || tr.Target.BTFID == 0 {
-			known = false
-		}
-	}
-	key := func(i int) string { return ml.Funcs[i] }
-	first := map[string]int{}
-	for i, f := range ml.Funcs {
-		if _, ok := first[f]; !ok {
-			first[f] = i
-		}
-	}
-	sort.SliceStable(idx, func(a, b int) bool {
-		if known {
-			return k.tramps[key(idx[a])].Target.BTFID < k.tramps[key(idx[b])].Target.BTFID
-		}
-		return first[key(idx[a])] < first[key(idx[b])]
-	})
+	sort.SliceStable(idx, func(a, b int) bool { return rank[ml.Funcs[idx[a]]] < rank[ml.Funcs[idx[b]]] })
 	funcs, cookies := make([]string, len(idx)), make([]uint64, len(idx))
 	for i, j := range idx {
 		funcs[i], cookies[i] = ml.Funcs[j], ml.Cookies[j]
@@ -212,8 +214,8 @@ func (t *Trampoline) linkMulti(p *Prog, cookie uint64, ml *MultiLink) error {
 // link's refusal: an attach-stage error whose reason starts with the
 // function's name.
 func inFunction(err error, fn string) error {
-	e, ok := err.(*Error)
-	if !ok {
+	var e *Error
+	if !errors.As(err, &e) {
 		return fmt.Errorf("%s: %w", fn, err)
 	}
 	msg := e.Msg
