@@ -46,18 +46,22 @@ func BTFFromImage(img []byte) ([]byte, error) {
 }
 
 // Vmlinux returns the kernel proper inside an image: the decompressed
-// payload of an x86 bzImage, an arm64 Image as it is, an Image.gz
-// gunzipped.
+// payload of an x86 bzImage, an arm64 or riscv64 Image as it is, an
+// Image.gz gunzipped.
 func Vmlinux(img []byte) ([]byte, error) {
 	switch {
 	case len(img) >= 0x206 && string(img[0x202:0x206]) == "HdrS":
 		return bzImagePayload(img)
 	case len(img) >= 0x3c && string(img[0x38:0x3c]) == "ARM\x64":
 		return img, nil
+	case len(img) >= 0x38 && string(img[0x30:0x38]) == "RISCV\x00\x00\x00":
+		// A riscv64 Image (Debian's: an EFI stub around the raw kernel,
+		// the BTF in it uncompressed).
+		return img, nil
 	case len(img) >= 2 && img[0] == 0x1f && img[1] == 0x8b:
 		return decompress(img)
 	}
-	return nil, errors.New("neither an x86 bzImage (no HdrS setup header), an arm64 Image (no ARM\\x64 magic) nor a gzip'd Image")
+	return nil, errors.New("neither an x86 bzImage (no HdrS setup header), an arm64 Image (no ARM\\x64 magic), a riscv64 Image (no RISCV magic) nor a gzip'd Image")
 }
 
 // bzImagePayload locates the compressed vmlinux in a bzImage (boot

@@ -69,8 +69,12 @@ func TestBTFFromImage(t *testing.T) {
 	arm := make([]byte, 64)
 	copy(arm[0x38:], "ARM\x64")
 	arm = append(arm, vml...)
+	rv := make([]byte, 64)
+	copy(rv[0x30:], "RISCV\x00\x00\x00RSC\x05")
+	rv = append(rv, vml...)
 
 	for name, img := range map[string][]byte{
+		"riscv64 Image":           rv,
 		"bzImage zstd with size":  fakeBzImage(withSize(zst, len(vml))),
 		"bzImage zstd":            fakeBzImage(zst),
 		"bzImage xz with size":    fakeBzImage(withSize(xzb.Bytes(), len(vml))),
@@ -122,6 +126,9 @@ func FuzzBTFFromImage(f *testing.F) {
 	arm := make([]byte, 64)
 	copy(arm[0x38:], "ARM\x64")
 	f.Add(append(arm, fakeVmlinux(fakeBTF())...))
+	rv := make([]byte, 64)
+	copy(rv[0x30:], "RISCV\x00\x00\x00")
+	f.Add(append(rv, fakeVmlinux(fakeBTF())...))
 	f.Add(fakeBzImage(gzipped(&testing.T{}, fakeVmlinux(fakeBTF()))))
 	f.Add(fakeBzImage([]byte{0x28, 0xb5, 0x2f, 0xfd}))
 	f.Fuzz(func(t *testing.T, img []byte) {
