@@ -110,7 +110,8 @@ type Outcome struct {
 	// with several targets (nil in a single-target case, whose one
 	// trampoline the fields above show).
 	Functions map[string]*FuncState `json:"functions,omitempty"`
-	// Plan is the generator's input after the step, when an image exists.
+	// Plan is the generator's input after the step, when an image exists
+	// (the first target's: Plans[Target]).
 	Plan *trampoline.Plan `json:"-"`
 	// Plans are every target's plans (those with an image), by function.
 	Plans map[string]*trampoline.Plan `json:"-"`
@@ -289,9 +290,6 @@ func ReplayWith(c *Case, p *trampoline.Profile, a *trampoline.Arch, opt ReplayOp
 		fs := stateOf(tr)
 		o.Lists, o.Freplace, o.Flags, o.Slots = fs.Lists, fs.Freplace, fs.Flags, fs.Slots
 		o.MaxSlots = p.SlotLimit(a)
-		if tr.HasImage() {
-			o.Plan = tr.Plan()
-		}
 		o.Plans = map[string]*trampoline.Plan{}
 		for _, f := range k.Functions() {
 			ft := k.Trampoline(f)
@@ -305,6 +303,7 @@ func ReplayWith(c *Case, p *trampoline.Profile, a *trampoline.Arch, opt ReplayOp
 				o.Plans[f] = ft.Plan()
 			}
 		}
+		o.Plan = o.Plans[targets[0].Name]
 		res.Ops = append(res.Ops, o)
 	}
 	return res, nil

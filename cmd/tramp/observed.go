@@ -7,8 +7,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/bpftramp/tramp/cases"
-	"github.com/bpftramp/tramp/emu"
 	"github.com/bpftramp/tramp/vm/guestapi"
+	"github.com/bpftramp/tramp/vm/record"
 	"github.com/bpftramp/tramp/vm/recording"
 )
 
@@ -72,7 +72,7 @@ func runObserved(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(tw, "  #\tfunction\tprog\tphase\targs\tret\tlink cookie\tsession cookie\tfunc ip")
 		n := 0
 		for _, r := range obs[i].Records {
-			fn := observedFunc(c, r)
+			fn := record.ObservedFunc(c, r)
 			if st.Func != "" && c.MultiTarget() && fn != st.Func {
 				continue
 			}
@@ -105,21 +105,6 @@ func runObserved(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return exitOK
-}
-
-// observedFunc is the target an invocation ran on: the case's target, or
-// in a case with several targets the one whose test-run arguments the
-// program read ("?" when none matches).
-func observedFunc(c *cases.Case, r guestapi.Obs) string {
-	if !c.MultiTarget() {
-		return c.Target.Name
-	}
-	for _, t := range c.Targets() {
-		if tt, ok := emu.TestTargets[t.Name]; ok && tt.Matches(r.ArgCnt, r.Args) {
-			return t.Name
-		}
-	}
-	return "?"
 }
 
 func orDash(s string) string {

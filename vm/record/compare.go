@@ -208,7 +208,7 @@ func Compare(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile, 
 			got := obsByStep[i]
 			if st.Func != "" && c.MultiTarget() {
 				var err error
-				if got, err = recordsOf(got, st.Func); err != nil {
+				if got, err = recordsOf(c, got, st.Func); err != nil {
 					bad(st.Line, "run %s: %v", st.Func, err)
 					continue
 				}
@@ -296,18 +296,32 @@ func predictRun(c *cases.Case, st cases.Step, plans map[string]*trampoline.Plan)
 	return out
 }
 
+// ObservedFunc is the target an observation ran on: the case's target,
+// or in a case with several targets the one whose test-run arguments the
+// program read (bpf_fentry_test1 to 6 take distinct ones; "?" when none
+// matches).
+func ObservedFunc(c *cases.Case, r guestapi.Obs) string {
+	if !c.MultiTarget() {
+		return c.Target.Name
+	}
+	for _, t := range c.Targets() {
+		if tt, ok := emu.TestTargets[t.Name]; ok && tt.Matches(r.ArgCnt, r.Args) {
+			return t.Name
+		}
+	}
+	return "?"
+}
+
 // recordsOf keeps the observations of one function of a trigger that
-// calls several: those whose arguments are the ones the test run passes
-// to fn (bpf_fentry_test1 to 6 take distinct ones).
-func recordsOf(o guestapi.Observations, fn string) (guestapi.Observations, error) {
-	tt, ok := emu.TestTargets[fn]
-	if !ok {
+// calls several (ObservedFunc).
+func recordsOf(c *cases.Case, o guestapi.Observations, fn string) (guestapi.Observations, error) {
+	if _, ok := emu.TestTargets[fn]; !ok {
 		return o, fmt.Errorf("%s is not called by the kernel's test run, so its invocations cannot be told apart", fn)
 	}
 	out := o
 	out.Records = nil
 	for _, r := range o.Records {
-		if tt.Matches(r.ArgCnt, r.Args) {
+		if ObservedFunc(c, r) == fn {
 			// Orders count within fn's invocations, as in a trigger that
 			// called fn alone (the records keep the kernel's order).
 			r.Order = uint64(len(out.Records))

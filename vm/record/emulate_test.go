@@ -136,7 +136,7 @@ func TestKernelRecordings(t *testing.T) {
 			got := obsByStep[cr.Step]
 			if c.MultiTarget() {
 				// The trigger ran every target: this function's records.
-				if got, err = recordsOf(got, cr.Func); err != nil {
+				if got, err = recordsOf(c, got, cr.Func); err != nil {
 					t.Errorf("%s: %v", where, err)
 					continue
 				}

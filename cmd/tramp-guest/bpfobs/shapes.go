@@ -532,7 +532,7 @@ func (e *env) runMultiShape(j guestapi.ShapeJob, idx int, chosen, cands []ShapeC
 		}
 		ps := &progState{p: single, fd: -1}
 		s := guestapi.Step{Errno: "ok"}
-		e.attachShape(ps, c.BTFID, &s)
+		e.attachShape(ps, []uint32{c.BTFID}, &s)
 		for _, l := range ps.links {
 			unix.Close(l)
 		}
@@ -565,27 +565,7 @@ func (e *env) runMultiShape(j guestapi.ShapeJob, idx int, chosen, cands []ShapeC
 	if err := emit(guestapi.KindShape, sh); err != nil {
 		return err
 	}
-	st := guestapi.Start{
-		Release: e.release, Machine: e.machine, Target: sh.Func,
-		BTFIDs:            map[string]uint32{},
-		TrampolineKey:     vmlinuxTrampKeyBase + uint64(sh.BTFID),
-		FsessionSupported: e.fsessProbe == "ok", FsessionProbe: e.fsessProbe,
-		TracingMultiProbe: e.multiProbe,
-		Symbols:           map[string]uint64{}, Sysctls: sysctls, InitMillis: e.initMillis, Errors: e.errs,
-	}
-	for _, n := range []string{"bpf_session_cookie", "bpf_session_is_return"} {
-		st.BTFIDs[n] = e.btfIDs[n]
-	}
-	for _, c := range funcs {
-		st.BTFIDs[c.Name] = c.BTFID
-	}
-	for _, n := range append(append([]string{}, HelperSymbols...), names...) {
-		if a, ok := e.syms[n]; ok {
-			st.Symbols[n] = a
-		}
-	}
-	st.Padding = e.padding(st.Symbols)
-	if err := emit(guestapi.KindStart, st); err != nil {
+	if err := emit(guestapi.KindStart, e.shapeStart(sh, sysctls)); err != nil {
 		return err
 	}
 	ps := &progState{p: guestapi.MultiShapeProgs[0], fd: -1}
@@ -600,7 +580,11 @@ func (e *env) runMultiShape(j guestapi.ShapeJob, idx int, chosen, cands []ShapeC
 	}()
 	ts := time.Now()
 	s := guestapi.Step{Step: 0, Op: "attach", Prog: ps.p.Name, Line: 1, Errno: "ok", Attached: []string{}}
-	e.attachMultiShape(ps, funcs, &s)
+	ids := make([]uint32, len(funcs))
+	for i, c := range funcs {
+		ids[i] = c.BTFID
+	}
+	e.attachShape(ps, ids, &s)
 	if s.Errno == "ok" {
 		s.Attached = []string{ps.p.Name}
 	}
@@ -628,45 +612,6 @@ func (e *env) runMultiShape(j guestapi.ShapeJob, idx int, chosen, cands []ShapeC
 		return err
 	}
 	return emit(guestapi.KindJobDone, guestapi.JobDone{Steps: 2, Millis: time.Since(t0).Milliseconds()})
-}
-
-// attachMultiShape loads the multi shape's program (for no function)
-// and links it to every function of funcs with one multi link.
-func (e *env) attachMultiShape(ps *progState, funcs []ShapeCandidate, s *guestapi.Step) {
-	progType, attachType, err := attachTypeOf(ps.p.Kind)
-	var raw []byte
-	if err == nil {
-		var in asm.Instructions
-		if in, err = shapeProg(ps.p, e.btfIDs["bpf_session_cookie"]); err == nil {
-			raw, err = marshalInsns(in)
-		}
-	}
-	if err != nil {
-		s.Errno, s.Stage, s.Error = "EINVAL", "load", err.Error()
-		return
-	}
-	fd, log, err := loadProg(loadSpec{name: ps.p.Name, progType: progType, attachType: attachType, insns: raw})
-	if err != nil {
-		if len(log) > shapeVerifierTail {
-			log = "..." + log[len(log)-shapeVerifierTail:]
-		}
-		s.Errno, s.Stage, s.VerifierLog = ErrnoName(err), "load", log
-		return
-	}
-	ps.fd, s.Loaded = fd, true
-	if info, err := getProgInfo(fd); err == nil {
-		ps.id = info.ID
-	}
-	ids := make([]uint32, len(funcs))
-	for i, c := range funcs {
-		ids[i] = c.BTFID
-	}
-	lfd, err := linkCreateTracingMulti(fd, attachType, ids, nil)
-	if err != nil {
-		s.Errno, s.Stage = ErrnoName(err), "attach"
-		return
-	}
-	ps.links = append(ps.links, lfd)
 }
 
 func readSysctls() map[string]string {
@@ -702,25 +647,38 @@ func shapeProg(p guestapi.Prog, cookieID uint32) (asm.Instructions, error) {
 // keeps (the verdict is at the end).
 const shapeVerifierTail = 512
 
-func (e *env) runShape(sh guestapi.Shape, sysctls map[string]string, emit func(string, any) error) error {
-	t0 := time.Now()
+// shapeStart is a shape's start record: the ids and addresses of its
+// function (a multi shape's: all of them), the helpers and the probes.
+func (e *env) shapeStart(sh guestapi.Shape, sysctls map[string]string) guestapi.Start {
 	st := guestapi.Start{
 		Release: e.release, Machine: e.machine, Target: sh.Func,
 		BTFIDs:            map[string]uint32{sh.Func: sh.BTFID},
 		TrampolineKey:     vmlinuxTrampKeyBase + uint64(sh.BTFID),
 		FsessionSupported: e.fsessProbe == "ok", FsessionProbe: e.fsessProbe,
-		Symbols: map[string]uint64{}, Sysctls: sysctls, InitMillis: e.initMillis, Errors: e.errs,
+		TracingMultiProbe: e.multiProbe,
+		Symbols:           map[string]uint64{}, Sysctls: sysctls, InitMillis: e.initMillis, Errors: e.errs,
 	}
 	for _, n := range []string{"bpf_session_cookie", "bpf_session_is_return"} {
 		st.BTFIDs[n] = e.btfIDs[n]
 	}
-	for _, n := range append(append([]string{}, HelperSymbols...), sh.Func) {
+	names := append([]string{}, HelperSymbols...)
+	names = append(names, sh.Func)
+	for _, f := range sh.Funcs {
+		st.BTFIDs[f.Func] = f.BTFID
+		names = append(names, f.Func)
+	}
+	for _, n := range names {
 		if a, ok := e.syms[n]; ok {
 			st.Symbols[n] = a
 		}
 	}
 	st.Padding = e.padding(st.Symbols)
-	if err := emit(guestapi.KindStart, st); err != nil {
+	return st
+}
+
+func (e *env) runShape(sh guestapi.Shape, sysctls map[string]string, emit func(string, any) error) error {
+	t0 := time.Now()
+	if err := emit(guestapi.KindStart, e.shapeStart(sh, sysctls)); err != nil {
 		return err
 	}
 	all := map[string]*progState{}
@@ -748,7 +706,7 @@ func (e *env) runShape(sh guestapi.Shape, sysctls map[string]string, emit func(s
 		ps := &progState{p: p, index: i, fd: -1}
 		all[p.Name] = ps
 		s := guestapi.Step{Step: step, Op: "attach", Prog: p.Name, Line: step + 1, Errno: "ok"}
-		e.attachShape(ps, sh.BTFID, &s)
+		e.attachShape(ps, []uint32{sh.BTFID}, &s)
 		if s.Errno == "ok" {
 			order = append(order, ps)
 		}
@@ -783,11 +741,17 @@ func (e *env) runShape(sh guestapi.Shape, sysctls map[string]string, emit func(s
 	return emit(guestapi.KindJobDone, guestapi.JobDone{Steps: step, Millis: time.Since(t0).Milliseconds()})
 }
 
-// attachShape loads ps's trivial program and links it.
-func (e *env) attachShape(ps *progState, btfID uint32, s *guestapi.Step) {
+// attachShape loads ps's trivial program and links it to the functions
+// with BTF ids ids: a single program to ids[0], a multi program (loaded
+// for no function) to all of them with one multi link.
+func (e *env) attachShape(ps *progState, ids []uint32, s *guestapi.Step) {
 	progType, attachType, err := attachTypeOf(ps.p.Kind)
 	if err == nil && progType != progTypeTracing {
 		err = fmt.Errorf("%s is not a tracing program", ps.p.Kind)
+	}
+	multi := strings.HasSuffix(ps.p.Kind, ".multi")
+	if err == nil && (len(ids) == 0 || !multi && len(ids) != 1) {
+		err = fmt.Errorf("%s program on %d functions", ps.p.Kind, len(ids))
 	}
 	var raw []byte
 	if err == nil {
@@ -799,6 +763,10 @@ func (e *env) attachShape(ps *progState, btfID uint32, s *guestapi.Step) {
 	if err != nil {
 		s.Errno, s.Stage, s.Error = "EINVAL", "load", err.Error()
 		return
+	}
+	var btfID uint32
+	if !multi {
+		btfID = ids[0]
 	}
 	fd, log, err := loadProg(loadSpec{name: ps.p.Name, progType: progType, attachType: attachType, btfID: btfID, insns: raw})
 	if err != nil {
@@ -812,7 +780,12 @@ func (e *env) attachShape(ps *progState, btfID uint32, s *guestapi.Step) {
 	if info, err := getProgInfo(fd); err == nil {
 		ps.id = info.ID
 	}
-	lfd, err := linkCreateTracing(fd, attachType, 0)
+	var lfd int
+	if multi {
+		lfd, err = linkCreateTracingMulti(fd, attachType, ids, nil)
+	} else {
+		lfd, err = linkCreateTracing(fd, attachType, 0)
+	}
 	if err != nil {
 		s.Errno, s.Stage = ErrnoName(err), "attach"
 		return
