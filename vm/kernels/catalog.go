@@ -45,7 +45,7 @@ func (b Build) Profile() Profile {
 	return Profile{Name: b.Name, ABI: b.ABI, ImagePrefix: prefix}
 }
 
-var catalogNameRe = regexp.MustCompile(`^linux-(binary|image)-([0-9][^-\s]*)-cloud-(amd64|arm64)$`)
+var catalogNameRe = regexp.MustCompile(`^linux-(binary|image)-([0-9][^-\s]*)-` + flavourPattern() + `$`)
 
 // madisonRe matches a line of apt-cache madison: "pkg | version | uri
 // suite/component arch Packages".
@@ -73,8 +73,8 @@ func ParseCatalog(madison []byte) []Build {
 		if n == nil {
 			continue
 		}
-		arch, err := ParseArch(n[3])
-		if err != nil || arch.Deb() != m[4] {
+		arch, ok := flavourArch(n[3])
+		if !ok || arch.Deb() != m[4] {
 			continue
 		}
 		k := key{n[2], arch}
@@ -168,7 +168,7 @@ func (f *Fetcher) Catalog(ctx context.Context, arches []Arch) ([]Build, error) {
 		if err != nil {
 			return nil, err
 		}
-		out, err := sess.run(ctx, "", "apt-cache", "search", "--names-only", `^linux-(binary|image)-[0-9].*-cloud-(amd64|arm64)$`)
+		out, err := sess.run(ctx, "", "apt-cache", "search", "--names-only", `^linux-(binary|image)-[0-9].*-`+flavourPattern()+`$`)
 		if err != nil {
 			return nil, err
 		}
@@ -178,7 +178,8 @@ func (f *Fetcher) Catalog(ctx context.Context, arches []Arch) ([]Build, error) {
 			name, _, _ := strings.Cut(sc.Text(), " - ")
 			name = strings.TrimSpace(name)
 			if n := catalogNameRe.FindStringSubmatch(name); n != nil {
-				names = append(names, name+":"+n[3])
+				a, _ := flavourArch(n[3])
+				names = append(names, name+":"+a.Deb())
 			}
 		}
 		if len(names) == 0 {

@@ -176,8 +176,9 @@ func FindConfig(image, release string) string {
 	return ""
 }
 
-// DetectArch recognises an x86 bzImage (the "HdrS" setup header) or an
-// arm64 Image (the "ARM\x64" magic at offset 0x38).
+// DetectArch recognises an x86 bzImage (the "HdrS" setup header), an
+// arm64 Image (the "ARM\x64" magic at offset 0x38), a riscv64 Image
+// ("RISCV" at 0x30) or an s390x bzImage ("S390EP" at 0x10008).
 func DetectArch(path string) (Arch, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -192,8 +193,13 @@ func DetectArch(path string) (Arch, error) {
 		return X86_64, nil
 	case len(head) >= 0x3c && string(head[0x38:0x3c]) == "ARM\x64":
 		return ARM64, nil
+	case len(head) >= 0x38 && string(head[0x30:0x38]) == "RISCV\x00\x00\x00":
+		return RISCV64, nil
 	}
-	return "", fmt.Errorf("%s is neither an x86 bzImage nor an arm64 Image", path)
+	if s390, err := readAt(f, 0x10008, 6); err == nil && string(s390) == "S390EP" {
+		return S390X, nil
+	}
+	return "", fmt.Errorf("%s is none of an x86 bzImage, an arm64 Image, a riscv64 Image and an s390x bzImage", path)
 }
 
 // Cached returns the cached kernel for profile and arch, or an error
@@ -420,7 +426,8 @@ func (f *Fetcher) session(ctx context.Context) (*aptSession, error) {
 }
 
 // AptOptions are the apt -o settings that confine apt to a private state
-// directory and the given sources file, seeing amd64 and arm64 packages.
+// directory and the given sources file, seeing the packages of every
+// arch tramp boots.
 func AptOptions(sourcesFile, stateDir string, root bool) []string {
 	o := []string{
 		"Dir::Etc::SourceList=" + sourcesFile,
@@ -430,7 +437,7 @@ func AptOptions(sourcesFile, stateDir string, root bool) []string {
 		"Dir::State::Lists=" + filepath.Join(stateDir, "lists"),
 		"Dir::Cache=" + filepath.Join(stateDir, "cache"),
 		"Dir::State::status=/dev/null",
-		"APT::Architectures=amd64,arm64",
+		"APT::Architectures=amd64,arm64,riscv64,s390x",
 		// Only the package indexes: no translations, no AppStream data.
 		"Acquire::Languages=none",
 		"Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false",
@@ -487,11 +494,11 @@ func (s *aptSession) download(ctx context.Context, pkg string) (string, error) {
 	return m[0], nil
 }
 
-var availRe = regexp.MustCompile(`^linux-(?:binary|image)-([0-9][^ ]*)-cloud-(amd64|arm64)$`)
+var availRe = regexp.MustCompile(`^linux-(?:binary|image)-([0-9][^ ]*)-` + flavourPattern() + `$`)
 
 // available lists the kernel ABIs of the cloud kernel images for arch.
 func (s *aptSession) available(ctx context.Context, arch Arch) ([]string, error) {
-	out, err := s.run(ctx, "", "apt-cache", "search", "--names-only", `^linux-(binary|image)-[0-9].*-cloud-`+arch.Deb()+`$`)
+	out, err := s.run(ctx, "", "apt-cache", "search", "--names-only", `^linux-(binary|image)-[0-9].*-`+arch.Flavour()+`$`)
 	if err != nil {
 		return nil, err
 	}
@@ -507,7 +514,7 @@ func ParseAvailable(out []byte, arch Arch) []string {
 	for sc.Scan() {
 		name, _, _ := strings.Cut(sc.Text(), " - ")
 		m := availRe.FindStringSubmatch(strings.TrimSpace(name))
-		if m == nil || m[2] != arch.Deb() || seen[m[1]] {
+		if m == nil || m[2] != arch.Flavour() || seen[m[1]] {
 			continue
 		}
 		seen[m[1]] = true
@@ -672,4 +679,12 @@ func lockFile(path string) (func(), error) {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
+}
+
+func readAt(f *os.File, off int64, n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return nil, err
+	}
+	return b, nil
 }

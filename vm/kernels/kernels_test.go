@@ -116,13 +116,16 @@ func TestProfilesAndArch(t *testing.T) {
 	if _, err := LookupProfile("debian-1.0"); err == nil || !strings.Contains(err.Error(), "debian-7.2.13") {
 		t.Fatalf("err = %v", err)
 	}
-	for in, want := range map[string]Arch{"amd64": X86_64, "x86_64": X86_64, "aarch64": ARM64, "arm64": ARM64} {
+	for in, want := range map[string]Arch{"amd64": X86_64, "x86_64": X86_64, "aarch64": ARM64, "arm64": ARM64, "riscv64": RISCV64, "s390x": S390X} {
 		if got, err := ParseArch(in); err != nil || got != want {
 			t.Errorf("ParseArch(%q) = %v %v", in, got, err)
 		}
 	}
-	if _, err := ParseArch("riscv64"); err == nil {
-		t.Error("riscv64 accepted")
+	if _, err := ParseArch("mips64"); err == nil {
+		t.Error("mips64 accepted")
+	}
+	if got := (Profile{ABI: "7.2.13+deb14", ImagePrefix: "linux-binary-"}).Package(RISCV64); got != "linux-binary-7.2.13+deb14-riscv64" {
+		t.Error(got)
 	}
 }
 

@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// Profile names one Debian cloud kernel build.
+// Profile names one Debian kernel build (the cloud flavour where there is
+// one, see Arch.Flavour).
 type Profile struct {
 	Name string // e.g. "debian-7.2.13"
 	// ABI is the Debian kernel ABI name without flavour, e.g. "7.2.13+deb14".
@@ -18,10 +19,10 @@ type Profile struct {
 }
 
 // Package is the package holding the kernel image for arch.
-func (p Profile) Package(a Arch) string { return p.ImagePrefix + p.ABI + "-cloud-" + a.Deb() }
+func (p Profile) Package(a Arch) string { return p.ImagePrefix + p.ABI + "-" + a.Flavour() }
 
 // BasePackage is the package with config and System.map, where it exists.
-func (p Profile) BasePackage(a Arch) string { return "linux-base-" + p.ABI + "-cloud-" + a.Deb() }
+func (p Profile) BasePackage(a Arch) string { return "linux-base-" + p.ABI + "-" + a.Flavour() }
 
 var profiles = []Profile{
 	{Name: "debian-7.2.13", ABI: "7.2.13+deb14", ImagePrefix: "linux-binary-", Fsession: true},

@@ -27,6 +27,12 @@ func DetectRelease(path string) (string, error) {
 			}
 		}
 	}
+	if isS390Image(b) {
+		// The banner is in the compressed kernel.
+		if raw, err := s390Payload(b); err == nil {
+			b = raw
+		}
+	}
 	if i := bytes.Index(b, []byte("Linux version ")); i >= 0 {
 		s := b[i+len("Linux version "):]
 		if j := bytes.IndexAny(s, " \x00"); j > 0 {

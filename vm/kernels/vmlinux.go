@@ -58,10 +58,106 @@ func Vmlinux(img []byte) ([]byte, error) {
 		// A riscv64 Image (Debian's: an EFI stub around the raw kernel,
 		// the BTF in it uncompressed).
 		return img, nil
+	case isS390Image(img):
+		return s390Payload(img)
 	case len(img) >= 2 && img[0] == 0x1f && img[1] == 0x8b:
 		return decompress(img)
 	}
-	return nil, errors.New("neither an x86 bzImage (no HdrS setup header), an arm64 Image (no ARM\\x64 magic), a riscv64 Image (no RISCV magic) nor a gzip'd Image")
+	return nil, errors.New("neither an x86 bzImage (no HdrS setup header), an arm64 Image (no ARM\\x64 magic), a riscv64 Image (no RISCV magic), an s390x bzImage (no S390EP) nor a gzip'd Image")
+}
+
+// isS390Image recognises an s390x bzImage: the "S390EP" marker at 0x10008
+// (the IPL entry of arch/s390/boot/head.S).
+func isS390Image(img []byte) bool {
+	return len(img) >= 0x1000e && string(img[0x10008:0x1000e]) == "S390EP"
+}
+
+// s390Payload finds the compressed kernel in an s390x bzImage. Its
+// decompressor locates the payload by link-time symbols no header states,
+// so the image is scanned for a zstd, xz or gzip stream that decompresses
+// to a kernel ("Linux version " inside); the largest such wins.
+func s390Payload(img []byte) ([]byte, error) {
+	var best []byte
+	var firstErr error
+	for _, magic := range [][]byte{{0x28, 0xb5, 0x2f, 0xfd}, {0xfd, '7', 'z', 'X', 'Z', 0}, {0x1f, 0x8b, 0x08}} {
+		for i := 0; i < len(img); i++ {
+			j := bytes.Index(img[i:], magic)
+			if j < 0 {
+				break
+			}
+			i += j
+			out, err := decompressPrefix(img[i:])
+			if err != nil {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("stream at %#x: %w", i, err)
+				}
+				continue
+			}
+			if len(out) > len(best) && bytes.Contains(out, []byte("Linux version ")) {
+				best = out
+			}
+		}
+	}
+	if best == nil {
+		if firstErr == nil {
+			firstErr = errors.New("no zstd, xz or gzip stream")
+		}
+		return nil, fmt.Errorf("s390x bzImage: no compressed kernel found (%w)", firstErr)
+	}
+	return best, nil
+}
+
+// decompressPrefix decompresses the stream at the start of p, which data
+// that is not part of it may follow (the rest of an s390x image). A zstd
+// frame is cut at its end, found by walking its block headers.
+func decompressPrefix(p []byte) ([]byte, error) {
+	if !bytes.HasPrefix(p, []byte{0x28, 0xb5, 0x2f, 0xfd}) {
+		return decompress1(p) // xz and gzip readers stop at their stream's end
+	}
+	n, err := zstdFrameLen(p)
+	if err != nil {
+		return nil, err
+	}
+	return decompress1(p[:n])
+}
+
+// zstdFrameLen is the length of the zstd frame at the start of p (RFC 8878
+// 3.1.1: the frame header, blocks of a 3-byte header each, the optional
+// 4-byte checksum).
+func zstdFrameLen(p []byte) (int, error) {
+	var h zstd.Header
+	if err := h.Decode(p); err != nil {
+		return 0, fmt.Errorf("zstd: %w", err)
+	}
+	off := h.HeaderSize
+	for {
+		if off+3 > len(p) {
+			return 0, errors.New("zstd: frame truncated in a block header")
+		}
+		bh := uint32(p[off]) | uint32(p[off+1])<<8 | uint32(p[off+2])<<16
+		last, typ, size := bh&1 == 1, (bh>>1)&3, int(bh>>3)
+		off += 3
+		switch typ {
+		case 1: // RLE: one byte repeated size times
+			size = 1
+		case 3:
+			return 0, fmt.Errorf("zstd: reserved block type at %#x", off-3)
+		}
+		if size > len(p)-off {
+			return 0, errors.New("zstd: frame truncated in a block")
+		}
+		off += size
+		if last {
+			break
+		}
+	}
+	if h.HasCheckSum {
+		off += 4
+	}
+	if off > len(p) {
+		return 0, errors.New("zstd: frame truncated in its checksum")
+	}
+	return off, nil
 }
 
 // bzImagePayload locates the compressed vmlinux in a bzImage (boot
@@ -152,35 +248,39 @@ func decompress1(p []byte) ([]byte, error) {
 const btfHeaderLen = 24
 
 // FindBTF finds the BTF blob in a kernel's bytes: a btf_header (magic
-// 0xeB9F little-endian, version 1, flags 0, hdr_len 24) whose type section
-// starts right after it and whose string section follows the types, all
-// inside the data. Of several candidates the largest is taken.
+// 0xeB9F in the kernel's byte order, little-endian or, for s390x,
+// big-endian; version 1, flags 0, hdr_len 24) whose type section starts
+// right after it and whose string section follows the types, all inside
+// the data. Of several candidates the largest is taken.
 func FindBTF(raw []byte) ([]byte, error) {
-	magic := []byte{0x9f, 0xeb, 0x01, 0x00}
 	var best []byte
-	for i := 0; ; i++ {
-		j := bytes.Index(raw[i:], magic)
-		if j < 0 {
-			break
-		}
-		i += j
-		h := raw[i:]
-		if len(h) < btfHeaderLen || binary.LittleEndian.Uint32(h[4:]) != btfHeaderLen {
-			continue
-		}
-		typeOff := binary.LittleEndian.Uint32(h[8:])
-		typeLen := binary.LittleEndian.Uint32(h[12:])
-		strOff := binary.LittleEndian.Uint32(h[16:])
-		strLen := binary.LittleEndian.Uint32(h[20:])
-		if typeOff != 0 || strOff != typeLen || strLen == 0 {
-			continue
-		}
-		end := uint64(btfHeaderLen) + uint64(strOff) + uint64(strLen)
-		if end > uint64(len(h)) || h[end-1] != 0 {
-			continue // the string section ends with a NUL
-		}
-		if int(end) > len(best) {
-			best = h[:end]
+	for _, bo := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+		magic := []byte{0, 0, 0x01, 0x00}
+		bo.PutUint16(magic, 0xeb9f)
+		for i := 0; ; i++ {
+			j := bytes.Index(raw[i:], magic)
+			if j < 0 {
+				break
+			}
+			i += j
+			h := raw[i:]
+			if len(h) < btfHeaderLen || bo.Uint32(h[4:]) != btfHeaderLen {
+				continue
+			}
+			typeOff := bo.Uint32(h[8:])
+			typeLen := bo.Uint32(h[12:])
+			strOff := bo.Uint32(h[16:])
+			strLen := bo.Uint32(h[20:])
+			if typeOff != 0 || strOff != typeLen || strLen == 0 {
+				continue
+			}
+			end := uint64(btfHeaderLen) + uint64(strOff) + uint64(strLen)
+			if end > uint64(len(h)) || h[end-1] != 0 {
+				continue // the string section ends with a NUL
+			}
+			if int(end) > len(best) {
+				best = h[:end]
+			}
 		}
 	}
 	if best == nil {

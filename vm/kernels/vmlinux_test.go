@@ -47,6 +47,36 @@ func fakeBzImage(payload []byte) []byte {
 	return append(img, payload...)
 }
 
+// bigEndianBTF is fakeBTF as an s390x kernel lays it out.
+func bigEndianBTF() []byte {
+	h := make([]byte, btfHeaderLen)
+	copy(h, []byte{0xeb, 0x9f, 1, 0})
+	binary.BigEndian.PutUint32(h[4:], btfHeaderLen)
+	binary.BigEndian.PutUint32(h[20:], 3) // str_len
+	return append(h, 0, 'x', 0)
+}
+
+// fakeS390Image lays a kernel out as an s390x bzImage does: "S390EP" at
+// 0x10008, decompressor bytes (with a decoy zstd magic), the kernel as
+// one zstd frame with a checksum and no content size (Kbuild's
+// zstd22), then the rest of the image.
+func fakeS390Image(t *testing.T, vml []byte) []byte {
+	img := make([]byte, 0x10100)
+	copy(img[0x10008:], "S390EP")
+	img = append(img, 0x28, 0xb5, 0x2f, 0xfd, 0xff, 0xff)
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true), zstd.WithSingleSegment(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frame bytes.Buffer
+	w := enc
+	w.Reset(&frame)
+	w.Write(vml)
+	w.Close()
+	img = append(img, frame.Bytes()...)
+	return append(img, bytes.Repeat([]byte{0x07}, 300)...)
+}
+
 func withSize(p []byte, n int) []byte { return binary.LittleEndian.AppendUint32(p, uint32(n)) }
 
 func TestBTFFromImage(t *testing.T) {
@@ -73,6 +103,11 @@ func TestBTFFromImage(t *testing.T) {
 	copy(rv[0x30:], "RISCV\x00\x00\x00RSC\x05")
 	rv = append(rv, vml...)
 
+	s390 := fakeS390Image(t, append([]byte("Linux version 7.2.13+deb14-s390x "), fakeVmlinux(bigEndianBTF())...))
+	got, err := BTFFromImage(s390)
+	if assert.NoError(t, err, "s390x bzImage") {
+		assert.Equal(t, bigEndianBTF(), got, "s390x bzImage")
+	}
 	for name, img := range map[string][]byte{
 		"riscv64 Image":           rv,
 		"bzImage zstd with size":  fakeBzImage(withSize(zst, len(vml))),
@@ -131,15 +166,21 @@ func FuzzBTFFromImage(f *testing.F) {
 	f.Add(append(rv, fakeVmlinux(fakeBTF())...))
 	f.Add(fakeBzImage(gzipped(&testing.T{}, fakeVmlinux(fakeBTF()))))
 	f.Add(fakeBzImage([]byte{0x28, 0xb5, 0x2f, 0xfd}))
+	f.Add(fakeS390Image(&testing.T{}, fakeVmlinux(bigEndianBTF())))
 	f.Fuzz(func(t *testing.T, img []byte) {
 		b, err := BTFFromImage(img)
 		if err != nil {
 			return
 		}
 		require.GreaterOrEqual(t, len(b), btfHeaderLen)
-		require.Equal(t, []byte{0x9f, 0xeb, 1, 0}, b[:4])
-		strOff := binary.LittleEndian.Uint32(b[16:])
-		strLen := binary.LittleEndian.Uint32(b[20:])
+		var bo binary.ByteOrder = binary.LittleEndian
+		if b[0] == 0xeb {
+			bo = binary.BigEndian
+		}
+		require.Equal(t, uint16(0xeb9f), bo.Uint16(b))
+		require.Equal(t, []byte{1, 0}, b[2:4])
+		strOff := bo.Uint32(b[16:])
+		strLen := bo.Uint32(b[20:])
 		require.Equal(t, uint64(len(b)), uint64(btfHeaderLen)+uint64(strOff)+uint64(strLen))
 		require.Equal(t, byte(0), b[len(b)-1])
 	})
