@@ -100,10 +100,15 @@ func defaultCPU(arch kernels.Arch, accel string) string {
 	if accel == AccelKVM {
 		return "host"
 	}
-	if arch == kernels.ARM64 {
+	switch arch {
+	case kernels.ARM64:
 		// Plain "max" emulates pointer authentication with QARMA5, 2-2.5x
 		// slower under TCG; the implementation-defined algorithm is fast.
 		return "max,pauth-impdef=on"
+	case kernels.RISCV64:
+		// rv64: RV64GC with the extensions QEMU enables by default
+		// (bookworm's QEMU 7.2 has no riscv "max").
+		return "rv64"
 	}
 	return "max"
 }

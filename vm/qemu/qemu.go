@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -76,10 +77,26 @@ type Config struct {
 
 // Binary returns the QEMU executable name for arch.
 func Binary(a kernels.Arch) string {
-	if a == kernels.ARM64 {
+	switch a {
+	case kernels.ARM64:
 		return "qemu-system-aarch64"
+	case kernels.RISCV64:
+		return "qemu-system-riscv64"
+	case kernels.S390X:
+		return "qemu-system-s390x"
 	}
 	return "qemu-system-x86_64"
+}
+
+// Package is the Debian package that holds the QEMU for a.
+func Package(a kernels.Arch) string {
+	switch a {
+	case kernels.ARM64:
+		return "qemu-system-arm"
+	case kernels.RISCV64, kernels.S390X:
+		return "qemu-system-misc"
+	}
+	return "qemu-system-x86"
 }
 
 // escapeOpt escapes commas for QEMU's option syntax.
@@ -87,9 +104,12 @@ func escapeOpt(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
 // Cmdline is the kernel command line for c.
 func (c *Config) Cmdline() string {
-	console := "console=ttyS0"
-	if c.Arch == kernels.ARM64 {
-		console = "console=ttyAMA0"
+	console := "console=ttyS0" // x86 and riscv64 virt: a 16550
+	switch c.Arch {
+	case kernels.ARM64:
+		console = "console=ttyAMA0" // virt's PL011
+	case kernels.S390X:
+		console = "console=ttysclp0" // the SCLP line-mode console
 	}
 	w := []string{console, "panic=-1"}
 	if !c.Verbose {
@@ -105,7 +125,7 @@ func (c *Config) Cmdline() string {
 // the accelerator and CPU of d, with the results port backed by
 // resultsPath. An empty d.CPU is the accelerator's default for the arch.
 func (c *Config) Command(resultsPath string, d Decision) ([]string, error) {
-	if c.Arch != kernels.X86_64 && c.Arch != kernels.ARM64 {
+	if !slices.Contains(kernels.Arches, c.Arch) {
 		return nil, fmt.Errorf("qemu: unsupported arch %q", c.Arch)
 	}
 	if c.Kernel == "" || c.Initrd == "" {
@@ -127,14 +147,21 @@ func (c *Config) Command(resultsPath string, d Decision) ([]string, error) {
 		return nil, fmt.Errorf("qemu: accelerator %q is not decided (want kvm or tcg)", accel)
 	}
 	cpu := orDefault(d.CPU, defaultCPU(c.Arch, accel))
-	machine := "q35"
-	if c.Arch == kernels.ARM64 {
+	machine, serial := "q35", "virtio-serial-pci"
+	switch c.Arch {
+	case kernels.ARM64:
 		machine = "virt"
 		if accel == AccelKVM {
 			// The host's GIC: a GICv3-only host cannot emulate virt's
 			// default GICv2 in the kernel.
 			machine = "virt,gic-version=host"
 		}
+	case kernels.RISCV64:
+		// virt boots the kernel from QEMU's OpenSBI (-bios default).
+		machine = "virt"
+	case kernels.S390X:
+		// No PCI on the channel subsystem: virtio over CCW.
+		machine, serial = "s390-ccw-virtio", "virtio-serial-ccw"
 	}
 	argv := []string{bin,
 		"-accel", accel,
@@ -146,7 +173,7 @@ func (c *Config) Command(resultsPath string, d Decision) ([]string, error) {
 		"-kernel", c.Kernel,
 		"-initrd", c.Initrd,
 		"-append", c.Cmdline(),
-		"-device", "virtio-serial-pci",
+		"-device", serial,
 		"-chardev", "file,id=res,path=" + escapeOpt(resultsPath),
 		"-device", "virtserialport,chardev=res,name=" + guestapi.ResultsPortName,
 	}
@@ -252,12 +279,8 @@ func (r *Result) Tail(n int) []string {
 
 // missingQEMU is the error for an absent QEMU binary.
 func missingQEMU(bin string, a kernels.Arch, err error) error {
-	pkg := "qemu-system-x86"
-	if a == kernels.ARM64 {
-		pkg = "qemu-system-arm"
-	}
 	return &RunError{Kind: ErrQEMUMissing, Err: err,
-		Msg: fmt.Sprintf("%s not found (%v): run scripts/setup, which installs the Debian packages qemu-system-x86 and qemu-system-arm (this one comes from %s)", bin, err, pkg)}
+		Msg: fmt.Sprintf("%s not found (%v): run scripts/setup, which installs the Debian packages qemu-system-x86, qemu-system-arm and qemu-system-misc (this one comes from %s)", bin, err, Package(a))}
 }
 
 // Run boots the VM described by cfg and waits until QEMU exits or the
