@@ -335,7 +335,8 @@ func parseKernelLog(log string) (thunk string, callDepth bool) {
 }
 
 // cpuModel describes the first CPU in /proc/cpuinfo: its "model name" on
-// x86, the MIDR fields on arm64.
+// x86, the MIDR fields on arm64, the ISA string on riscv64 (which says
+// whether the JIT may use Zba and Zbb: riscv_has_extension_likely).
 func cpuModel() string {
 	f, err := os.Open("/proc/cpuinfo")
 	if err != nil {
@@ -356,6 +357,9 @@ func cpuModel() string {
 	}
 	if m := fields["model name"]; m != "" {
 		return m
+	}
+	if isa := fields["isa"]; isa != "" {
+		return "isa=" + isa
 	}
 	var parts []string
 	for _, k := range []string{"CPU implementer", "CPU architecture", "CPU variant", "CPU part", "CPU revision"} {

@@ -9,13 +9,15 @@ import (
 // DecodeCallSite reads the patched entry of a traced function from its
 // first bytes (Capture.TargetHead): the guest does at capture, the host
 // again for a recording whose guest did not know a form (the ENDBR seal
-// of 6.12 to 6.17). goarch is "amd64"/"x86_64" or "arm64".
+// of 6.12 to 6.17). goarch is "amd64"/"x86_64", "arm64" or "riscv64".
 func DecodeCallSite(goarch string, fn uint64, head []byte) CallSite {
 	switch goarch {
 	case "amd64", "x86_64":
 		return decodeCallSiteX86(fn, head)
 	case "arm64":
 		return decodeCallSiteARM64(fn, head)
+	case "riscv64":
+		return decodeCallSiteRISCV64(fn, head)
 	}
 	return CallSite{Kind: "unknown"}
 }
@@ -81,4 +83,41 @@ func decodeCallSiteARM64(fn uint64, b []byte) CallSite {
 		return CallSite{Kind: "nop", Offset: off}
 	}
 	return CallSite{Kind: "unknown", Offset: off}
+}
+
+// decodeCallSiteRISCV64 follows riscv64's patchable entry: "auipc t0,
+// hi" then "jalr t0, lo(t0)" (kind "auipc+jalr", Offset at the jalr),
+// or a nop in the jalr's place when idle. ftrace only ever patches the
+// jalr of a kernel function (ftrace_make_call: the auipc is written once
+// for ftrace_caller's page), so a traced kernel function reaches its
+// trampoline through ftrace_caller and its ops; a BPF program's two
+// reserved nops become auipc+jalr straight to the image
+// (bpf_arch_text_poke), with t0 in the 7.x JIT.
+func decodeCallSiteRISCV64(fn uint64, b []byte) CallSite {
+	const (
+		nop    = 0x00000013 // addi zero, zero, 0
+		t0     = 5
+		opAuip = 0x17
+		opJalr = 0x67
+	)
+	if len(b) < 8 {
+		return CallSite{Kind: "unknown"}
+	}
+	auipc := binary.LittleEndian.Uint32(b)
+	jalr := binary.LittleEndian.Uint32(b[4:])
+	if auipc&0x7f != opAuip || (auipc>>7)&31 != t0 {
+		if auipc == nop && jalr == nop {
+			return CallSite{Kind: "nop", Offset: 4}
+		}
+		return CallSite{Kind: "unknown", Offset: 4}
+	}
+	switch {
+	case jalr == nop:
+		return CallSite{Kind: "nop", Offset: 4}
+	case jalr&0x7f == opJalr && (jalr>>12)&7 == 0 && (jalr>>15)&31 == t0:
+		hi := int64(int32(auipc &^ 0xfff))
+		lo := int64(int32(jalr) >> 20)
+		return CallSite{Kind: "auipc+jalr", Offset: 4, Target: fn + uint64(hi+lo)}
+	}
+	return CallSite{Kind: "unknown", Offset: 4}
 }

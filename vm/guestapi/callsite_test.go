@@ -92,3 +92,26 @@ func TestCallSiteARM64BPFProg618(t *testing.T) {
 		t.Errorf("bti jc: %+v", cs)
 	}
 }
+
+func TestCallSiteRISCV64(t *testing.T) {
+	fn := uint64(0xffffffff80bbb560) // bpf_fentry_test1, 7.2.13 riscv64 nokaslr
+	for _, c := range []struct {
+		head string
+		want CallSite
+	}{
+		// auipc t0, -0xb99; jalr t0, 0x488(t0): ftrace_caller at
+		// 0xffffffff800229e8 (live 7.2.13 riscv64, an fentry attached).
+		{"977246ffe7828248411122e006e40008", CallSite{Kind: "auipc+jalr", Offset: 4, Target: 0xffffffff800229e8}},
+		// Idle: the jalr is a nop.
+		{"977246ff13000000", CallSite{Kind: "nop", Offset: 4}},
+		// A BPF program's two reserved nops.
+		{"1300000013000000", CallSite{Kind: "nop", Offset: 4}},
+		// auipc t1: not ftrace's.
+		{"17f346ffe7828248", CallSite{Kind: "unknown", Offset: 4}},
+		{"977246ff", CallSite{Kind: "unknown"}},
+	} {
+		if got := decodeCallSiteRISCV64(fn, mustHex(c.head)); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.head, got, c.want)
+		}
+	}
+}

@@ -82,6 +82,27 @@ func TestKcore(t *testing.T) {
 	if _, err := k.read(0xffffffffc0001000, 1); err == nil {
 		t.Error("address outside every segment read")
 	}
+	// riscv64: a segment below PAGE_OFFSET has a wrapped file offset;
+	// the others still read.
+	wrapped := fakeKcore(seg{vaddr: 0xffffffffc0000c40, data: b})
+	wrapped = append(wrapped[:len(wrapped)-len(b)], make([]byte, 56)...)
+	wrapped = append(wrapped, b...)
+	binary.LittleEndian.PutUint16(wrapped[0x38:], 3) // one more program header
+	// Move the bytes: the headers grew by one; point the load past them.
+	binary.LittleEndian.PutUint64(wrapped[64+56+8:], uint64(64+3*56))
+	hdr := wrapped[64+2*56:]
+	binary.LittleEndian.PutUint32(hdr, uint32(elf.PT_LOAD))
+	binary.LittleEndian.PutUint64(hdr[8:], 0xffffe00000000000)  // p_offset
+	binary.LittleEndian.PutUint64(hdr[16:], 0xffffffc400000000) // p_vaddr
+	binary.LittleEndian.PutUint64(hdr[40:], 1<<30)              // p_memsz
+	kw, err := newKcore(bytes.NewReader(wrapped))
+	require.NoError(t, err)
+	if got, err := kw.read(0xffffffffc0000c44, 4); err != nil || string(got) != "4567" {
+		t.Fatalf("beside a wrapped segment: %q %v", got, err)
+	}
+	if _, err := kw.read(0xffffffc400000010, 4); err == nil {
+		t.Error("a wrapped offset read")
+	}
 	// Memsz larger than the file: reading past the file fails cleanly.
 	k2, _ := newKcore(bytes.NewReader(fakeKcore(seg{vaddr: 0x1000, data: b, memsz: 4096})))
 	if got, err := k2.read(0x1000+8, 100); err == nil || len(got) != 8 {

@@ -66,6 +66,11 @@ func (k liveKernel) follow(goarch string, fn uint64, cs guestapi.CallSite) (uint
 			return 0, "", fmt.Errorf("%s call site on %s", cs.Kind, goarch)
 		}
 		return cs.Target, cs.Kind, nil
+	case "auipc+jalr":
+		if goarch != "riscv64" {
+			return 0, "", fmt.Errorf("auipc+jalr call site on %s", goarch)
+		}
+		return k.followRISCV64(fn, cs)
 	case "bl":
 	case "nop":
 		return 0, "", errors.New("the call site is a nop: nothing is attached")
@@ -112,6 +117,35 @@ func (k liveKernel) follow(goarch string, fn uint64, cs guestapi.CallSite) (uint
 	return t, "bl", nil
 }
 
+// followRISCV64: a call site that reaches ftrace_caller takes the
+// function's ftrace_ops from the 8 bytes before the function (the
+// CALL_OPS literal, ftrace_rec_update_ops; ftrace_call_adjust puts the
+// record 8 bytes past it) and goes to its direct_call; any other target
+// (a BPF program's poked prologue) is the image itself.
+func (k liveKernel) followRISCV64(fn uint64, cs guestapi.CallSite) (uint64, string, error) {
+	if k.ftraceCaller == 0 || cs.Target != k.ftraceCaller {
+		return cs.Target, "auipc+jalr", nil
+	}
+	ops, err := k.u64(fn - 8)
+	if err != nil {
+		return 0, "", fmt.Errorf("ftrace_ops literal at %#x: %w", fn-8, err)
+	}
+	if ops == 0 {
+		return 0, "", fmt.Errorf("the ftrace_ops literal at %#x is 0", fn-8)
+	}
+	if k.directCallOff < 0 {
+		return 0, "", errors.New("the call site goes through ftrace_caller and the BTF has no ftrace_ops.direct_call")
+	}
+	dc, err := k.u64(ops + uint64(k.directCallOff))
+	if err != nil {
+		return 0, "", fmt.Errorf("direct_call of ftrace_ops %#x: %w", ops, err)
+	}
+	if dc == 0 {
+		return 0, "", fmt.Errorf("ftrace_ops %#x has no direct_call (ftrace_caller goes through the ops list)", ops)
+	}
+	return dc, "auipc+jalr ftrace_caller, ops.direct_call", nil
+}
+
 func (k liveKernel) u64(addr uint64) (uint64, error) {
 	b, err := k.mem.read(addr, 8)
 	if err != nil {
@@ -120,7 +154,7 @@ func (k liveKernel) u64(addr uint64) (uint64, error) {
 	if len(b) < 8 {
 		return 0, fmt.Errorf("short read at %#x", addr)
 	}
-	return binary.LittleEndian.Uint64(b), nil
+	return binary.NativeEndian.Uint64(b), nil
 }
 
 // pltLiteral recognises an arm64 PLT at addr, "ldr xN, <literal>; br xN"

@@ -2,7 +2,6 @@ package bpfobs
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"strings"
@@ -238,7 +237,7 @@ func trivialProg() asm.Instructions {
 
 func marshalInsns(in asm.Instructions) ([]byte, error) {
 	var buf bytes.Buffer
-	if err := in.Marshal(&buf, binary.LittleEndian); err != nil {
+	if err := in.Marshal(&buf, nativeOrder); err != nil { // struct bpf_insn in the kernel's byte order
 		return nil, err
 	}
 	return buf.Bytes(), nil

@@ -69,7 +69,7 @@ func DecodeRecord(b []byte) (guestapi.Obs, error) {
 	if len(b) < recSize {
 		return o, fmt.Errorf("record: %d bytes, want %d", len(b), recSize)
 	}
-	le := binary.LittleEndian
+	le := binary.NativeEndian // the BPF program stored it
 	u64 := func(off int) uint64 { return le.Uint64(b[off:]) }
 	if u64(offMagic) != recMagic {
 		return o, fmt.Errorf("record: bad magic %#x", u64(offMagic))
@@ -130,7 +130,7 @@ func DecodeRecords(mem []byte, valueSize, entries int) (obs []guestapi.Obs, coun
 	if len(mem) < valueSize || valueSize < 8 || entries < 1 {
 		return nil, 0, 0, []string{"map image too short"}
 	}
-	count = binary.LittleEndian.Uint64(mem)
+	count = binary.NativeEndian.Uint64(mem)
 	n := count
 	if max := uint64(entries - 1); n > max {
 		lost += n - max
@@ -153,3 +153,16 @@ func DecodeRecords(mem []byte, valueSize, entries int) (obs []guestapi.Obs, coun
 	}
 	return obs, count, lost, errs
 }
+
+// nativeOrder is the kernel's (this machine's) byte order as the
+// encoders want it: binary.LittleEndian or binary.BigEndian (s390x),
+// which cilium/ebpf's instruction and BTF marshalling accept, not
+// binary.NativeEndian.
+var nativeOrder = func() binary.ByteOrder {
+	var b [2]byte
+	binary.NativeEndian.PutUint16(b[:], 1)
+	if b[0] == 1 {
+		return binary.LittleEndian
+	}
+	return binary.BigEndian
+}()

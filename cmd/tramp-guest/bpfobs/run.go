@@ -638,8 +638,8 @@ func (e *env) capture(step int, tg captureTarget, order []*progState, all map[st
 		switch runtime.GOARCH {
 		case "amd64":
 			c.CallSite = guestapi.DecodeCallSite("x86_64", c.TargetAddr, head)
-		case "arm64":
-			c.CallSite = guestapi.DecodeCallSite("arm64", c.TargetAddr, head)
+		case "arm64", "riscv64":
+			c.CallSite = guestapi.DecodeCallSite(runtime.GOARCH, c.TargetAddr, head)
 		}
 	}
 	var liveErr error

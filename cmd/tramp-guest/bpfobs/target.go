@@ -106,7 +106,7 @@ func targetBTF(t *guestapi.TargetProg, name string) ([]byte, []uint32, error) {
 		}
 		ids = append(ids, uint32(id))
 	}
-	raw, err := b.Marshal(nil, &btf.MarshalOptions{Order: binary.LittleEndian})
+	raw, err := b.Marshal(nil, &btf.MarshalOptions{Order: nativeOrder})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -161,8 +161,8 @@ func funcInfo(insnOffs, typeIDs []uint32) ([]byte, error) {
 	}
 	b := make([]byte, 8*len(insnOffs))
 	for i := range insnOffs {
-		binary.LittleEndian.PutUint32(b[8*i:], insnOffs[i])
-		binary.LittleEndian.PutUint32(b[8*i+4:], typeIDs[i])
+		binary.NativeEndian.PutUint32(b[8*i:], insnOffs[i])
+		binary.NativeEndian.PutUint32(b[8*i+4:], typeIDs[i])
 	}
 	return b, nil
 }
