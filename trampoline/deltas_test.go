@@ -10,13 +10,24 @@ import (
 
 // TestDeltasReproduceProfiles: the delta table, applied to the release of
 // each profile that was measured or read, gives that profile's fields, so
-// the table and the profiles cannot drift apart.
+// the table and the profiles cannot drift apart. An arch counts where the
+// build table judges some build of it: a profile's fields are for the
+// arches it was measured on.
 func TestDeltasReproduceProfiles(t *testing.T) {
+	judged := map[string]bool{}
+	for _, r := range Builds.Rows {
+		judged[r.Arch] = true
+	}
+	n := 0
 	for _, want := range Profiles() {
 		for _, arch := range DefaultArches() {
-			deltasReproduce(t, want, arch)
+			if judged[arch] {
+				deltasReproduce(t, want, arch)
+				n++
+			}
 		}
 	}
+	require.GreaterOrEqual(t, n, 2*len(Profiles()), "x86_64 and arm64 are judged")
 }
 
 func deltasReproduce(t *testing.T, want *Profile, arch string) {

@@ -13,6 +13,7 @@ type Errno int
 // reaches userspace from the trampoline code unchanged.
 const (
 	ENOENT     Errno = 2
+	ENOMEM     Errno = 12
 	EACCES     Errno = 13
 	EBUSY      Errno = 16
 	EINVAL     Errno = 22
@@ -23,6 +24,7 @@ const (
 
 var errnoNames = map[Errno]string{
 	ENOENT:     "ENOENT",
+	ENOMEM:     "ENOMEM",
 	EACCES:     "EACCES",
 	EBUSY:      "EBUSY",
 	EINVAL:     "EINVAL",
@@ -54,7 +56,7 @@ func ParseErrno(s string) (Errno, bool) {
 
 // ErrnoNames lists the names ParseErrno accepts, for error messages.
 func ErrnoNames() []string {
-	return []string{"EINVAL", "EBUSY", "E2BIG", "EOPNOTSUPP", "ENOTSUPP", "EACCES", "ENOENT"}
+	return []string{"EINVAL", "EBUSY", "E2BIG", "EOPNOTSUPP", "ENOTSUPP", "EACCES", "ENOENT", "ENOMEM"}
 }
 
 // Stage says which kernel step refused: loading the program (the

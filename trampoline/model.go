@@ -100,8 +100,19 @@ func (t *Trampoline) verify(p *Prog) error {
 	if !t.Profile.Supports(p.Kind) {
 		return loadErr(EINVAL, "kernel %s has no attach type %s", t.Profile.Version, p.Kind)
 	}
+	// No JIT (Debian's s390x): add_subprog_and_kfunc refuses a kfunc call
+	// first, and a session program always calls bpf_session_is_return.
+	if t.Arch.NoJIT && (p.Kind.Session() || p.Cookie) {
+		return loadErr(ENOTSUPP, "JIT is required for calling kernel function")
+	}
 	if err := t.checkTarget(p); err != nil {
 		return err
+	}
+	// check_attach_btf_id: with no JIT, bpf_trampoline_get finds no
+	// trampoline for the target and the load fails with ENOMEM (the
+	// kernel logs nothing past "processed 0 insns").
+	if t.Arch.NoJIT && p.Kind.Base() != KindFreplace {
+		return loadErr(ENOMEM, "no trampoline without the BPF JIT (%s build)", t.Arch.Name)
 	}
 	return checkBody(p)
 }

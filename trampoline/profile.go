@@ -120,6 +120,12 @@ func (p *Profile) Supports(k Kind) bool {
 // capabilities the model needs.
 type Arch struct {
 	Name string
+	// NoJIT: Debian builds this arch without the BPF JIT (CONFIG_BPF_JIT
+	// unset), so no trampoline can be built and every tracing program is
+	// refused at load. Debian's s390x kernels are built for z10
+	// (CONFIG_MARCH_Z10), and arch/s390 selects HAVE_EBPF_JIT only from
+	// z196 on; package vm/facts holds this to each build's config.
+	NoJIT bool
 	// FsessionJIT: bpf_jit_supports_fsession() is true.
 	FsessionJIT bool
 	// MaxLinks is BPF_MAX_TRAMP_LINKS: the slots of one trampoline, summed
@@ -134,16 +140,17 @@ type Arch struct {
 	TracingMulti bool
 }
 
-// Architectures. Only x86_64 and arm64 have an fsession JIT (7.2.8:
-// bpf_jit_supports_fsession is overridden there alone); the others are
-// kept so that the EOPNOTSUPP path can be modelled.
+// Architectures. x86_64, arm64 and riscv64 have an fsession JIT in the
+// builds tramp boots (riscv64: Debian 7.2.x, measured: the probe load and
+// the corpus attach); the others are kept so that the EOPNOTSUPP path can
+// be modelled. s390x has no JIT at all in Debian's builds (NoJIT).
 var arches = []*Arch{
 	{Name: "x86_64", FsessionJIT: true, MaxLinks: 38, Generator: true, SyscallPrefix: "__x64_", TracingMulti: true},
 	{Name: "arm64", FsessionJIT: true, MaxLinks: 38, Generator: true, SyscallPrefix: "__arm64_"},
-	{Name: "riscv64", MaxLinks: 38, SyscallPrefix: "__riscv_"},
+	{Name: "riscv64", FsessionJIT: true, MaxLinks: 38, Generator: true, SyscallPrefix: "__riscv_"},
 	{Name: "loongarch64", MaxLinks: 38, SyscallPrefix: "sys_"},
 	{Name: "ppc64le", MaxLinks: 38, SyscallPrefix: "sys_"},
-	{Name: "s390x", MaxLinks: 27, SyscallPrefix: "__s390x_"},
+	{Name: "s390x", MaxLinks: 27, SyscallPrefix: "__s390x_", NoJIT: true},
 }
 
 // Arches lists every known architecture, x86_64 and arm64 first.
@@ -158,8 +165,17 @@ func ArchNames() []string {
 	return n
 }
 
-// DefaultArches are the architectures a case runs on when it names none.
-func DefaultArches() []string { return []string{"x86_64", "arm64"} }
+// DefaultArches are the architectures a case runs on when it names none:
+// those tramp has a generator and a VM for.
+func DefaultArches() []string {
+	var n []string
+	for _, a := range arches {
+		if a.Generator {
+			n = append(n, a.Name)
+		}
+	}
+	return n
+}
 
 // LookupArch finds an architecture by name. "amd64" and "aarch64" are
 // accepted as aliases.

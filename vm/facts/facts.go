@@ -219,6 +219,7 @@ var configOptions = []struct {
 	{"", "CONFIG_FUNCTION_ERROR_INJECTION", "fmod_ret and sleepable targets (ALLOW_ERROR_INJECTION, else the syscall-wrapper fallback)"},
 	{"", "CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS", "direct trampolines at all"},
 	{"", "CONFIG_DEBUG_INFO_BTF", "vmlinux BTF (needed for the facts above)"},
+	{"", "CONFIG_BPF_JIT", "the BPF JIT: without it no trampoline, every tracing load refused (Debian's s390x, built for z10)"},
 	{kernels.X86_64, "CONFIG_DYNAMIC_FTRACE_WITH_JMP", "jmp mode: a CALL_ORIG trampoline is entered by jmp"},
 	{kernels.X86_64, "CONFIG_X86_KERNEL_IBT", "ENDBR64 at function entry, the patch site after it"},
 	{kernels.X86_64, "CONFIG_MITIGATION_RETHUNK", "return thunks (which one is chosen at boot)"},
@@ -227,6 +228,9 @@ var configOptions = []struct {
 	{kernels.X86_64, "CONFIG_MITIGATION_ITS", "the ITS return thunk"},
 	{kernels.ARM64, "CONFIG_ARM64_BTI_KERNEL", "bti jc at the trampoline's start"},
 	{kernels.ARM64, "CONFIG_ARM64_PTR_AUTH_KERNEL", "pointer authentication in the kernel"},
+	{kernels.RISCV64, "CONFIG_RISCV_ISA_C", "compressed (RVC) instructions in the trampoline"},
+	{kernels.RISCV64, "CONFIG_DYNAMIC_FTRACE_WITH_CALL_OPS", "a traced function reaches its trampoline through ftrace_caller and its ops"},
+	{kernels.S390X, "CONFIG_MARCH_Z10", "built for z10: no HAVE_EBPF_JIT (arch/s390 selects it from z196)"},
 }
 
 func (k *Kernel) readConfig() {

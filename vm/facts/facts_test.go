@@ -172,6 +172,9 @@ func TestFactsAgreeWithProfiles(t *testing.T) {
 			if a == kernels.X86_64 {
 				assert.Equal(t, want.X86JmpMode, got.X86JmpMode, "%s: jmp mode", name)
 			}
+			if kf.Config != nil {
+				assert.Equal(t, ta.NoJIT, !kf.ConfigOn("CONFIG_BPF_JIT"), "%s: the arch model's NoJIT against CONFIG_BPF_JIT", name)
+			}
 		}
 	}
 	// The VM suite's kernels (Makefile VM_KERNELS) on both arches.
