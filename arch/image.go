@@ -31,6 +31,14 @@ const (
 	// A64MovWide is an arm64 movz/movn/movk sequence building a value;
 	// Len covers every instruction of it.
 	A64MovWide RelocKind = "a64_movwide"
+	// RVJal is a riscv64 jal (4 bytes) to the value; RVAuipcJalr an
+	// auipc+jalr pair (8 bytes) reaching it PC-relatively.
+	RVJal       RelocKind = "rv_jal"
+	RVAuipcJalr RelocKind = "rv_auipc_jalr"
+	// RVImm is the riscv64 JIT's emit_imm sequence (lui/li, addiw,
+	// slli, addi, compressed or not) building the value in one register;
+	// Len covers every instruction of it.
+	RVImm RelocKind = "rv_imm"
 )
 
 // Reloc is a field of the image whose bytes depend on an address.
@@ -56,7 +64,8 @@ type Label struct {
 type Slot struct {
 	Name string `json:"name"`
 	// Off is the offset from the frame base register (x86: rbp, negative;
-	// arm64: sp, positive) of the slot's lowest address.
+	// arm64: sp, positive; riscv64: s0, negative) of the slot's lowest
+	// address.
 	Off  int `json:"off"`
 	Size int `json:"size"`
 }
@@ -67,7 +76,7 @@ type Image struct {
 	// Code is exactly the bytes the kernel writes as code.
 	Code []byte `json:"-"`
 	// AllocSize is what the kernel allocates and reports as the ksym size
-	// (x86: code + 64; arm64: the size pass's worst case).
+	// (x86: code + 64; arm64 and riscv64: the size pass's worst case).
 	AllocSize int     `json:"alloc_size"`
 	Relocs    []Reloc `json:"relocs"`
 	Labels    []Label `json:"labels"`

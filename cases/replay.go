@@ -68,7 +68,9 @@ func (c *Case) AppliesTo(p *trampoline.Profile) bool {
 }
 
 // ArchList gives the architectures the case applies to: those it names,
-// or x86_64 and arm64.
+// or the default ones (trampoline.DefaultArches), less those where its
+// target cannot exist: a BPF program that mixes tail calls and
+// bpf-to-bpf calls needs the JIT's subprogram tail calls.
 func (c *Case) ArchList() []*trampoline.Arch {
 	names := c.Arches
 	if len(names) == 0 {
@@ -77,9 +79,24 @@ func (c *Case) ArchList() []*trampoline.Arch {
 	var out []*trampoline.Arch
 	for _, n := range names {
 		a, _ := trampoline.LookupArch(n) // validated by the parser
+		if c.needsSubprogTailcalls() && !a.SubprogTailcalls {
+			continue
+		}
 		out = append(out, a)
 	}
 	return out
+}
+
+// needsSubprogTailcalls: some target is a BPF program whose tail call
+// sits in a subprogram, or a global subprogram that tail-calls.
+func (c *Case) needsSubprogTailcalls() bool {
+	for _, t := range c.Targets() {
+		at := t.Attrs
+		if at.BPFProg && at.TailCallReachable && (at.TailCallViaSubprog || at.GlobalSubprog) {
+			return true
+		}
+	}
+	return false
 }
 
 // Outcome is what one attach or detach step did in the model, and the

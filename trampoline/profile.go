@@ -138,6 +138,12 @@ type Arch struct {
 	SyscallPrefix string
 	// TracingMulti: the arch can attach tracing multi links.
 	TracingMulti bool
+	// SubprogTailcalls: bpf_jit_supports_subprog_tailcalls. Without it
+	// the verifier refuses a program that mixes tail calls and
+	// bpf-to-bpf calls ("mixing of tail_calls and bpf-to-bpf calls is
+	// not supported"), so such a program cannot be a target at all
+	// (riscv64 7.2.x, measured).
+	SubprogTailcalls bool
 }
 
 // Architectures. x86_64, arm64 and riscv64 have an fsession JIT in the
@@ -145,8 +151,8 @@ type Arch struct {
 // the corpus attach); the others are kept so that the EOPNOTSUPP path can
 // be modelled. s390x has no JIT at all in Debian's builds (NoJIT).
 var arches = []*Arch{
-	{Name: "x86_64", FsessionJIT: true, MaxLinks: 38, Generator: true, SyscallPrefix: "__x64_", TracingMulti: true},
-	{Name: "arm64", FsessionJIT: true, MaxLinks: 38, Generator: true, SyscallPrefix: "__arm64_"},
+	{Name: "x86_64", FsessionJIT: true, MaxLinks: 38, Generator: true, SyscallPrefix: "__x64_", TracingMulti: true, SubprogTailcalls: true},
+	{Name: "arm64", FsessionJIT: true, MaxLinks: 38, Generator: true, SyscallPrefix: "__arm64_", SubprogTailcalls: true},
 	{Name: "riscv64", FsessionJIT: true, MaxLinks: 38, Generator: true, SyscallPrefix: "__riscv_"},
 	{Name: "loongarch64", MaxLinks: 38, SyscallPrefix: "sys_"},
 	{Name: "ppc64le", MaxLinks: 38, SyscallPrefix: "sys_"},

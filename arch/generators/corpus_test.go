@@ -7,6 +7,7 @@ import (
 
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/arch/arm64"
+	"github.com/bpftramp/tramp/arch/riscv64"
 	"github.com/bpftramp/tramp/arch/x86"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
@@ -15,15 +16,17 @@ import (
 // Every image generated for the corpus, on every profile of each arch and
 // in each placeholder layout (arm64 also with the image 1 GiB away, so
 // that helper calls are indirect), passes its arch's checker, has the
-// size pass as its allocation and explains without error.
+// size pass as its allocation and explains without error (riscv64 also
+// with the programs' code beyond a jal's reach).
 func TestCorpusImagesPassChecker(t *testing.T) {
 	corpus, err := cases.Corpus()
 	require.NoError(t, err)
 	layouts := map[string][]func(*trampoline.Plan) arch.Addrs{
-		"x86_64": {x86.PlaceholderAddrs},
-		"arm64":  {arm64.PlaceholderAddrs, arm64.PlaceholderAddrsFar},
+		"x86_64":  {x86.PlaceholderAddrs},
+		"arm64":   {arm64.PlaceholderAddrs, arm64.PlaceholderAddrsFar},
+		"riscv64": {riscv64.PlaceholderAddrs, riscv64.PlaceholderAddrsFar},
 	}
-	for _, an := range []string{"x86_64", "arm64"} {
+	for _, an := range []string{"x86_64", "arm64", "riscv64"} {
 		g, err := For(an)
 		require.NoError(t, err)
 		a, _ := trampoline.LookupArch(an)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/arch/arm64"
+	"github.com/bpftramp/tramp/arch/riscv64"
 	"github.com/bpftramp/tramp/arch/x86"
 	"github.com/bpftramp/tramp/trampoline"
 )
@@ -35,20 +36,25 @@ type Generator struct {
 // architecture and, on x86_64, the build and CPU features
 // (x86.Features.ForBoot; EndbrAtFunc from the traced function's first
 // bytes) and the helpers the boot gave a call thunk (call-depth
-// tracking). The generator of a boot renders, sizes and checks with
+// tracking); on riscv64 the build's features (riscv64.Features). The generator of a boot renders, sizes and checks with
 // exactly these, so a size pass and the real pass cannot disagree.
 type Boot struct {
 	Arch       string
 	X86        x86.Features
 	CallThunks map[string]bool
+	RISCV64    riscv64.Features
 }
 
 // DebianBoot is a boot of Debian's build under a CPU model that needs no
-// return thunk (TCG's -cpu max): x86.Debian on x86_64.
+// return thunk (TCG's -cpu max): x86.Debian on x86_64, riscv64.Debian
+// on riscv64.
 func DebianBoot(archName string) Boot {
 	b := Boot{Arch: archName}
-	if archName == "x86_64" {
+	switch archName {
+	case "x86_64":
 		b.X86 = x86.Debian
+	case "riscv64":
+		b.RISCV64 = riscv64.Debian
 	}
 	return b
 }
@@ -61,8 +67,10 @@ func ForBoot(b Boot) (*Generator, error) {
 		return x86Generator(b.X86, b.CallThunks), nil
 	case "arm64":
 		return arm64Generator(), nil
+	case "riscv64":
+		return riscv64Generator(b.RISCV64), nil
 	}
-	return nil, fmt.Errorf("no generator for %s (tramp generates x86_64 and arm64)", b.Arch)
+	return nil, fmt.Errorf("no generator for %s (tramp generates x86_64, arm64 and riscv64)", b.Arch)
 }
 
 func x86Generator(feat x86.Features, thunks map[string]bool) *Generator {
@@ -109,9 +117,33 @@ func arm64Generator() *Generator {
 	}
 }
 
+// riscv64Generator is the riscv64 generator for a build's features. Its
+// frame offsets are relative to s0, the trampoline's frame pointer, and
+// the traced function goes on at func+8, past "auipc t0; jalr t0".
+func riscv64Generator(feat riscv64.Features) *Generator {
+	return &Generator{
+		Arch:        "riscv64",
+		Generate:    func(p *trampoline.Plan, a arch.Addrs) (*arch.Image, error) { return riscv64.Generate(p, feat, a) },
+		Placeholder: riscv64.PlaceholderAddrs,
+		// The size pass loads the real struct bpf_prog pointers (emit_imm
+		// is variable-length): with placeholder addresses here; Generate's
+		// AllocSize is the size pass with the image's own addresses.
+		Size: func(p *trampoline.Plan) (int, error) {
+			return riscv64.SizeWith(p, feat, riscv64.PlaceholderAddrs(p))
+		},
+		Check: func(im *arch.Image, base uint64, p *trampoline.Plan) error {
+			return riscv64.Check(im, base, riscv64.ReturnOf(p.Flags&trampoline.FlagSkipFrame != 0))
+		},
+		Explain:   riscv64.Explain,
+		FrameReg:  "s0",
+		OrigEntry: func(fn uint64) uint64 { return fn + riscv64.PatchSiteEnd },
+	}
+}
+
 var (
-	x86Gen   = x86Generator(x86.Debian, nil)
-	arm64Gen = arm64Generator()
+	x86Gen     = x86Generator(x86.Debian, nil)
+	arm64Gen   = arm64Generator()
+	riscv64Gen = riscv64Generator(riscv64.Debian)
 )
 
 // For returns the generator of an architecture for DebianBoot.
@@ -121,8 +153,10 @@ func For(archName string) (*Generator, error) {
 		return x86Gen, nil
 	case "arm64":
 		return arm64Gen, nil
+	case "riscv64":
+		return riscv64Gen, nil
 	}
-	return nil, fmt.Errorf("no generator for %s (tramp generates x86_64 and arm64)", archName)
+	return nil, fmt.Errorf("no generator for %s (tramp generates x86_64, arm64 and riscv64)", archName)
 }
 
 // SizeFunc is the link model's image sizer for an architecture, or nil

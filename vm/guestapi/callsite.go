@@ -85,18 +85,19 @@ func decodeCallSiteARM64(fn uint64, b []byte) CallSite {
 	return CallSite{Kind: "unknown", Offset: off}
 }
 
-// decodeCallSiteRISCV64 follows riscv64's patchable entry: "auipc t0,
-// hi" then "jalr t0, lo(t0)" (kind "auipc+jalr", Offset at the jalr),
-// or a nop in the jalr's place when idle. ftrace only ever patches the
-// jalr of a kernel function (ftrace_make_call: the auipc is written once
-// for ftrace_caller's page), so a traced kernel function reaches its
+// decodeCallSiteRISCV64 follows riscv64's patchable entry: an auipc then
+// "jalr t0, lo(rs)" with rs the auipc's register (kind "auipc+jalr",
+// Offset at the jalr), or a nop in the jalr's place when idle. ftrace
+// only ever patches the jalr of a kernel function, "auipc t0; jalr t0,
+// lo(t0)" (ftrace_make_call: the auipc is written once for
+// ftrace_caller's page), so a traced kernel function reaches its
 // trampoline through ftrace_caller and its ops; a BPF program's two
-// reserved nops become auipc+jalr straight to the image
-// (bpf_arch_text_poke), with t0 in the 7.x JIT.
+// reserved nops become "auipc t1; jalr t0, lo(t1)" straight to the image
+// (bpf_arch_text_poke, gen_jump_or_nops).
 func decodeCallSiteRISCV64(fn uint64, b []byte) CallSite {
 	const (
 		nop    = 0x00000013 // addi zero, zero, 0
-		t0     = 5
+		t0, t1 = 5, 6
 		opAuip = 0x17
 		opJalr = 0x67
 	)
@@ -105,7 +106,8 @@ func decodeCallSiteRISCV64(fn uint64, b []byte) CallSite {
 	}
 	auipc := binary.LittleEndian.Uint32(b)
 	jalr := binary.LittleEndian.Uint32(b[4:])
-	if auipc&0x7f != opAuip || (auipc>>7)&31 != t0 {
+	rd := (auipc >> 7) & 31
+	if auipc&0x7f != opAuip || rd != t0 && rd != t1 {
 		if auipc == nop && jalr == nop {
 			return CallSite{Kind: "nop", Offset: 4}
 		}
@@ -114,7 +116,7 @@ func decodeCallSiteRISCV64(fn uint64, b []byte) CallSite {
 	switch {
 	case jalr == nop:
 		return CallSite{Kind: "nop", Offset: 4}
-	case jalr&0x7f == opJalr && (jalr>>12)&7 == 0 && (jalr>>15)&31 == t0:
+	case jalr&0x7f == opJalr && (jalr>>12)&7 == 0 && (jalr>>7)&31 == t0 && (jalr>>15)&31 == rd:
 		hi := int64(int32(auipc &^ 0xfff))
 		lo := int64(int32(jalr) >> 20)
 		return CallSite{Kind: "auipc+jalr", Offset: 4, Target: fn + uint64(hi+lo)}

@@ -106,7 +106,10 @@ func TestCallSiteRISCV64(t *testing.T) {
 		{"977246ff13000000", CallSite{Kind: "nop", Offset: 4}},
 		// A BPF program's two reserved nops.
 		{"1300000013000000", CallSite{Kind: "nop", Offset: 4}},
-		// auipc t1: not ftrace's.
+		// A BPF program poked: auipc t1, 0; jalr t0, 0x468(t1) (live
+		// 7.2.13, bpf_prog_target_no_tailcall: the image at fn+0x468).
+		{"17030000e7028346130810027d7122e4", CallSite{Kind: "auipc+jalr", Offset: 4, Target: fn + 0x468}},
+		// auipc t1 with a jalr through t0: not a pair.
 		{"17f346ffe7828248", CallSite{Kind: "unknown", Offset: 4}},
 		{"977246ff", CallSite{Kind: "unknown"}},
 	} {

@@ -94,9 +94,10 @@ func Compare(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile, 
 		}
 	}
 	// A fact the model read from BTF, confirmed live: the guest's probe
-	// load of a trivial fsession program at start.
-	if rec.Start != nil && rec.Start.FsessionProbe != "" && rec.Start.FsessionSupported != prof.Fsession {
-		bad(c.TargetLine, "the model says fsession %s (%s), the kernel's probe load at start says %s", yesNo(prof.Fsession), prof.Name, rec.Start.FsessionProbe)
+	// load of a trivial fsession program at start, which also needs the
+	// arch's JIT to support fsession (bpf_jit_supports_fsession).
+	if fs := prof.Fsession && a.FsessionJIT; rec.Start != nil && rec.Start.FsessionProbe != "" && rec.Start.FsessionSupported != fs {
+		bad(c.TargetLine, "the model says fsession %s (%s on %s), the kernel's probe load at start says %s", yesNo(fs), prof.Name, a.Name, rec.Start.FsessionProbe)
 	}
 	// And the multi attach types: a trivial fentry.multi load.
 	if rec.Start != nil && rec.Start.TracingMultiProbe != "" && (rec.Start.TracingMultiProbe == "ok") != prof.TracingMulti {

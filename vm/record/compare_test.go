@@ -205,5 +205,5 @@ func TestCompareConfirmsFsessionLive(t *testing.T) {
 	wrong.Fsession = false
 	cmp := CompareBoot(rec, c, &wrong, a)
 	require.Equal(t, Disagree, cmp.Verdict)
-	require.Contains(t, cmp.Problems[0], "the model says fsession no (debian-7.2.13), the kernel's probe load at start says ok")
+	require.Contains(t, cmp.Problems[0], "the model says fsession no (debian-7.2.13 on x86_64), the kernel's probe load at start says ok")
 }

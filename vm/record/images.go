@@ -11,6 +11,7 @@ import (
 
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/arch/generators"
+	"github.com/bpftramp/tramp/arch/riscv64"
 	"github.com/bpftramp/tramp/arch/x86"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
@@ -144,6 +145,10 @@ func extract(archName string, code []byte, r arch.Reloc) (uint64, bool) {
 		return v, true
 	case r.Kind == arch.A64MovWide:
 		return movWideValue(code, r.Off)
+	case r.Kind == arch.RVImm:
+		// The kernel's emit_imm sequence at the field's start, whatever
+		// its length (it depends on the value).
+		return riscv64.ImmValue(code, r.Off)
 	}
 	return 0, false
 }
@@ -176,7 +181,10 @@ func plausibleHeapPointer(archName string, v uint64) bool {
 	if archName == "arm64" {
 		return v>>52 == 0xfff // TTBR1 half, 48- or 52-bit VA
 	}
-	return v>>56 == 0xff // upper half, 4- or 5-level paging (vmalloc at 0xffa0... with LA57)
+	// x86_64: the upper half, 4- or 5-level paging (vmalloc at 0xffa0...
+	// with LA57); riscv64: Sv39/Sv48/Sv57 kernel space (Sv48's vmalloc at
+	// 0xffff8f80..., linear map at 0xffffaf80...; Sv57's from 0xff1b...).
+	return v>>56 == 0xff
 }
 
 // render generates the plan with the recording's addresses. The values the
@@ -201,7 +209,9 @@ func render(rec *recording.Recording, c guestapi.Capture, plan *trampoline.Plan,
 	}
 	gen := g.Generate
 	var img *arch.Image
-	for range 4 {
+	// riscv64's emit_imm is variable-length: a learned value can move
+	// the fields after it, so each round may fix one more of them.
+	for range 4 + len(c.Progs) {
 		img, err = gen(plan, addrs)
 		if err != nil {
 			return nil, err
@@ -299,6 +309,18 @@ func BootOf(rec *recording.Recording) (generators.Boot, error) {
 // from the first capture's.
 func bootOf(rec *recording.Recording, capt *guestapi.Capture) (generators.Boot, error) {
 	b := generators.DebianBoot(rec.Arch)
+	if rec.Arch == "riscv64" {
+		// The guest records the CPU's ISA string as "isa=..."; nothing a
+		// trampoline emits depends on it (riscv64.Features.ForISA).
+		if m := rec.Kernel.CPUModel; strings.HasPrefix(m, "isa=") {
+			feat, err := b.RISCV64.ForISA(m)
+			if err != nil {
+				return b, err
+			}
+			b.RISCV64 = feat
+		}
+		return b, nil
+	}
 	if rec.Arch != "x86_64" {
 		return b, nil
 	}
@@ -407,7 +429,8 @@ func planAtWith(c *cases.Case, rec *recording.Recording, step int, fn string, pr
 
 // checkTail confirms what follows the code: on x86 the 64 bytes of
 // BPF_INSN_SAFETY (zero under init_on_alloc), on arm64 brk #0x100 up to the
-// size-pass length.
+// size-pass length, on riscv64 zero bytes up to the size-pass length
+// (bpf_fill_ill_insns: the all-zero parcel is an illegal instruction).
 func checkTail(archName string, img *arch.Image, real []byte) error {
 	tail := real[len(img.Code):]
 	switch archName {
@@ -424,6 +447,17 @@ func checkTail(archName string, img *arch.Image, real []byte) error {
 		}
 		// Free pack memory after the allocation is brk-filled too, so the
 		// end of the allocation shows only where the next object starts.
+	case "riscv64":
+		n := img.AllocSize - len(img.Code)
+		if len(tail) < n {
+			return fmt.Errorf("the kernel's image ends %d bytes after the code, the size pass is %d bytes longer", len(tail), n)
+		}
+		for i, b := range tail[:n] {
+			if b != 0 {
+				return fmt.Errorf("byte %d after the code is %#02x, not the zero fill (size pass %d, code %d)", i, b, img.AllocSize, len(img.Code))
+			}
+		}
+		// Free pack memory is zero-filled too.
 	}
 	return nil
 }

@@ -105,7 +105,7 @@ func TestRecordedImages(t *testing.T) {
 }
 
 // TestFlippedByteIsCaught flips, one at a time, every byte of real
-// images (x86_64 and arm64, a few recordings each) and requires the
+// images (x86_64, arm64 and riscv64, a few recordings each) and requires the
 // compare to catch each flip, except inside the fields whose values are
 // learned from the kernel's bytes (LearnedSyms, pinned here), and there
 // the flips that make the value no plausible heap pointer.
@@ -119,6 +119,8 @@ func TestFlippedByteIsCaught(t *testing.T) {
 		"debian-7.2.13/x86_64/fmod_ret_two_and_fexit.json",
 		"debian-7.2.13/arm64/fsession_cookie.json",
 		"debian-7.2.13/arm64/fsession_fmod_ret.json",
+		"debian-7.2.13/riscv64/fsession_cookie.json",
+		"debian-7.2.13/riscv64/fsession_fmod_ret.json",
 	} {
 		rec, err := recording.Load(filepath.Join(testdata, path))
 		require.NoError(t, err)
