@@ -19,18 +19,32 @@ type argLoc struct {
 var (
 	x86ArgRegs = []int{7, 6, 2, 1, 8, 9} // rdi rsi rdx rcx r8 r9
 	a64ArgRegs = []int{0, 1, 2, 3, 4, 5, 6, 7}
+	rvArgRegs  = []int{10, 11, 12, 13, 14, 15, 16, 17} // a0-a7
 )
+
+// argRegs are an arch's integer argument registers.
+func argRegs(archName string) []int {
+	switch archName {
+	case "arm64":
+		return a64ArgRegs
+	case "riscv64":
+		return rvArgRegs
+	}
+	return x86ArgRegs
+}
 
 // placeArgs lays the arguments out by the calling convention: x86_64
 // SysV (an argument that does not fit the remaining registers goes whole
-// to the stack, later ones may still use registers) and AAPCS64 (from the
-// first argument that does not fit, every argument goes to the stack).
-// Every word takes an 8-byte stack slot.
+// to the stack, later ones may still use registers), AAPCS64 (from the
+// first argument that does not fit, every argument goes to the stack)
+// and the riscv64 LP64 psABI (a named argument of two words takes the
+// next two registers, no even-register alignment, or a7 and the first
+// stack word when only a7 is left: the words fill a0-a7, then the stack,
+// in order). Every word takes an 8-byte stack slot: the psABI's 16-byte
+// stack alignment of a 16-byte scalar is not modelled, as the kernels'
+// store_args do not model it either.
 func placeArgs(archName string, m trampoline.FuncModel) ([]argLoc, int) {
-	regs := x86ArgRegs
-	if archName == "arm64" {
-		regs = a64ArgRegs
-	}
+	regs := argRegs(archName)
 	var out []argLoc
 	nreg, nstack := 0, 0
 	allStack := false
@@ -57,6 +71,11 @@ func placeArgs(archName string, m trampoline.FuncModel) ([]argLoc, int) {
 				mask = 1<<(8*n) - 1
 			}
 			l := argLoc{arg: i, word: j, reg: -1, mask: mask}
+			if archName == "riscv64" {
+				// Word by word: a two-word argument may straddle a7 and
+				// the stack.
+				onStack = nreg >= len(regs)
+			}
 			if onStack {
 				l.stack = nstack
 				nstack++
@@ -127,6 +146,9 @@ func (m *machine) enter() {
 	for i := range m.regs {
 		m.regs[i] = poisonReg | uint64(i)
 	}
+	if s.Arch == "riscv64" {
+		m.regs[0] = 0
+	}
 	// The function's entry stack pointer: the caller called it with a
 	// 16-byte aligned stack (x86: the return address is then at an
 	// address that is 8 mod 16).
@@ -162,21 +184,40 @@ func (m *machine) enter() {
 		m.entrySP = fnSP
 		m.regs[9] = parentRet
 		m.regs[30] = s.Func + 8
+	case "riscv64":
+		// The patched entry "auipc t0, hi; jalr t0, lo(t0)" (through
+		// ftrace_caller and ops->direct_call for a kernel function,
+		// straight to the image for a BPF program) enters with the
+		// caller's return address in ra, the address past the patch site
+		// in t0 and the function's own entry sp
+		// (__arch_prepare_bpf_trampoline's "called from function entry"
+		// frame).
+		m.regs[2] = fnSP
+		m.entrySP = fnSP
+		m.regs[1] = parentRet
+		m.regs[5] = s.OrigEntry
 	}
 	m.saved = m.regs
 }
 
-// calleeSaved lists the registers a function must preserve.
+// calleeSaved lists the registers a function must preserve (riscv64:
+// s0-s11, and gp and tp, which no kernel code changes).
 func (m *machine) calleeSaved() []int {
-	if m.e.s.Arch == "x86_64" {
+	switch m.e.s.Arch {
+	case "x86_64":
 		return []int{3, 5, 12, 13, 14, 15} // rbx rbp r12-r15
+	case "riscv64":
+		return []int{3, 4, 8, 9, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27}
 	}
 	return []int{18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29}
 }
 
 func (m *machine) regName(r int) string {
-	if m.e.s.Arch == "x86_64" {
+	switch m.e.s.Arch {
+	case "x86_64":
 		return x86RegNames[r]
+	case "riscv64":
+		return rvRegNames[r]
 	}
 	if r == 31 {
 		return "sp"
@@ -191,10 +232,19 @@ func (m *machine) finish() {
 	s := &m.e.s
 	m.res.Completed = true
 	wantSP := m.entrySP
-	if s.Arch == "x86_64" {
+	switch s.Arch {
+	case "x86_64":
 		wantSP = m.parentSlot + 8
 		m.res.Retval = m.regs[0]
-	} else {
+	case "riscv64":
+		m.res.Retval = m.regs[10]
+		// The caller's ra: the trampoline returns through it (jr ra) or
+		// hands it to the body it enters (jr t0), and either way the
+		// caller gets it back.
+		if m.regs[1] != m.saved[1] {
+			m.violate(CheckCalleeSaved, "ra is %#x on return, it was %#x", m.regs[1], m.saved[1])
+		}
+	default:
 		m.res.Retval = m.regs[0]
 	}
 	if sp := m.sp(); sp != wantSP {

@@ -10,7 +10,7 @@ type Costs struct {
 	// memory: on x86_64 pop, ret and leave are loads, push and call are
 	// stores, and an ALU instruction on memory is both (cmp and test only
 	// a load); on arm64 ldr/ldp are loads and str/stp stores (a pair is
-	// one instruction).
+	// one instruction); on riscv64 ld/lw are loads and sd/sw stores.
 	Loads  int `json:"loads"`
 	Stores int `json:"stores"`
 	// Calls are the helpers and programs the image called. The traced
@@ -18,8 +18,9 @@ type Costs struct {
 	// by the image, or returned or jumped into after the fentry
 	// programs), nor is a jump to x86's return thunk (a return).
 	Calls int `json:"calls"`
-	// Branches are executed branch instructions other than call/bl/blr:
-	// jumps taken or not, conditional or not, and returns.
+	// Branches are executed branch instructions other than call/bl/blr
+	// (riscv64: jal/jalr that link): jumps taken or not, conditional or
+	// not, and returns.
 	Branches int `json:"branches"`
 }
 
@@ -38,12 +39,19 @@ func (e *Emulator) RunCosts(r Run) (*Result, Costs) {
 			}
 			return
 		}
-		if e.x86 != nil {
+		switch {
+		case e.x86 != nil:
 			if o := e.x86[s.Off]; o != nil {
 				c.addX86(o)
 			}
-		} else if o := e.a64[s.Off/4]; o != nil {
-			c.addA64(o)
+		case e.rv != nil:
+			if o := e.rv[s.Off/2]; o != nil {
+				c.addRV(o)
+			}
+		default:
+			if o := e.a64[s.Off/4]; o != nil {
+				c.addA64(o)
+			}
 		}
 	}
 	res := e.Run(r)
@@ -82,5 +90,20 @@ func (c *Costs) addA64(o *aop) {
 		c.Stores++
 	case aB, aBr, aRet, aCbz, aCbnz:
 		c.Branches++
+	}
+}
+
+func (c *Costs) addRV(o *rop) {
+	switch o.kind {
+	case rLoad:
+		c.Loads++
+	case rStore:
+		c.Stores++
+	case rBeq, rBne:
+		c.Branches++
+	case rJal, rJalr:
+		if o.rd == 0 {
+			c.Branches++
+		}
 	}
 }

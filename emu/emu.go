@@ -104,13 +104,13 @@ type Arg struct {
 
 // Setup describes one trampoline image and its surroundings.
 type Setup struct {
-	Arch string // "x86_64" or "arm64"
+	Arch string // "x86_64", "arm64" or "riscv64"
 	Code []byte
 	// Base is the image's address.
 	Base uint64
 	// Func is the traced function's address; OrigEntry the address the
 	// body is entered at (x86 func+5 or func+9 behind ENDBR, arm64
-	// func+8).
+	// and riscv64 func+8; riscv64's t0 holds it at entry).
 	Func, OrigEntry uint64
 	// Im is struct bpf_tramp_image * (0: unknown, any consistent value).
 	Im uint64

@@ -135,7 +135,7 @@ func TestRandomPlans(t *testing.T) {
 		}
 		for _, prof := range trampoline.Profiles() {
 			for _, a := range trampoline.Arches() {
-				if a.Name != "x86_64" && a.Name != "arm64" {
+				if a.Name != "x86_64" && a.Name != "arm64" && a.Name != "riscv64" {
 					continue
 				}
 				runs++
@@ -158,9 +158,16 @@ func FuzzEmu(f *testing.F) {
 	f.Add(uint64(7), uint8(1), []byte{0xfd, 0x7b, 0xbf, 0xa9, 0xc0, 0x03, 0x5f, 0xd6})
 	f.Add(uint64(42), uint8(2), []byte{0x00, 0x01, 0x02})
 	f.Add(uint64(3), uint8(3), []byte{0xe8, 0, 0, 0, 0})
+	f.Add(uint64(5), uint8(16), []byte{0x7d, 0x71, 0x06, 0xe4, 0xef, 0x00, 0x00, 0x00, 0x82, 0x80})
+	f.Add(uint64(9), uint8(18), []byte{0x13, 0x05, 0x02, 0x82})
 	f.Fuzz(func(t *testing.T, seed uint64, mode uint8, data []byte) {
 		r := rand.New(rand.NewPCG(seed, uint64(mode)))
+		// Bit 0 picks x86_64 or arm64, bit 4 riscv64; bits 1-2 the mode,
+		// bit 3 the skip.
 		archName := []string{"x86_64", "arm64"}[mode&1]
+		if mode&16 != 0 {
+			archName = "riscv64"
+		}
 		switch mode >> 1 & 3 {
 		case 0: // random bytes as the whole image
 			s := Setup{Arch: archName, Code: data, Base: 0xffffffffa0000000, Func: 0xffffffff81a00000,

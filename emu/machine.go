@@ -58,6 +58,7 @@ type Emulator struct {
 	ptrProg map[uint64]int
 	x86     []*xop
 	a64     []*aop
+	rv      []*rop // riscv64: one per 2-byte parcel
 	// abi is where each argument word goes at the traced function's
 	// entry.
 	abi []argLoc
@@ -76,8 +77,10 @@ func New(s Setup) (*Emulator, error) {
 		e.x86 = make([]*xop, len(s.Code))
 	case "arm64":
 		e.a64 = make([]*aop, (len(s.Code)+3)/4)
+	case "riscv64":
+		e.rv = make([]*rop, (len(s.Code)+1)/2)
 	default:
-		return nil, fmt.Errorf("emu: no machine for arch %q (x86_64, arm64)", s.Arch)
+		return nil, fmt.Errorf("emu: no machine for arch %q (x86_64, arm64, riscv64)", s.Arch)
 	}
 	add := func(addr uint64, st stub) error {
 		if prev, ok := e.stubs[addr]; ok && prev != st {
@@ -150,7 +153,7 @@ type machine struct {
 	run *Run
 	res *Result
 
-	regs [32]uint64 // x86: rax..r15; arm64: x0..x30, [31] = sp
+	regs [32]uint64 // x86: rax..r15; arm64: x0..x30, [31] = sp; riscv64: x0..x31 (x2 = sp)
 	pc   uint64
 	// x86 flags.
 	zf, sf, cf, of bool
@@ -196,8 +199,11 @@ func inStack(addr uint64, n int) bool {
 
 // sp is the stack pointer.
 func (m *machine) sp() uint64 {
-	if m.e.s.Arch == "x86_64" {
+	switch m.e.s.Arch {
+	case "x86_64":
 		return m.regs[4]
+	case "riscv64":
+		return m.regs[2]
 	}
 	return m.regs[31]
 }
@@ -362,9 +368,12 @@ func (e *Emulator) Run(r Run) *Result {
 		if pc >= e.s.Base && pc < e.s.Base+uint64(len(e.s.Code)) {
 			m.curOff = int(pc - e.s.Base)
 			m.insns++
-			if e.x86 != nil {
+			switch {
+			case e.x86 != nil:
 				m.stepX86()
-			} else {
+			case e.rv != nil:
+				m.stepRV()
+			default:
 				m.stepA64()
 			}
 			continue

@@ -78,7 +78,21 @@ func find(t *testing.T, code, b []byte, aligned bool) int {
 
 var nop4 = []byte{0x0f, 0x1f, 0x40, 0x00}
 
-const a64Nop = 0xd503201f
+const (
+	a64Nop = 0xd503201f
+	rvNop  = 0x00000013 // addi zero, zero, 0
+)
+
+// rvStore checks that the 32-bit instruction at off is "sd rs2, n(s0)"
+// and returns off.
+func rvStore(t *testing.T, code []byte, off int, rs2 uint32) int {
+	t.Helper()
+	w := binary.LittleEndian.Uint32(code[off:])
+	if w&0x01fff07f != rs2<<20|8<<15|3<<12|0x23 {
+		t.Fatalf("%08x at %#x is not sd x%d, n(s0)", w, off, rs2)
+	}
+	return off
+}
 
 // TestMutations breaks generated images in four ways and expects each to
 // be caught by a named check; the unbroken images pass.
@@ -136,6 +150,37 @@ func TestMutations(t *testing.T) {
 			}
 			return patch(t, g.Setup.Code, off, word(w), word(a64Nop))
 		}, []string{CheckRetval, CheckObservation}},
+		{"wrong cookie index", "fsession_cookie", "riscv64", func(t *testing.T, g *Generated) []byte {
+			// li t1, 0x201 (func_meta with cookie index 2) -> 0x301, then
+			// sd t1, -func_meta(s0)
+			off := label(t, g.Image, "entry:s") - 8
+			return patch(t, g.Setup.Code, off, word(0x20100313), word(0x30100313))
+		}, []string{CheckObservation}},
+		{"dropped s1 save", "fsession_cookie", "riscv64", func(t *testing.T, g *Generated) []byte {
+			// sd s1, -sreg(s0) after the two frames' prologue
+			off := rvStore(t, g.Setup.Code, 16, 9)
+			return patch(t, g.Setup.Code, off, g.Setup.Code[off:off+4], word(rvNop))
+		}, []string{CheckUninit, CheckCalleeSaved}},
+		{"misaligned call", "fsession_cookie", "riscv64", func(t *testing.T, g *Generated) []byte {
+			// c.addi16sp sp, -16 (the parent's frame) -> c.addi sp, -8
+			return patch(t, g.Setup.Code, 0, []byte{0x7d, 0x71}, []byte{0x61, 0x11})
+		}, []string{CheckAlign}},
+		{"missing retval store", "fsession_cookie", "riscv64", func(t *testing.T, g *Generated) []byte {
+			// sd a0, -retval(s0) after the auipc+jalr of the original
+			// function
+			off := rvStore(t, g.Setup.Code, label(t, g.Image, "call_orig")+8, 10)
+			return patch(t, g.Setup.Code, off, g.Setup.Code[off:off+4], word(rvNop))
+		}, []string{CheckRetval, CheckObservation}},
+		{"t0 not reloaded", "fentry_only", "riscv64", func(t *testing.T, g *Generated) []byte {
+			// c.ldsp t0, n(sp) before "jr t0" into the traced function ->
+			// c.nop: t0 is what the last helper left in it.
+			off := label(t, g.Image, "return") - 12
+			w := binary.LittleEndian.Uint16(g.Setup.Code[off:])
+			if w&0xef83 != 0x6282 {
+				t.Fatalf("%04x at %#x is not c.ldsp t0, n(sp)", w, off)
+			}
+			return patch(t, g.Setup.Code, off, g.Setup.Code[off:off+2], []byte{0x01, 0x00})
+		}, []string{CheckControl}},
 	}
 	for _, m := range ms {
 		g, run := generated(t, m.caseName, m.arch)

@@ -43,7 +43,7 @@ func FromImage(p *trampoline.Plan, img *arch.Image, addrs arch.Addrs, progs []*t
 	case "x86_64":
 		s.CallMode = !p.JmpMode
 		s.TailCallCtx = p.Flags&trampoline.FlagTailCallCtx != 0
-	case "arm64":
+	case "arm64", "riscv64":
 	default:
 		return s, fmt.Errorf("emu: no machine for %s", p.Arch)
 	}
@@ -53,7 +53,8 @@ func FromImage(p *trampoline.Plan, img *arch.Image, addrs arch.Addrs, progs []*t
 // KernelImage is a trampoline image read from a real kernel: its bytes
 // at Base, the traced function at Func with the patched entry ftrace or
 // the JIT put at EntryOffset (EntryKind: call or jmp on x86_64, bl on
-// arm64), and each program's bpf_func by name.
+// arm64, auipc+jalr on riscv64 with EntryOffset at the jalr), and each
+// program's bpf_func by name.
 type KernelImage struct {
 	Arch        string
 	Code        []byte
@@ -68,7 +69,8 @@ type KernelImage struct {
 // bpf_prog and bpf_tramp_image pointers, which the kernel does not
 // export, are left unknown (the run checks that they are used
 // consistently). The original function resumes after the patched entry
-// (x86 ftrace's 5-byte call or jmp; arm64's bl after "mov x9, x30").
+// (x86 ftrace's 5-byte call or jmp; arm64's bl after "mov x9, x30";
+// riscv64's jalr after the auipc).
 func FromKernelImage(k KernelImage, symbols map[string]uint64, m trampoline.FuncModel, progs []*trampoline.Prog) (Setup, error) {
 	s := Setup{Arch: k.Arch, Code: k.Code, Base: k.Base, Func: k.Func, Symbols: symbols, Model: m}
 	s.Progs = progsOf(progs, func(name string) (arch.ProgAddrs, bool) {
@@ -86,6 +88,22 @@ func FromKernelImage(k KernelImage, symbols map[string]uint64, m trampoline.Func
 		}
 		s.OrigEntry = k.Func + uint64(k.EntryOffset) + 5
 	case "arm64":
+		off := k.EntryOffset
+		if off == 0 {
+			off = 4
+		}
+		s.OrigEntry = k.Func + uint64(off) + 4
+	case "riscv64":
+		// "auipc t0, hi; jalr t0, lo(t0)" at the function's entry (the
+		// jalr at EntryOffset 4) goes on at func+8. A BPF program's poked
+		// entry is "auipc t1, hi; jalr t0, lo(t1)" (emit_jump_and_link
+		// puts the upper part in t1), which vm/guestapi's decoder leaves
+		// "unknown"; it enters the same way, t0 past the pair.
+		switch k.EntryKind {
+		case "auipc+jalr", "unknown":
+		default:
+			return s, fmt.Errorf("the traced function's entry is %q, not an auipc+jalr pair", k.EntryKind)
+		}
 		off := k.EntryOffset
 		if off == 0 {
 			off = 4

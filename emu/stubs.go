@@ -17,19 +17,19 @@ func (m *machine) isX86() bool { return m.e.s.Arch == "x86_64" }
 
 // arg is the i-th integer argument register of a call.
 func (m *machine) arg(i int) uint64 {
-	if m.isX86() {
-		return m.regs[x86ArgRegs[i]]
-	}
-	return m.regs[a64ArgRegs[i]]
+	return m.regs[argRegs(m.e.s.Arch)[i]]
 }
 
 var x86CallerSaved = [...]int{0, 1, 2, 6, 7, 8, 9, 10, 11}
 
 // returnAddr is where the current stub returns to.
 func (m *machine) returnAddr() uint64 {
-	if m.isX86() {
+	switch m.e.s.Arch {
+	case "x86_64":
 		v, _ := m.peek(m.regs[4])
 		return v
+	case "riscv64":
+		return m.regs[1]
 	}
 	return m.regs[30]
 }
@@ -37,7 +37,8 @@ func (m *machine) returnAddr() uint64 {
 // stubReturn clobbers the caller-saved registers, sets the return value
 // and returns to the caller.
 func (m *machine) stubReturn(ret uint64, hasRet bool) {
-	if m.isX86() {
+	switch m.e.s.Arch {
+	case "x86_64":
 		for _, r := range x86CallerSaved {
 			m.regs[r] = poisonCall | uint64(r)
 		}
@@ -46,7 +47,15 @@ func (m *machine) stubReturn(ret uint64, hasRet bool) {
 		}
 		m.pc = m.read(m.regs[4], 8, "return address")
 		m.regs[4] += 8
-	} else {
+	case "riscv64":
+		for _, r := range rvCallerSaved {
+			m.regs[r] = poisonCall | uint64(r)
+		}
+		if hasRet {
+			m.regs[10] = ret
+		}
+		m.pc = m.regs[1]
+	default:
 		for r := 0; r <= 17; r++ {
 			m.regs[r] = poisonCall | uint64(r)
 		}
@@ -283,6 +292,14 @@ func (m *machine) bpfFunc(i int) {
 		p.callIdx = len(m.res.Calls)
 	}
 	m.res.Calls = append(m.res.Calls, c)
+	if m.e.s.Arch == "riscv64" {
+		// The riscv64 JIT's epilogue leaves BPF R0 in a5 and returns its
+		// 32-bit sign extension in a0 ("addiw a0, a5, 0",
+		// __build_epilogue); the trampoline keeps both.
+		m.stubReturn(uint64(int64(int32(pr.Returns))), true)
+		m.regs[15] = uint64(pr.Returns)
+		return
+	}
 	m.stubReturn(uint64(pr.Returns), true)
 }
 

@@ -50,8 +50,8 @@ func runEmu(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	if sel.arch.Name != "x86_64" && sel.arch.Name != "arm64" {
-		return fail("no emulator for %s (x86_64, arm64)", sel.arch.Name)
+	if !sel.arch.Generator {
+		return fail("no generator or emulator for %s (%s)", sel.arch.Name, strings.Join(trampoline.DefaultArches(), ", "))
 	}
 	steps, err := emu.RunSteps(c, sel.profile, sel.arch)
 	if err != nil {
