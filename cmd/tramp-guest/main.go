@@ -60,6 +60,7 @@ type guest struct {
 	enc         *channel.Encoder
 	port        *os.File
 	setupErrors []string
+	noJIT       bool // no net/core/bpf_jit_enable: the kernel has no BPF JIT
 }
 
 func logf(format string, args ...any) {
@@ -173,8 +174,12 @@ func (g *guest) setup() {
 		{"net/core/bpf_jit_kallsyms", "1"},
 		{"kernel/kptr_restrict", "0"},
 	}
+	g.noJIT = !exists("/proc/sys/net/core/bpf_jit_enable")
 	for _, s := range sysctls {
 		p := "/proc/sys/" + s.key
+		if g.noJIT && strings.HasPrefix(s.key, "net/core/bpf_jit_") {
+			continue // no JIT, no JIT sysctls: a fact (Hello.NoJIT), not a failure
+		}
 		if err := os.WriteFile(p, []byte(s.val+"\n"), 0); err != nil {
 			g.setupErrors = append(g.setupErrors, fmt.Sprintf("sysctl %s=%s: %v", s.key, s.val, err))
 		}
@@ -245,6 +250,7 @@ func (g *guest) hello() guestapi.Hello {
 	h.Lockdown = lockdown(readTrim("/sys/kernel/security/lockdown"))
 	h.BTFVmlinux = exists("/sys/kernel/btf/vmlinux")
 	h.Kcore = exists("/proc/kcore")
+	h.NoJIT = g.noJIT
 	h.UptimeMS = uptimeMS()
 	return h
 }

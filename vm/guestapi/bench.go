@@ -9,8 +9,8 @@ import (
 // of the traced function, inside the guest. The method is a syscall loop:
 // the guest calls getpgid(0) with syscall.RawSyscall in a tight loop and
 // the programs are attached to the arch's syscall wrapper
-// (__x64_sys_getpgid, __arm64_sys_getpgid), which every such call enters
-// exactly once. Each configuration's cost per call minus the cost with no
+// (__x64_sys_getpgid, __arm64_sys_getpgid, __riscv_sys_getpgid), which
+// every such call enters exactly once. Each configuration's cost per call minus the cost with no
 // program attached is that configuration's overhead.
 //
 // Why a syscall loop and not the kernel bench's method (a BPF driver
@@ -240,13 +240,16 @@ func BenchConfigNames() []string {
 	return out
 }
 
-// BenchTarget is the traced syscall wrapper on arch (x86_64, arm64).
+// BenchTarget is the traced syscall wrapper on arch (x86_64, arm64,
+// riscv64).
 func BenchTarget(arch string) (string, error) {
 	switch arch {
 	case "x86_64":
 		return "__x64_sys_getpgid", nil
 	case "arm64":
 		return "__arm64_sys_getpgid", nil
+	case "riscv64":
+		return "__riscv_sys_getpgid", nil
 	}
 	return "", fmt.Errorf("no bench target for arch %q", arch)
 }

@@ -59,6 +59,10 @@ type Hello struct {
 	Lockdown          string `json:"lockdown"`
 	BTFVmlinux        bool   `json:"btf_vmlinux"`
 	Kcore             bool   `json:"kcore"`
+	// NoJIT: the kernel has no net/core/bpf_jit_enable, which
+	// bpf_jit_enable's sysctl table registers only with CONFIG_BPF_JIT
+	// (Debian's s390x): it says so itself.
+	NoJIT bool `json:"no_jit,omitempty"`
 	// UptimeMS is the kernel's uptime when hello was sent.
 	UptimeMS int64 `json:"uptime_ms"`
 	// SetupErrors lists mounts and sysctls that failed; they are not fatal.

@@ -66,12 +66,15 @@ func TestVMHello(t *testing.T) {
 				profile(), arch, res.HelloAfter.Round(time.Millisecond), res.Elapsed.Round(time.Millisecond), h.UptimeMS, res.Accel)
 			t.Logf("hello: release=%s machine=%s cpu=%q lockdown=%s btf=%v kcore=%v cmdline=%q setup_errors=%v",
 				h.Release, h.Machine, h.CPUModel, h.Lockdown, h.BTFVmlinux, h.Kcore, h.Cmdline, h.SetupErrors)
-			wantMachine := map[kernels.Arch]string{kernels.X86_64: "x86_64", kernels.ARM64: "aarch64"}[arch]
+			wantMachine := map[kernels.Arch]string{kernels.X86_64: "x86_64", kernels.ARM64: "aarch64", kernels.RISCV64: "riscv64", kernels.S390X: "s390x"}[arch]
 			if h.Machine != wantMachine || h.Release == "" || !strings.Contains(h.Cmdline, "nokaslr") {
 				t.Errorf("unexpected hello: %+v", h)
 			}
 			if !h.BTFVmlinux || !h.Kcore {
 				t.Errorf("kernel lacks BTF or kcore: %+v", h)
+			}
+			if h.NoJIT != (arch == kernels.S390X) {
+				t.Errorf("no_jit %v: Debian builds %s with%s a BPF JIT", h.NoJIT, arch, map[bool]string{true: "out", false: ""}[arch == kernels.S390X])
 			}
 			if len(h.SetupErrors) > 0 {
 				t.Errorf("guest setup errors: %v", h.SetupErrors)

@@ -100,13 +100,15 @@ func ClassifyShape(p trampoline.Prototype, arch string) (ShapeBucket, error) {
 // the stack: x86_64 SysV has 6 integer registers and passes an aggregate
 // that does not fit the registers left in memory; arm64 AAPCS64 has 8,
 // starts a 16-byte integer at an even register, and once an argument
-// spills, every later one is on the stack too.
+// spills, every later one is on the stack too; riscv64 LP64 has 8 (a0-a7)
+// and passes a 16-byte argument in the next two, or split between a7 and
+// the stack (no register pair alignment for named arguments).
 func stackPassed(args []trampoline.Type, arch string) (bool, error) {
 	var regs int
 	switch arch {
 	case "x86_64":
 		regs = 6
-	case "arm64":
+	case "arm64", "riscv64":
 		regs = 8
 	default:
 		return false, fmt.Errorf("no calling convention for arch %q", arch)

@@ -33,6 +33,7 @@ func TestClassifyShape(t *testing.T) {
 	for _, tc := range []struct {
 		p         trampoline.Prototype
 		x86, arm  string
+		rv        string // riscv64, where it differs from arm64
 		wantError bool
 	}{
 		{p: proto("void"), x86: "a0-plain-reg-void", arm: "a0-plain-reg-void"},
@@ -50,14 +51,21 @@ func TestClassifyShape(t *testing.T) {
 		// arm64 starts a 16-byte integer at an even register: x1 is
 		// skipped and u128 takes x2/x3 ... the last one spills.
 		{p: proto("void", "u64", "u128", "u64", "u64", "u64", "u64"), x86: "a6-int128-stack-void", arm: "a6-int128-reg-void"},
-		{p: proto("void", "u64", "u128", "u64", "u64", "u64", "u64", "u64"), x86: "a7-int128-stack-void", arm: "a7-int128-stack-void"},
+		// riscv64 LP64 aligns no pair for a named argument: x1 is not
+		// skipped, and u128 in a1/a2 leaves room for five more.
+		{p: proto("void", "u64", "u128", "u64", "u64", "u64", "u64", "u64"), x86: "a7-int128-stack-void", arm: "a7-int128-stack-void", rv: "a7-int128-reg-void"},
+		{p: proto("void", "u64", "u128", "u64", "u64", "u64", "u64", "u64", "u64"), x86: "a8-int128-stack-void", arm: "a8-int128-stack-void"},
 		{p: proto("u128", "u64"), x86: "a1-plain-reg-ret16", arm: "a1-plain-reg-ret16"},
 		{p: proto("struct8", "u64"), x86: "a1-plain-reg-retstruct", arm: "a1-plain-reg-retstruct"},
 		{p: proto("void", "struct24"), wantError: true},
 		{p: proto("void", "u8", "u8", "u8", "u8", "u8", "u8", "u8", "u8", "u8", "u8", "u8", "u8", "u8"), wantError: true},
 	} {
-		for _, arch := range []string{"x86_64", "arm64"} {
-			want := map[string]string{"x86_64": tc.x86, "arm64": tc.arm}[arch]
+		rv := tc.rv
+		if rv == "" {
+			rv = tc.arm
+		}
+		for _, arch := range []string{"x86_64", "arm64", "riscv64"} {
+			want := map[string]string{"x86_64": tc.x86, "arm64": tc.arm, "riscv64": rv}[arch]
 			b, err := ClassifyShape(tc.p, arch)
 			if tc.wantError {
 				if err == nil {
@@ -70,8 +78,8 @@ func TestClassifyShape(t *testing.T) {
 			}
 		}
 	}
-	if _, err := ClassifyShape(proto("void"), "riscv64"); err == nil {
-		t.Error("riscv64: no error")
+	if _, err := ClassifyShape(proto("void"), "s390x"); err == nil {
+		t.Error("s390x: no error")
 	}
 }
 
