@@ -33,6 +33,7 @@ func commands() []command {
 		{"explain", "annotated listing and frame diagram of the image after a case's last step", runExplain},
 		{"observed", "what the programs observed in a real kernel, per run and function, from a recording", runObserved},
 		{"emu", "execute the image of each run step and check what every program observes", runEmu},
+		{"report", "merge the --json results of tramp vm shards into one table, JSON, JUnit XML and Markdown summary", runReport},
 		{"bench", "what fentry/fexit/fmod_ret/fsession cost: live in real kernels, and statically in the emulator", runBench},
 	}
 }

@@ -2,11 +2,8 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +15,7 @@ import (
 	"github.com/bpftramp/tramp/vm/qemu"
 	"github.com/bpftramp/tramp/vm/record"
 	"github.com/bpftramp/tramp/vm/recording"
+	"github.com/bpftramp/tramp/vm/report"
 )
 
 // DefaultTestdata is where "tramp vm record" files recordings.
@@ -28,28 +26,20 @@ type suiteRun struct {
 	profile *trampoline.Profile
 	kernel  string // profile name or image path
 	arch    kernels.Arch
+	// index is the run's build × arch in the whole (unsharded) run.
+	index int
 	// stated are the build's facts its recordings carry.
 	stated *recording.StatedFacts
 	cases  []*cases.Case
-	res    *record.Result
-	err    error
-	cmps   []record.Comparison
-	// results are the per-case outcomes, in case order (--json, the
-	// matrix).
-	results []caseResult
-}
-
-// caseResult is one case on one build and arch, as --json writes it.
-type caseResult struct {
-	Kernel   string   `json:"kernel"`
-	Arch     string   `json:"arch"`
-	Case     string   `json:"case"`
-	Result   string   `json:"result"`
-	Steps    int      `json:"steps"`
-	Runs     int      `json:"runs"`
-	Calls    int      `json:"calls"`
-	Images   int      `json:"images"`
-	Problems []string `json:"problems,omitempty"`
+	// caseIndex is each case's position in its build × arch's whole
+	// list (report.Case.Index); nil for 0, 1, ...
+	caseIndex []int
+	res       *record.Result
+	err       error
+	// started is when the boot began, arrivals when each case's
+	// recording came (the cases' times).
+	started  time.Time
+	arrivals []arrival
 }
 
 // suite runs cases on every (kernel, arch), all arches of one kernel in
@@ -62,7 +52,7 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 	archFlag := fs.String("arch", "x86_64,arm64", "comma-separated architectures")
 	testdata := fs.String("testdata", DefaultTestdata, "where recordings are written (record) or kept (check --out)")
 	out := fs.String("out", "", "check: also write the recordings under this directory")
-	jsonOut := fs.String("json", "", "also write every case result as JSON to this file (- for stdout)")
+	ci := addCIFlags(fs)
 	cache := fs.String("cache", "", "cache directory (default: $TRAMP_CACHE_DIR or the user cache dir)")
 	kaslr := fs.Bool("kaslr", false, "boot with KASLR (default: nokaslr)")
 	accel := accelFlag(fs)
@@ -72,6 +62,11 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 	files, code, ok := parseArgs(fs, args, stdout)
 	if !ok {
 		return code
+	}
+	shard, err := ci.parseShard()
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp vm %s: --shard: %v\n", name, err)
+		return ExitUsage
 	}
 	arches, err := parseArches(*archFlag)
 	if err != nil {
@@ -113,22 +108,67 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
 		return ExitUsage
 	}
-	var runs []*suiteRun
+	// The plan: every build × arch and the corpus cases of its arch,
+	// known without fetching a kernel; the shard's part of it is
+	// modelled and booted.
+	type group struct {
+		kernel string
+		arch   kernels.Arch
+		cases  []*cases.Case
+	}
+	var groups []group
+	var plan []report.Group
 	for _, k := range names {
-		prof, stated, err := modelProfile(ctx, f, k, *profileFlag, arches, stderr)
+		as, err := archesOf(k, arches)
 		if err != nil {
 			fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
 			return ExitUsage
 		}
-		for _, a := range arches {
-			r := &suiteRun{profile: prof[a], stated: stated[a], kernel: k, arch: a}
+		for _, a := range as {
+			g := group{kernel: k, arch: a}
 			for _, c := range corpus {
-				if applies(c, prof[a], string(a)) {
-					r.cases = append(r.cases, c)
+				if onArch(c, string(a)) {
+					g.cases = append(g.cases, c)
+				}
+			}
+			groups = append(groups, g)
+			plan = append(plan, report.Group{Build: k, Arch: string(a), Cases: len(g.cases)})
+		}
+	}
+	pieces := shard.Pieces(plan)
+	var runs []*suiteRun
+	for i := 0; i < len(pieces); {
+		// The pieces of one kernel: modelled once, for their arches.
+		k := groups[pieces[i].Group].kernel
+		j := i
+		var kArches []kernels.Arch
+		for ; j < len(pieces) && groups[pieces[j].Group].kernel == k; j++ {
+			kArches = append(kArches, groups[pieces[j].Group].arch)
+		}
+		prof, stated, err := modelProfile(ctx, f, k, *profileFlag, kArches, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
+			return ExitUsage
+		}
+		for _, p := range pieces[i:j] {
+			g := groups[p.Group]
+			if prof[g.arch] == nil {
+				fmt.Fprintf(stderr, "tramp vm %s: %s: no model profile for %s\n", name, k, g.arch)
+				return ExitUsage
+			}
+			r := &suiteRun{profile: prof[g.arch], stated: stated[g.arch], kernel: k, arch: g.arch, index: p.Group}
+			for x := p.From; x < p.To; x++ {
+				if g.cases[x].AppliesTo(r.profile) {
+					r.cases = append(r.cases, g.cases[x])
+					r.caseIndex = append(r.caseIndex, x)
 				}
 			}
 			runs = append(runs, r)
 		}
+		i = j
+	}
+	if !shard.Whole() {
+		fmt.Fprintf(stderr, "tramp vm %s: shard %s: %d of %d build × arch\n", name, shard, len(runs), len(plan))
 	}
 	bootAll(ctx, runs, f, opts, stderr, func(r *suiteRun, rec *recording.Recording) {
 		if write {
@@ -139,20 +179,19 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 			recording.Write(*out, rec)
 		}
 	})
-	code = report(runs, stdout, stderr, write, *testdata, *out)
-	if *jsonOut != "" {
-		if err := writeJSON(*jsonOut, stdout, runs); err != nil {
-			fmt.Fprintf(stderr, "tramp vm %s: --json: %v\n", name, err)
-			return ExitCheck
-		}
+	res := suiteReport(name, shard, runs, stdout, write, *testdata, *out)
+	if err := ci.write(res, stdout); err != nil {
+		fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
+		return ExitCheck
 	}
-	return code
+	if !res.OK() {
+		return ExitCheck
+	}
+	return ExitOK
 }
 
-func applies(c *cases.Case, p *trampoline.Profile, arch string) bool {
-	if !c.AppliesTo(p) {
-		return false
-	}
+// onArch says that case c runs on arch.
+func onArch(c *cases.Case, arch string) bool {
 	for _, a := range c.ArchList() {
 		if a.Name == arch {
 			return true
@@ -161,10 +200,11 @@ func applies(c *cases.Case, p *trampoline.Profile, arch string) bool {
 	return false
 }
 
-func report(runs []*suiteRun, stdout, stderr io.Writer, write bool, testdata, out string) int {
-	failed := false
-	counts := map[record.Verdict]int{}
-	fmt.Fprintf(stdout, "%-15s %-7s %-36s %5s %4s %5s %6s  %s\n", "kernel", "arch", "case", "steps", "runs", "calls", "images", "result")
+// suiteReport compares every recording of the runs with the model (and,
+// for record and --out, writes each once more, now with the accelerator
+// known), prints the table, and returns the results.
+func suiteReport(command string, shard report.Shard, runs []*suiteRun, stdout io.Writer, write bool, testdata, out string) *report.Results {
+	results := newResults(command, shard)
 	for _, r := range runs {
 		if len(r.cases) == 0 {
 			continue
@@ -174,76 +214,33 @@ func report(runs []*suiteRun, stdout, stderr io.Writer, write bool, testdata, ou
 			for _, rec := range r.res.Recordings {
 				byName[rec.Case] = rec
 				if write {
-					recording.Write(testdata, rec) // again, now with the accelerator known
+					recording.Write(testdata, rec)
 				} else if out != "" {
 					recording.Write(out, rec)
 				}
 			}
 		}
 		a, _ := trampoline.LookupArch(string(r.arch))
-		for _, c := range r.cases {
-			rec := byName[c.Name]
-			if rec == nil {
-				failed = true
-				counts["no result"]++
-				fmt.Fprintf(stdout, "%-15s %-7s %-36s %5s %4s %5s %6s  NO RESULT\n", r.profile.Name, r.arch, c.Name, "-", "-", "-", "-")
-				r.results = append(r.results, caseResult{Kernel: r.profile.Name, Arch: string(r.arch), Case: c.Name, Result: "no result"})
-				continue
+		run := bootRun(r.profile.Name, string(r.arch), r.index, r.res, r.err)
+		times := caseTimes(r.arrivals, r.res, r.started)
+		for i, c := range r.cases {
+			rc := report.Case{Case: c.Name, Index: i, TimeMS: times[c.Name].Milliseconds()}
+			if r.caseIndex != nil {
+				rc.Index = r.caseIndex[i]
 			}
-			cmp := record.CompareBoot(rec, c, r.profile, a)
-			r.cmps = append(r.cmps, cmp)
-			counts[cmp.Verdict]++
-			r.results = append(r.results, caseResult{Kernel: r.profile.Name, Arch: string(r.arch), Case: c.Name, Result: string(cmp.Verdict),
-				Steps: cmp.Steps, Runs: cmp.Runs, Calls: cmp.Invocations, Images: cmp.Images, Problems: cmp.Problems})
-			fmt.Fprintf(stdout, "%-15s %-7s %-36s %5d %4d %5d %6d  %s\n", r.profile.Name, r.arch, c.Name, cmp.Steps, cmp.Runs, cmp.Invocations, cmp.Images, cmp.Verdict)
-			for _, p := range cmp.Problems {
-				fmt.Fprintf(stdout, "    %s\n", p)
+			if rec := byName[c.Name]; rec == nil {
+				rc.Status, rc.Result = report.Fail, report.NoResult
+			} else {
+				cmp := record.CompareBoot(rec, c, r.profile, a)
+				rc.Status, rc.Result = status(cmp.Verdict), string(cmp.Verdict)
+				rc.Steps, rc.Runs, rc.Calls, rc.Images, rc.Problems = cmp.Steps, cmp.Runs, cmp.Invocations, cmp.Images, cmp.Problems
 			}
-			if cmp.Verdict == record.Disagree || cmp.Verdict == record.Incomplete {
-				failed = true
-			}
+			run.Cases = append(run.Cases, rc)
 		}
+		results.Runs = append(results.Runs, run)
 	}
-	fmt.Fprintln(stdout)
-	for _, r := range runs {
-		if len(r.cases) == 0 {
-			continue
-		}
-		line := fmt.Sprintf("%s %s: %d cases", r.profile.Name, r.arch, len(r.cases))
-		if r.res != nil {
-			line += fmt.Sprintf(", boot→hello %s, whole run %s", r.res.HelloAfter.Round(10*time.Millisecond), r.res.Elapsed.Round(10*time.Millisecond))
-		}
-		if r.err != nil {
-			failed = true
-			line += fmt.Sprintf("\n  VM error: %v", r.err)
-			if r.res != nil && len(r.res.Console) > 0 {
-				tail := r.res.Console[max(0, len(r.res.Console)-15):]
-				line += "\n  last console lines:\n    " + strings.Join(tail, "\n    ")
-			}
-		}
-		fmt.Fprintln(stdout, line)
-	}
-	passed, skipped := counts[record.Agree], counts[record.NotInBTF]
-	bad := 0
-	for k, v := range counts {
-		if k != record.Agree && k != record.NotInBTF {
-			bad += v
-		}
-	}
-	fmt.Fprintf(stdout, "(skipped: cases whose target is not in the booted kernel's BTF; the model alone covers them)\n")
-	if builds := map[string]bool{}; len(runs) > 1 {
-		for _, r := range runs {
-			builds[r.profile.Name] = true
-		}
-		if len(builds) > 1 {
-			writeMatrix(stdout, runs)
-		}
-	}
-	fmt.Fprintf(stdout, "vm: %d passed, %d failed, %d skipped\n", passed, bad, skipped)
-	if failed {
-		return ExitCheck
-	}
-	return ExitOK
+	report.WriteTable(stdout, results)
+	return results
 }
 
 // bootOpts are how every boot of a suite is made.
@@ -271,6 +268,7 @@ func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, o bootOp
 			go func() {
 				defer wg.Done()
 				n := 0
+				r.started = time.Now()
 				r.res, r.err = record.Run(ctx, record.Boot{
 					Machine: record.Machine{Kernel: r.kernel, Profile: r.profile.Name, Arch: r.arch,
 						Fetcher: f, KASLR: o.kaslr, CPU: o.cpu, Accel: o.accel, Append: o.append},
@@ -279,6 +277,7 @@ func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, o bootOp
 						mu.Lock()
 						defer mu.Unlock()
 						n++
+						r.arrivals = append(r.arrivals, arrival{rec.Case, time.Now()})
 						if rec.Kernel.Stated == nil {
 							rec.Kernel.Stated = r.stated
 						}
@@ -375,92 +374,4 @@ func orNone(s []string) string {
 		return "nothing"
 	}
 	return strings.Join(s, ", ")
-}
-
-// writeMatrix prints the build x arch table: passed/failed/skipped and
-// the whole run's wall time per cell.
-func writeMatrix(w io.Writer, runs []*suiteRun) {
-	var builds []string
-	var arches []kernels.Arch
-	cell := map[string]string{}
-	for _, r := range runs {
-		if !slices.Contains(builds, r.profile.Name) {
-			builds = append(builds, r.profile.Name)
-		}
-		if !slices.Contains(arches, r.arch) {
-			arches = append(arches, r.arch)
-		}
-		var p, f, sk int
-		for _, c := range r.results {
-			switch record.Verdict(c.Result) {
-			case record.Agree:
-				p++
-			case record.NotInBTF:
-				sk++
-			default:
-				f++
-			}
-		}
-		v := fmt.Sprintf("%d/%d/%d", p, f, sk)
-		if r.res != nil {
-			v += " " + r.res.Elapsed.Round(time.Second).String()
-		}
-		if r.err != nil {
-			v += " VM error"
-		}
-		cell[r.profile.Name+"/"+string(r.arch)] = v
-	}
-	fmt.Fprintf(w, "\n%-22s", "build (passed/failed/skipped)")
-	for _, a := range arches {
-		fmt.Fprintf(w, "  %-20s", a)
-	}
-	fmt.Fprintln(w)
-	for _, b := range builds {
-		fmt.Fprintf(w, "%-29s", b)
-		for _, a := range arches {
-			v := cell[b+"/"+string(a)]
-			if v == "" {
-				v = "-"
-			}
-			fmt.Fprintf(w, "  %-20s", v)
-		}
-		fmt.Fprintln(w)
-	}
-	fmt.Fprintln(w)
-}
-
-// writeJSON writes every case result of the runs to path ("-": stdout).
-func writeJSON(path string, stdout io.Writer, runs []*suiteRun) error {
-	type runJSON struct {
-		Kernel    string       `json:"kernel"`
-		Arch      string       `json:"arch"`
-		HelloMS   int64        `json:"boot_to_hello_ms,omitempty"`
-		ElapsedMS int64        `json:"whole_run_ms,omitempty"`
-		Error     string       `json:"vm_error,omitempty"`
-		Cases     []caseResult `json:"cases"`
-	}
-	var out []runJSON
-	for _, r := range runs {
-		if len(r.cases) == 0 {
-			continue
-		}
-		j := runJSON{Kernel: r.profile.Name, Arch: string(r.arch), Cases: r.results}
-		if r.res != nil {
-			j.HelloMS, j.ElapsedMS = r.res.HelloAfter.Milliseconds(), r.res.Elapsed.Milliseconds()
-		}
-		if r.err != nil {
-			j.Error = r.err.Error()
-		}
-		out = append(out, j)
-	}
-	b, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
-	if path == "-" {
-		_, err = stdout.Write(b)
-		return err
-	}
-	return os.WriteFile(path, b, 0o644)
 }

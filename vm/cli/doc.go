@@ -7,5 +7,10 @@
 //	tramp vm fuzz [--kernel K] [--arch ..] [--seed N] [--ops K]
 //	tramp vm shapes [--kernel K,..] [--arch ..] [--per-bucket K] [--seed N] [--record]
 //
+// check, record, shapes and fuzz take --shard i/n (run one part of the
+// build × arch × case matrix, package report's Plan) and write their
+// results for CI with --json, --junit and --markdown; "tramp report
+// merge" joins the shards' --json files.
+//
 // The tramp command hands everything after "vm" to Main.
 package cli

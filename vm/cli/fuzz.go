@@ -3,11 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
-	"github.com/bpftramp/tramp/vm/recording"
 	"io"
 	"math/rand"
 	"os"
 	"strings"
+
+	"github.com/bpftramp/tramp/vm/recording"
+	"github.com/bpftramp/tramp/vm/report"
 
 	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/cases"
@@ -169,8 +171,14 @@ func fuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	save := fs.String("save", "", "write each generated case here as fuzz-<arch>-<seed>.tramp")
 	cache := fs.String("cache", "", "cache directory")
 	accel := accelFlag(fs)
+	ci := addCIFlags(fs)
 	if code, ok := parse(fs, args, stdout); !ok {
 		return code
+	}
+	shard, err := ci.parseShard()
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp vm fuzz: --shard: %v\n", err)
+		return ExitUsage
 	}
 	if _, err := qemu.ParseAccel(*accel); err != nil {
 		fmt.Fprintf(stderr, "tramp vm fuzz: --accel: %v\n", err)
@@ -194,8 +202,14 @@ func fuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tramp vm fuzz: --arch: %v\n", err)
 		return ExitUsage
 	}
-	var runs []*suiteRun
+	// One case per arch: a shard runs whole arches.
+	var plan []report.Group
 	for _, ka := range arches {
+		plan = append(plan, report.Group{Build: prof.Name, Arch: string(ka), Cases: 1})
+	}
+	var runs []*suiteRun
+	for _, p := range shard.Pieces(plan) {
+		ka := arches[p.Group]
 		a, err := trampoline.LookupArch(string(ka))
 		if err != nil {
 			fmt.Fprintf(stderr, "tramp vm fuzz: %v\n", err)
@@ -217,10 +231,18 @@ func fuzz(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "tramp vm fuzz: generated case does not parse (a tramp bug): %v\n%s", err, src)
 			return ExitCheck
 		}
-		runs = append(runs, &suiteRun{profile: prof, kernel: prof.Name, arch: ka, cases: []*cases.Case{c}})
+		runs = append(runs, &suiteRun{profile: prof, kernel: prof.Name, arch: ka, index: p.Group, cases: []*cases.Case{c}})
 	}
 	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
 	defer f.Close()
 	bootAll(ctx, runs, f, bootOpts{accel: *accel}, stderr, func(*suiteRun, *recording.Recording) {})
-	return report(runs, stdout, stderr, false, "", "")
+	res := suiteReport("fuzz", shard, runs, stdout, false, "", "")
+	if err := ci.write(res, stdout); err != nil {
+		fmt.Fprintf(stderr, "tramp vm fuzz: %v\n", err)
+		return ExitCheck
+	}
+	if !res.OK() {
+		return ExitCheck
+	}
+	return ExitOK
 }

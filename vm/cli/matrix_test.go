@@ -1,57 +1,64 @@
 package cli
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
+	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
 	"github.com/bpftramp/tramp/vm/kernels"
+	"github.com/bpftramp/tramp/vm/record"
+	"github.com/bpftramp/tramp/vm/report"
 )
 
-func TestMatrixAndJSON(t *testing.T) {
+// TestSuiteReportResults: runs without recordings give "no result"
+// cases that fail, at their places in the whole run, with the boot's
+// accel, CPU, VM error, console tail and splats; the table says so.
+func TestSuiteReportResults(t *testing.T) {
 	p72, err := trampoline.LookupProfile("debian-7.2.13")
 	require.NoError(t, err)
-	p618, err := trampoline.LookupProfile("debian-6.18.15")
+	corpus, err := cases.Corpus()
 	require.NoError(t, err)
-	res := func(p *trampoline.Profile, a kernels.Arch, verdicts ...string) *suiteRun {
-		r := &suiteRun{profile: p, arch: a}
-		for i, v := range verdicts {
-			r.cases = append(r.cases, nil)
-			r.results = append(r.results, caseResult{Kernel: p.Name, Arch: string(a), Case: string(rune('a' + i)), Result: v})
-		}
-		return r
-	}
+	require.GreaterOrEqual(t, len(corpus), 3)
 	runs := []*suiteRun{
-		res(p72, kernels.X86_64, "ok", "ok", "not in kernel"),
-		res(p72, kernels.ARM64, "ok", "MISMATCH"),
-		res(p618, kernels.X86_64, "ok"),
+		{profile: p72, arch: kernels.X86_64, index: 3, cases: corpus[:2], caseIndex: []int{4, 7},
+			res: &record.Result{Accel: "tcg", CPU: "max", Elapsed: 1500_000_000, Console: []string{"a", "b"}}, err: errors.New("guest hung")},
+		{profile: p72, arch: kernels.ARM64, index: 4, cases: corpus[2:3]},
+		{profile: p72, arch: kernels.ARM64, index: 5}, // no cases: not a run
 	}
-	var b strings.Builder
-	writeMatrix(&b, runs)
-	want := `
-build (passed/failed/skipped)  x86_64                arm64               
-debian-7.2.13                  2/0/1                 1/1/0               
-debian-6.18.15                 1/0/0                 -                   
+	var out bytes.Buffer
+	res := suiteReport("check", report.Shard{Index: 2, Count: 3}, runs, &out, false, "", "")
+	assert.Equal(t, "2/3", res.Shard)
+	assert.Equal(t, "check", res.Command)
+	require.Len(t, res.Runs, 2)
+	r0 := res.Runs[0]
+	assert.Equal(t, []string{"debian-7.2.13", "x86_64", "tcg", "max", "guest hung"}, []string{r0.Build, r0.Arch, r0.Accel, r0.CPU, r0.Error})
+	assert.Equal(t, 3, r0.Index)
+	assert.Equal(t, []string{"a", "b"}, r0.ConsoleTail)
+	require.Len(t, r0.Cases, 2)
+	assert.Equal(t, report.Case{Case: corpus[1].Name, Index: 7, Status: report.Fail, Result: report.NoResult}, r0.Cases[1])
+	assert.Equal(t, 0, res.Runs[1].Cases[0].Index)
+	assert.False(t, res.OK())
+	assert.Equal(t, report.Totals{Failed: 3, VMErrors: 1}, res.Totals())
+	assert.Contains(t, out.String(), "NO RESULT")
+	assert.Contains(t, out.String(), "VM error: guest hung")
+	assert.Contains(t, out.String(), "vm: 0 passed, 3 failed, 0 skipped")
+}
 
-`
-	assert.Equal(t, want, b.String())
-	path := filepath.Join(t.TempDir(), "r.json")
-	require.NoError(t, writeJSON(path, nil, runs))
-	data, err := os.ReadFile(path)
-	require.NoError(t, err)
-	var back []struct {
-		Kernel string       `json:"kernel"`
-		Arch   string       `json:"arch"`
-		Cases  []caseResult `json:"cases"`
+// TestShardFlagUsage: a bad --shard is a usage error that names it,
+// before anything is fetched or booted.
+func TestShardFlagUsage(t *testing.T) {
+	for _, cmd := range []string{"check", "record", "shapes", "fuzz"} {
+		for _, v := range []string{"0/2", "3/2", "x/y", "1", "1/0", "-1/2"} {
+			var stdout, stderr bytes.Buffer
+			code := Main([]string{cmd, "--shard", v, "--cache", t.TempDir()}, &stdout, &stderr)
+			assert.Equal(t, ExitUsage, code, "%s --shard %s", cmd, v)
+			assert.True(t, strings.Contains(stderr.String(), "--shard") && strings.Contains(stderr.String(), v), "%s --shard %s: %q", cmd, v, stderr.String())
+		}
 	}
-	require.NoError(t, json.Unmarshal(data, &back))
-	require.Len(t, back, 3)
-	assert.Equal(t, "MISMATCH", back[1].Cases[1].Result)
-	assert.Equal(t, "debian-6.18.15", back[2].Kernel)
 }

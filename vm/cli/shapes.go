@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"github.com/bpftramp/tramp/vm/guestapi"
-	"github.com/bpftramp/tramp/vm/recording"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,17 +12,26 @@ import (
 	"time"
 
 	"github.com/bpftramp/tramp/trampoline"
+	"github.com/bpftramp/tramp/vm/guestapi"
 	"github.com/bpftramp/tramp/vm/kernels"
 	"github.com/bpftramp/tramp/vm/qemu"
 	"github.com/bpftramp/tramp/vm/record"
+	"github.com/bpftramp/tramp/vm/recording"
+	"github.com/bpftramp/tramp/vm/report"
 )
 
 // shapeRun is one (kernel, arch) boot of "tramp vm shapes".
 type shapeRun struct {
 	profile *trampoline.Profile
 	arch    kernels.Arch
-	res     *record.ShapeResult
-	err     error
+	// index is the run's build × arch in the whole (unsharded) run.
+	index int
+	res   *record.ShapeResult
+	err   error
+	// started is when the boot began, arrivals when each shape's
+	// recording came (the shapes' times).
+	started  time.Time
+	arrivals []arrival
 }
 
 // shapes runs "tramp vm shapes": on every (kernel, arch) it boots once,
@@ -50,8 +57,14 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cpu := fs.String("cpu", "", "QEMU -cpu model for a single --arch, e.g. EPYC-Rome (default: max); recordings go to shape-*.cpu-<model>.json")
 	var appendArgs listFlag
 	fs.Var(&appendArgs, "append", "extra kernel command-line words, e.g. retbleed=stuff (repeatable; named in the recordings' file names)")
+	ci := addCIFlags(fs)
 	if code, ok := parse(fs, args, stdout); !ok {
 		return code
+	}
+	shard, err := ci.parseShard()
+	if err != nil {
+		fmt.Fprintf(stderr, "tramp vm shapes: --shard: %v\n", err)
+		return ExitUsage
 	}
 	arches, err := parseArches(*archFlag)
 	if err != nil {
@@ -96,6 +109,17 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tramp vm shapes: no kernel given\n")
 		return ExitUsage
 	}
+	// The guest chooses a boot's shapes: a shard runs whole boots.
+	var plan []report.Group
+	for _, r := range runs {
+		plan = append(plan, report.Group{Build: r.profile.Name, Arch: string(r.arch), Cases: 1})
+	}
+	var mine []*shapeRun
+	for _, p := range shard.Pieces(plan) {
+		runs[p.Group].index = p.Group
+		mine = append(mine, runs[p.Group])
+	}
+	runs = mine
 	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
 	defer f.Close()
 	var mu sync.Mutex
@@ -109,6 +133,7 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			go func() {
 				defer wg.Done()
 				n := 0
+				r.started = time.Now()
 				r.res, r.err = record.RunShapes(ctx, record.ShapeBoot{
 					Machine: record.Machine{Kernel: r.profile.Name, Profile: r.profile.Name, Arch: r.arch,
 						Fetcher: f, KASLR: *kaslr, CPU: *cpu, Accel: *accel, Append: words},
@@ -117,6 +142,7 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 						mu.Lock()
 						defer mu.Unlock()
 						n++
+						r.arrivals = append(r.arrivals, arrival{rec.Case, time.Now()})
 						if n%50 == 0 {
 							fmt.Fprintf(stderr, "[%s %s] %d shapes recorded\n", r.profile.Name, r.arch, n)
 						}
@@ -132,7 +158,15 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// another CPU model files its own beside the default ones,
 	// <case>.cpu-<model>.json), and a KASLR boot (<case>.kaslr.json)
 	// prunes nothing.
-	return shapeReport(runs, stdout, stderr, *verbose, *write, full && !*kaslr, *testdata)
+	code, res := shapeReport(runs, stdout, stderr, *verbose, *write, full && !*kaslr, *testdata)
+	if !shard.Whole() {
+		res.Shard = shard.String()
+	}
+	if err := ci.write(res, stdout); err != nil {
+		fmt.Fprintf(stderr, "tramp vm shapes: %v\n", err)
+		return ExitCheck
+	}
+	return code
 }
 
 func mixNames() []string {
@@ -161,7 +195,11 @@ type shapeStats struct {
 	errnos                            map[string]int  // attach outcomes by mix kind
 }
 
-func shapeReport(runs []*shapeRun, stdout, stderr io.Writer, verbose, write, full bool, testdata string) int {
+// shapeReport prints the shapes that disagree (every one with verbose)
+// and each boot's summary, files the recordings when write is set, and
+// returns the exit code and the results (each shape a case).
+func shapeReport(runs []*shapeRun, stdout, stderr io.Writer, verbose, write, full bool, testdata string) (int, *report.Results) {
+	results := newResults("shapes", report.Shard{})
 	failed := false
 	passed, bad, skipped := 0, 0, 0
 	var stats []*shapeStats
@@ -177,10 +215,20 @@ func shapeReport(runs []*shapeRun, stdout, stderr io.Writer, verbose, write, ful
 	for _, r := range runs {
 		st := &shapeStats{classes: map[string]bool{}, protos: map[string]bool{}, errnos: map[string]int{}}
 		stats = append(stats, st)
+		var rr *record.Result
+		if r.res != nil {
+			rr = &r.res.Result
+		}
+		results.Runs = append(results.Runs, bootRun(r.profile.Name, string(r.arch), r.index, rr, r.err))
+		run := &results.Runs[len(results.Runs)-1]
 		if r.res == nil {
+			if run.Error == "" {
+				run.Error = "no result"
+			}
 			failed = true
 			continue
 		}
+		times := caseTimes(r.arrivals, rr, r.started)
 		a, _ := trampoline.LookupArch(string(r.arch))
 		recs := append([]*recording.Recording(nil), r.res.Recordings...)
 		sort.Slice(recs, func(i, j int) bool { return recs[i].Case < recs[j].Case })
@@ -198,9 +246,13 @@ func shapeReport(runs []*shapeRun, stdout, stderr io.Writer, verbose, write, ful
 				failed = true
 				header()
 				fmt.Fprintf(stdout, "%-15s %-7s %-26s %-15s %-34s %5s %6s  BAD SOURCE: %v\n", r.profile.Name, r.arch, sh.Bucket, sh.Mix, sh.Func, "-", "-", err)
+				run.Cases = append(run.Cases, report.Case{Case: rec.Case, Index: len(run.Cases), Status: report.Fail, Result: "bad source",
+					TimeMS: times[rec.Case].Milliseconds(), Problems: []string{err.Error()}})
 				continue
 			}
 			cmp := record.CompareBoot(rec, c, r.profile, a)
+			run.Cases = append(run.Cases, report.Case{Case: rec.Case, Index: len(run.Cases), Status: status(cmp.Verdict), Result: string(cmp.Verdict),
+				Steps: cmp.Steps, Runs: cmp.Runs, Calls: cmp.Invocations, Images: cmp.Images, Problems: cmp.Problems, TimeMS: times[rec.Case].Milliseconds()})
 			switch cmp.Verdict {
 			case record.Agree:
 				passed++
@@ -247,9 +299,9 @@ func shapeReport(runs []*shapeRun, stdout, stderr io.Writer, verbose, write, ful
 	}
 	fmt.Fprintf(stdout, "vm: %d passed, %d failed, %d skipped\n", passed, bad, skipped)
 	if failed {
-		return ExitCheck
+		return ExitCheck, results
 	}
-	return ExitOK
+	return ExitOK, results
 }
 
 func printShapeSummary(w io.Writer, r *shapeRun, st *shapeStats) {

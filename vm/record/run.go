@@ -91,6 +91,18 @@ type Result struct {
 	HelloAfter time.Duration
 	Elapsed    time.Duration
 	Console    []string
+	// Accel and CPU are the boot's accelerator ("kvm" or "tcg") and QEMU
+	// -cpu value, as qemu decided them; Start is when QEMU started.
+	Accel, CPU string
+	Start      time.Time
+	// Splats are the kernel's oopses, warnings and panics on the console.
+	Splats []qemu.Splat
+}
+
+// fill copies what a boot's QEMU result says into r.
+func (r *Result) fill(res *qemu.Result) {
+	r.Hello, r.HelloAfter, r.Elapsed, r.Console = res.Hello, res.HelloAfter, res.Elapsed, res.Console
+	r.Accel, r.CPU, r.Start, r.Splats = res.Accel, res.CPU, res.Start, res.Splats
 }
 
 // collector turns the record stream into per-case recordings.
@@ -188,7 +200,7 @@ func Run(ctx context.Context, b Boot) (*Result, error) {
 	col.finish()
 	out := &Result{Recordings: col.out}
 	if res != nil {
-		out.Hello, out.HelloAfter, out.Elapsed, out.Console = res.Hello, res.HelloAfter, res.Elapsed, res.Console
+		out.fill(res)
 		for _, r := range out.Recordings {
 			r.Kernel.Accel = res.Accel
 		}

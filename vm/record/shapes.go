@@ -93,7 +93,7 @@ func RunShapes(ctx context.Context, b ShapeBoot) (*ShapeResult, error) {
 	col.finish()
 	out.Recordings = col.out
 	if res != nil {
-		out.Hello, out.HelloAfter, out.Elapsed, out.Console = res.Hello, res.HelloAfter, res.Elapsed, res.Console
+		out.fill(res)
 		for _, r := range out.Recordings {
 			r.Kernel.Accel = res.Accel
 		}
