@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +56,8 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 	testdata := fs.String("testdata", DefaultTestdata, "where recordings are written (record) or kept (check --out)")
 	out := fs.String("out", "", "check: also write the recordings under this directory")
 	ci := addCIFlags(fs)
+	workdir := fs.String("workdir", "", "keep each boot's console.log and results.bin under this directory (<build>/<arch>.<n>)")
+	planOnly := fs.Bool("plan", false, "print the builds × arches this run (or --shard) boots, with each image package's version and the SHA256 the archive states (a CI kernel cache's key), and boot nothing")
 	cache := fs.String("cache", "", "cache directory (default: $TRAMP_CACHE_DIR or the user cache dir)")
 	kaslr := fs.Bool("kaslr", false, "boot with KASLR (default: nokaslr)")
 	accel := accelFlag(fs)
@@ -85,7 +90,7 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "tramp vm %s: --accel: %v\n", name, err)
 		return ExitUsage
 	}
-	opts := bootOpts{kaslr: *kaslr, accel: *accel, cpu: *cpu, append: words}
+	opts := bootOpts{kaslr: *kaslr, accel: *accel, cpu: *cpu, append: words, workdir: *workdir}
 	var corpus []*cases.Case
 	if len(files) == 0 {
 		if corpus, err = cases.Corpus(); err != nil {
@@ -103,7 +108,7 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 	}
 	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
 	defer f.Close()
-	names, err := expandKernels(ctx, f, *kernelFlag, arches)
+	names, served, err := expandKernelsServed(ctx, f, *kernelFlag, arches)
 	if err != nil {
 		fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
 		return ExitUsage
@@ -124,6 +129,10 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 			fmt.Fprintf(stderr, "tramp vm %s: %v\n", name, err)
 			return ExitUsage
 		}
+		if sv, ok := served[k]; ok {
+			// From the catalog: only the arches that serve the build.
+			as = slices.DeleteFunc(slices.Clone(as), func(a kernels.Arch) bool { return !slices.Contains(sv, a) })
+		}
 		for _, a := range as {
 			g := group{kernel: k, arch: a}
 			for _, c := range corpus {
@@ -136,6 +145,13 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 		}
 	}
 	pieces := shard.Pieces(plan)
+	if *planOnly {
+		if err := printPlan(ctx, f, stdout, arches, groupsOf(plan, pieces)); err != nil {
+			fmt.Fprintf(stderr, "tramp vm %s: --plan: %v\n", name, err)
+			return ExitCheck
+		}
+		return ExitOK
+	}
 	var runs []*suiteRun
 	for i := 0; i < len(pieces); {
 		// The pieces of one kernel: modelled once, for their arches.
@@ -249,6 +265,9 @@ type bootOpts struct {
 	accel  string   // qemu.Config.Accel
 	cpu    string   // QEMU -cpu model, "" for the default
 	append []string // extra kernel command-line words
+	// workdir keeps each boot's console.log and results.bin under
+	// workdir/<build>/<arch>[.<part>] ("" for none).
+	workdir string
 }
 
 // bootAll boots every run, the arches of one kernel side by side (one vCPU
@@ -269,9 +288,17 @@ func bootAll(ctx context.Context, runs []*suiteRun, f *kernels.Fetcher, o bootOp
 				defer wg.Done()
 				n := 0
 				r.started = time.Now()
+				var wd string
+				if o.workdir != "" {
+					wd = filepath.Join(o.workdir, filepath.Base(r.kernel), fmt.Sprintf("%s.%d", r.arch, r.index))
+					if err := os.MkdirAll(wd, 0o755); err != nil {
+						r.err = err
+						return
+					}
+				}
 				r.res, r.err = record.Run(ctx, record.Boot{
 					Machine: record.Machine{Kernel: r.kernel, Profile: r.profile.Name, Arch: r.arch,
-						Fetcher: f, KASLR: o.kaslr, CPU: o.cpu, Accel: o.accel, Append: o.append},
+						Fetcher: f, KASLR: o.kaslr, CPU: o.cpu, Accel: o.accel, Append: o.append, WorkDir: wd},
 					Cases: r.cases,
 					OnRecording: func(rec *recording.Recording) {
 						mu.Lock()
@@ -374,4 +401,44 @@ func orNone(s []string) string {
 		return "nothing"
 	}
 	return strings.Join(s, ", ")
+}
+
+// groupsOf is the groups the pieces of one shard touch, each once, with
+// the cases the shard runs of it.
+func groupsOf(plan []report.Group, pieces []report.Piece) []report.Group {
+	var out []report.Group
+	for _, p := range pieces {
+		g := plan[p.Group]
+		g.Cases = p.To - p.From
+		out = append(out, g)
+	}
+	return out
+}
+
+// printPlan is --plan: a line per build × arch, "BUILD ARCH PACKAGE
+// VERSION SHA256 cases N"; an image path has "-" for the package fields.
+func printPlan(ctx context.Context, f *kernels.Fetcher, w io.Writer, arches []kernels.Arch, groups []report.Group) error {
+	var cat []kernels.Build
+	for _, g := range groups {
+		pkg, ver, sum := "-", "-", "-"
+		if kernels.IsBuildName(g.Build) {
+			if cat == nil {
+				var err error
+				if cat, err = f.Catalog(ctx, arches); err != nil {
+					return err
+				}
+			}
+			i := slices.IndexFunc(cat, func(b kernels.Build) bool { return b.Name == g.Build && string(b.Arch) == g.Arch })
+			if i < 0 {
+				return fmt.Errorf("%s %s is not a served build", g.Build, g.Arch)
+			}
+			h, err := f.PackageSHA256(ctx, cat[i])
+			if err != nil {
+				return err
+			}
+			pkg, ver, sum = cat[i].Package, cat[i].PkgVersion, h
+		}
+		fmt.Fprintf(w, "%s %s %s %s %s cases %d\n", g.Build, g.Arch, pkg, ver, sum, g.Cases)
+	}
+	return nil
 }

@@ -71,6 +71,16 @@ func kernelsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 // other debian-<version> is looked up in the catalog of served builds
 // for the arches (which needs the archive only then).
 func expandKernels(ctx context.Context, f *kernels.Fetcher, spec string, arches []kernels.Arch) ([]string, error) {
+	names, _, err := expandKernelsServed(ctx, f, spec, arches)
+	return names, err
+}
+
+// expandKernelsServed is expandKernels that also says, for each name it
+// took from the catalog, the arches of arches that serve it (riscv64 and
+// s390x have fewer builds than x86_64 and arm64); a name it did not look
+// up there has no entry.
+func expandKernelsServed(ctx context.Context, f *kernels.Fetcher, spec string, arches []kernels.Arch) ([]string, map[string][]kernels.Arch, error) {
+	served := map[string][]kernels.Arch{}
 	var out []string
 	add := func(n string) {
 		if !slices.Contains(out, n) {
@@ -90,21 +100,24 @@ func expandKernels(ctx context.Context, f *kernels.Fetcher, spec string, arches 
 		if cat == nil {
 			var err error
 			if cat, err = f.Catalog(ctx, arches); err != nil {
-				return nil, fmt.Errorf("--kernel %s: listing the served builds: %w", w, err)
+				return nil, nil, fmt.Errorf("--kernel %s: listing the served builds: %w", w, err)
 			}
 		}
 		bs, err := kernels.Select(cat, []string{w})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, b := range bs {
 			add(b.Name)
+			if !slices.Contains(served[b.Name], b.Arch) {
+				served[b.Name] = append(served[b.Name], b.Arch)
+			}
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("--kernel names no kernel")
+		return nil, nil, fmt.Errorf("--kernel names no kernel")
 	}
-	return out, nil
+	return out, served, nil
 }
 
 func cachedAll(f *kernels.Fetcher, name string, arches []kernels.Arch) bool {

@@ -317,7 +317,7 @@ func (f *Fetcher) get(ctx context.Context, p Profile, arch Arch) (*Kernel, error
 		return nil, err
 	}
 	if !found["vmlinuz"] {
-		return nil, fmt.Errorf("package %s holds no kernel image (looked for usr/lib/modules/*/vmlinuz and boot/vmlinuz-*)", pkg)
+		return nil, fmt.Errorf("package %s holds no kernel image (looked for usr/lib/modules/*/vmlinuz, boot/vmlinuz-* and boot/vmlinux-*)", pkg)
 	}
 	if !found["config"] {
 		// The config lives in linux-base for the split packages; it is
@@ -559,7 +559,8 @@ func numPrefix(s string) (int, string) {
 }
 
 var (
-	imageRe  = regexp.MustCompile(`^(?:usr/lib/modules/[^/]+/vmlinuz|boot/vmlinuz-[^/]+)$`)
+	// Debian's riscv64 6.12 packages name their Image /boot/vmlinux-*.
+	imageRe  = regexp.MustCompile(`^(?:usr/lib/modules/[^/]+/vmlinuz|boot/vmlinu[xz]-[^/]+)$`)
 	configRe = regexp.MustCompile(`^(?:usr/lib/modules/[^/]+/config|boot/config-[^/]+)$`)
 )
 
@@ -687,4 +688,38 @@ func readAt(f *os.File, off int64, n int) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// PackageSHA256 is the SHA256 the archive's index states for a build's
+// image package (apt-cache show, the candidate version): what a CI
+// cache of the kernel is keyed by, known before anything is downloaded.
+func (f *Fetcher) PackageSHA256(ctx context.Context, b Build) (string, error) {
+	sess, err := f.session(ctx)
+	if err != nil {
+		return "", err
+	}
+	spec := b.Package + ":" + b.Arch.Deb()
+	if b.PkgVersion != "" {
+		spec += "=" + b.PkgVersion
+	}
+	out, err := sess.run(ctx, "", "apt-cache", "show", "--no-all-versions", spec)
+	if err != nil {
+		return "", err
+	}
+	return ParseSHA256(out, b.Package)
+}
+
+// ParseSHA256 reads the first "SHA256:" field of apt-cache show output.
+func ParseSHA256(show []byte, pkg string) (string, error) {
+	sc := bufio.NewScanner(bytes.NewReader(show))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "SHA256: "); ok {
+			v = strings.TrimSpace(v)
+			if _, err := hex.DecodeString(v); err != nil || len(v) != 64 {
+				return "", fmt.Errorf("apt-cache show %s: SHA256 %q is not 64 hex digits", pkg, v)
+			}
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("apt-cache show %s: no SHA256 field", pkg)
 }

@@ -178,3 +178,16 @@ func TestFetchUnavailableLive(t *testing.T) {
 	}
 	t.Logf("%v", err)
 }
+
+func TestParseSHA256(t *testing.T) {
+	show := []byte("Package: linux-binary-7.2.13+deb14-riscv64\nVersion: 7.2.13-1\nSize: 9937196\nSHA256: 3b5d5c3712955042212316173ccf37be800d0b5e1f4c2b2d9a6c5ea1c0f7e2a1\n\n")
+	got, err := ParseSHA256(show, "p")
+	if err != nil || got != "3b5d5c3712955042212316173ccf37be800d0b5e1f4c2b2d9a6c5ea1c0f7e2a1" {
+		t.Fatalf("%q %v", got, err)
+	}
+	for _, bad := range []string{"Package: x\n", "SHA256: zz\n", "SHA256: abcd\n"} {
+		if _, err := ParseSHA256([]byte(bad), "p"); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
