@@ -49,8 +49,8 @@ vmtest: setup build
 	$(TRAMP) vm accel
 	$(TRAMP) vm check --kernel $(VM_KERNELS) --arch x86_64,arm64
 	$(TRAMP) vm check --kernel $(MORE_KERNELS) --arch $(MORE_ARCHES)
-	$(TRAMP) vm fuzz --seed 1 --ops 150 --arch x86_64,arm64
-	$(TRAMP) vm shapes --kernel debian-7.2.13 --arch x86_64,arm64
+	$(TRAMP) vm fuzz --seed 1 --ops 150 --arch x86_64,arm64,riscv64
+	$(TRAMP) vm shapes --kernel debian-7.2.13 --arch x86_64,arm64,riscv64
 	# a CPU model with a return thunk and call-depth accounting (x86_64)
 	$(TRAMP) vm check --kernel debian-7.2.13 --arch x86_64 --cpu Skylake-Client --append retbleed=stuff
 	# Where KVM runs the host's arch, the TCG path is kept from rotting:

@@ -186,6 +186,18 @@ func (c *collector) onRecord(r channel.Record) {
 	}
 }
 
+// defaultTimeout is the bound of a boot that names none: the boot, then
+// per case 20 s and 2 s per step under TCG. A step can take a second and
+// more (riscv64 under TCG: 1.3 s per step of a 150-step fuzz sequence,
+// each capturing its images), so a long case is not cut off as hung.
+func defaultTimeout(cs []*cases.Case) time.Duration {
+	d := 90 * time.Second
+	for _, c := range cs {
+		d += 20*time.Second + time.Duration(len(c.Steps))*2*time.Second
+	}
+	return d
+}
+
 // Run boots the kernel once and runs every case of b in it. The returned
 // result holds every recording that was completed, also when err is set.
 func Run(ctx context.Context, b Boot) (*Result, error) {
@@ -195,8 +207,7 @@ func Run(ctx context.Context, b Boot) (*Result, error) {
 	}
 	b.Profile = b.profile()
 	col := &collector{b: &b}
-	// Default bound: boot, then a generous bound per case under TCG.
-	res, err := harness.Run(ctx, b.harnessBoot(job, 90*time.Second+time.Duration(len(b.Cases))*20*time.Second, col, col.onRecord, b.OnStart))
+	res, err := harness.Run(ctx, b.harnessBoot(job, defaultTimeout(b.Cases), col, col.onRecord, b.OnStart))
 	col.finish()
 	out := &Result{Recordings: col.out}
 	if res != nil {
