@@ -83,23 +83,9 @@ func (k liveKernel) follow(goarch string, fn uint64, cs guestapi.CallSite) (uint
 	t := cs.Target
 	if k.ftraceCaller != 0 && t == k.ftraceCaller {
 		site := fn + uint64(cs.Offset)
-		lit := (site - 12) &^ 7
-		ops, err := k.u64(lit)
+		dc, err := k.directCall((site - 12) &^ 7)
 		if err != nil {
-			return 0, "", fmt.Errorf("ftrace_ops literal at %#x: %w", lit, err)
-		}
-		if ops == 0 {
-			return 0, "", fmt.Errorf("the ftrace_ops literal at %#x is 0", lit)
-		}
-		if k.directCallOff < 0 {
-			return 0, "", errors.New("the call site goes through ftrace_caller and the BTF has no ftrace_ops.direct_call")
-		}
-		dc, err := k.u64(ops + uint64(k.directCallOff))
-		if err != nil {
-			return 0, "", fmt.Errorf("direct_call of ftrace_ops %#x: %w", ops, err)
-		}
-		if dc == 0 {
-			return 0, "", fmt.Errorf("ftrace_ops %#x has no direct_call (ftrace_caller goes through the ops list)", ops)
+			return 0, "", err
 		}
 		return dc, "bl ftrace_caller, ops.direct_call", nil
 	}
@@ -126,24 +112,35 @@ func (k liveKernel) followRISCV64(fn uint64, cs guestapi.CallSite) (uint64, stri
 	if k.ftraceCaller == 0 || cs.Target != k.ftraceCaller {
 		return cs.Target, "auipc+jalr", nil
 	}
-	ops, err := k.u64(fn - 8)
+	dc, err := k.directCall(fn - 8)
 	if err != nil {
-		return 0, "", fmt.Errorf("ftrace_ops literal at %#x: %w", fn-8, err)
+		return 0, "", err
+	}
+	return dc, "auipc+jalr ftrace_caller, ops.direct_call", nil
+}
+
+// directCall is where ftrace_caller sends a function whose CALL_OPS
+// literal (its struct ftrace_ops pointer, next to its patch site) is at
+// lit: the ops' direct_call (call_direct_funcs' fast path).
+func (k liveKernel) directCall(lit uint64) (uint64, error) {
+	ops, err := k.u64(lit)
+	if err != nil {
+		return 0, fmt.Errorf("ftrace_ops literal at %#x: %w", lit, err)
 	}
 	if ops == 0 {
-		return 0, "", fmt.Errorf("the ftrace_ops literal at %#x is 0", fn-8)
+		return 0, fmt.Errorf("the ftrace_ops literal at %#x is 0", lit)
 	}
 	if k.directCallOff < 0 {
-		return 0, "", errors.New("the call site goes through ftrace_caller and the BTF has no ftrace_ops.direct_call")
+		return 0, errors.New("the call site goes through ftrace_caller and the BTF has no ftrace_ops.direct_call")
 	}
 	dc, err := k.u64(ops + uint64(k.directCallOff))
 	if err != nil {
-		return 0, "", fmt.Errorf("direct_call of ftrace_ops %#x: %w", ops, err)
+		return 0, fmt.Errorf("direct_call of ftrace_ops %#x: %w", ops, err)
 	}
 	if dc == 0 {
-		return 0, "", fmt.Errorf("ftrace_ops %#x has no direct_call (ftrace_caller goes through the ops list)", ops)
+		return 0, fmt.Errorf("ftrace_ops %#x has no direct_call (ftrace_caller goes through the ops list)", ops)
 	}
-	return dc, "auipc+jalr ftrace_caller, ops.direct_call", nil
+	return dc, nil
 }
 
 func (k liveKernel) u64(addr uint64) (uint64, error) {

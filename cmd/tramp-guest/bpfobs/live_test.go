@@ -284,3 +284,33 @@ func TestChooseImage(t *testing.T) {
 		t.Errorf("read error: %v", err)
 	}
 }
+
+// riscv64: a kernel function's auipc+jalr reaches ftrace_caller, whose
+// ops literal is the 8 bytes before the function; a BPF program's poked
+// entry goes to the image itself.
+func TestFollowRISCV64(t *testing.T) {
+	const (
+		fn     = 0xffffffff80bbb560 // bpf_fentry_test1, 7.2.13 nokaslr
+		caller = 0xffffffff800229e8 // ftrace_caller
+		image  = 0xffffffff780004c0
+		ops    = 0xffffaf8003b38000
+		dcOff  = 0x98
+	)
+	mem := fakeMem{fn - 8: le64(ops), ops: append(make([]byte, dcOff), le64(image)...)}
+	k := liveKernel{mem: mem, ftraceCaller: caller, directCallOff: dcOff}
+	got, via, err := k.follow("riscv64", fn, guestapi.CallSite{Kind: "auipc+jalr", Offset: 4, Target: caller})
+	if err != nil || got != image || via != "auipc+jalr ftrace_caller, ops.direct_call" {
+		t.Errorf("ftrace_caller: %#x %q %v", got, via, err)
+	}
+	prog := uint64(0xffffffff78000098)
+	got, via, err = k.follow("riscv64", prog, guestapi.CallSite{Kind: "auipc+jalr", Offset: 4, Target: prog + 0x468})
+	if err != nil || got != prog+0x468 || via != "auipc+jalr" {
+		t.Errorf("BPF program: %#x %q %v", got, via, err)
+	}
+	if _, _, err := (liveKernel{mem: fakeMem{}, ftraceCaller: caller, directCallOff: dcOff}).follow("riscv64", fn, guestapi.CallSite{Kind: "auipc+jalr", Offset: 4, Target: caller}); err == nil || !strings.Contains(err.Error(), "literal") {
+		t.Errorf("no literal: %v", err)
+	}
+	if _, _, err := k.follow("arm64", fn, guestapi.CallSite{Kind: "auipc+jalr", Offset: 4, Target: caller}); err == nil {
+		t.Error("an auipc+jalr site followed on arm64")
+	}
+}
