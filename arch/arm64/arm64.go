@@ -37,27 +37,10 @@ func (g *gen) prog(name string) arch.ProgAddrs {
 
 // validate refuses plans the arm64 JIT cannot have been given.
 func validate(p *trampoline.Plan) error {
-	if p.Arch != "arm64" {
-		return fmt.Errorf("arm64 generator given a plan for %s", p.Arch)
+	if err := arch.CheckPlan(p, "arm64"); err != nil {
+		return err
 	}
 	m := p.Func
-	if m.NrArgs != len(m.ArgSize) {
-		return fmt.Errorf("function model has %d arguments but %d sizes", m.NrArgs, len(m.ArgSize))
-	}
-	if m.NrArgs > trampoline.MaxFuncArgs {
-		return fmt.Errorf("%d arguments, the verifier allows at most %d", m.NrArgs, trampoline.MaxFuncArgs)
-	}
-	for i, s := range m.ArgSize {
-		if s <= 0 || s > 16 {
-			return fmt.Errorf("argument %d is %d bytes; the verifier allows 1 to 16", i, s)
-		}
-	}
-	if p.Flags&trampoline.FlagIndirect != 0 {
-		return fmt.Errorf("BPF_TRAMP_F_INDIRECT (struct_ops trampolines) is not modelled")
-	}
-	if p.Flags&trampoline.FlagCallOrig == 0 && (len(p.ModReturn) > 0 || len(p.Fexit) > 0) {
-		return fmt.Errorf("fexit or fmod_ret programs without BPF_TRAMP_F_CALL_ORIG")
-	}
 	if n := calcArgAux(m); n.regsForArgs+n.bstackForArgs/8 != p.ArgSlots {
 		return fmt.Errorf("plan says %d argument slots, the function model gives %d", p.ArgSlots, n.regsForArgs+n.bstackForArgs/8)
 	}

@@ -35,31 +35,15 @@ func (g *gen) prog(name string) arch.ProgAddrs {
 // validate refuses plans the riscv64 JIT refuses or cannot have been
 // given (the error paths at the top of __arch_prepare_bpf_trampoline).
 func validate(p *trampoline.Plan) error {
-	if p.Arch != "riscv64" {
-		return fmt.Errorf("riscv64 generator given a plan for %s", p.Arch)
-	}
-	m := p.Func
-	if m.NrArgs != len(m.ArgSize) {
-		return fmt.Errorf("function model has %d arguments but %d sizes", m.NrArgs, len(m.ArgSize))
-	}
-	if m.NrArgs > trampoline.MaxFuncArgs {
-		return fmt.Errorf("%d arguments: the riscv64 JIT refuses more than MAX_BPF_FUNC_ARGS (%d) with -ENOTSUPP", m.NrArgs, trampoline.MaxFuncArgs)
+	if err := arch.CheckPlan(p, "riscv64"); err != nil {
+		return err
 	}
 	slots := 0
-	for i, s := range m.ArgSize {
-		if s <= 0 || s > 16 {
-			return fmt.Errorf("argument %d is %d bytes; the verifier allows 1 to 16", i, s)
-		}
+	for _, s := range p.Func.ArgSize {
 		slots += (s + 7) / 8
 	}
 	if p.Flags&(trampoline.FlagOrigStack|trampoline.FlagShareIPModify) != 0 {
 		return fmt.Errorf("flags %s: the riscv64 JIT refuses BPF_TRAMP_F_ORIG_STACK and BPF_TRAMP_F_SHARE_IPMODIFY with -ENOTSUPP", p.Flags)
-	}
-	if p.Flags&trampoline.FlagIndirect != 0 {
-		return fmt.Errorf("BPF_TRAMP_F_INDIRECT (struct_ops trampolines) is not modelled")
-	}
-	if p.Flags&trampoline.FlagCallOrig == 0 && (len(p.ModReturn) > 0 || len(p.Fexit) > 0) {
-		return fmt.Errorf("fexit or fmod_ret programs without BPF_TRAMP_F_CALL_ORIG")
 	}
 	if slots != p.ArgSlots {
 		return fmt.Errorf("plan says %d argument slots, the function model gives %d", p.ArgSlots, slots)

@@ -18,8 +18,8 @@ type gen struct {
 
 // Generate renders the plan's trampoline with the given addresses.
 func Generate(p *trampoline.Plan, feat Features, addrs arch.Addrs) (*arch.Image, error) {
-	if p.Arch != "x86_64" {
-		return nil, fmt.Errorf("x86 generator given a plan for %s", p.Arch)
+	if err := arch.CheckPlan(p, "x86_64"); err != nil {
+		return nil, err
 	}
 	if p.ArgSlots > trampoline.MaxFuncArgs {
 		return nil, &trampoline.Error{Errno: trampoline.ENOTSUPP, Stage: trampoline.StageAttach,
