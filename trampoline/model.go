@@ -96,14 +96,18 @@ func (t *Trampoline) Load(p *Prog) error {
 }
 
 func (t *Trampoline) verify(p *Prog) error {
-	// bpf_prog_load_check_attach: attach type 58 is unknown before 7.0.
+	// No JIT (Debian's s390x): add_subprog_and_kfunc, first in bpf_check,
+	// refuses a kfunc call, and a session program always calls
+	// bpf_session_is_return. It comes before the attach type is looked
+	// at: 6.12.107 s390x says ENOTSUPP for fsession too (measured).
+	if !t.Profile.HasJIT(t.Arch) && (p.Kind.Session() || p.Cookie) {
+		return loadErr(ENOTSUPP, "JIT is required for calling kernel function")
+	}
+	// Attach type 58 is unknown before 7.0: bpf_check fails it with
+	// EINVAL in check_attach_btf_id (the log says only "processed 0
+	// insns", measured on 6.12.117 and 6.18.15).
 	if !t.Profile.Supports(p.Kind) {
 		return loadErr(EINVAL, "kernel %s has no attach type %s", t.Profile.Version, p.Kind)
-	}
-	// No JIT (Debian's s390x): add_subprog_and_kfunc refuses a kfunc call
-	// first, and a session program always calls bpf_session_is_return.
-	if t.Arch.NoJIT && (p.Kind.Session() || p.Cookie) {
-		return loadErr(ENOTSUPP, "JIT is required for calling kernel function")
 	}
 	if err := t.checkTarget(p); err != nil {
 		return err
@@ -111,7 +115,7 @@ func (t *Trampoline) verify(p *Prog) error {
 	// check_attach_btf_id: with no JIT, bpf_trampoline_get finds no
 	// trampoline for the target and the load fails with ENOMEM (the
 	// kernel logs nothing past "processed 0 insns").
-	if t.Arch.NoJIT && p.Kind.Base() != KindFreplace {
+	if !t.Profile.HasJIT(t.Arch) && p.Kind.Base() != KindFreplace {
 		return loadErr(ENOMEM, "no trampoline without the BPF JIT (%s build)", t.Arch.Name)
 	}
 	return checkBody(p)
@@ -130,7 +134,7 @@ func (t *Trampoline) checkTarget(p *Prog) error {
 	} else if kind == KindFreplace {
 		return loadErr(EINVAL, "Cannot replace kernel functions")
 	}
-	if kind == KindFsession && !t.Arch.FsessionJIT {
+	if kind == KindFsession && !t.Profile.FsessionJIT(t.Arch) {
 		return loadErr(EOPNOTSUPP, "JIT does not support fsession (%s)", t.Arch.Name)
 	}
 	if err := checkPrototype(tg); err != nil {

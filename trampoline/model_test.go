@@ -207,10 +207,18 @@ func TestFsessionNeedsTwoSlots(t *testing.T) {
 // Debian's s390x builds have no JIT: every tracing program is refused at
 // load (measured on 7.2.13 s390x: fentry ENOMEM, fsession ENOTSUPP "JIT
 // is required for calling kernel function"), though BTF still states 27
-// slots.
+// slots. The kfunc refusal comes before the attach type is checked, so a
+// build without fsession says ENOTSUPP too, not EINVAL (measured on
+// 6.12.107 s390x).
 func TestS390xNoJIT(t *testing.T) {
-	tr := newTr(t, "debian-7.2.13", "s390x", "bpf_fentry_test1")
-	if n := tr.Profile.SlotLimit(tr.Arch); n != 27 {
+	for _, prof := range []string{"debian-7.2.13", "debian-6.18.15"} {
+		testS390xNoJIT(t, prof)
+	}
+}
+
+func testS390xNoJIT(t *testing.T, prof string) {
+	tr := newTr(t, prof, "s390x", "bpf_fentry_test1")
+	if n := tr.Profile.SlotLimit(tr.Arch); prof == "debian-7.2.13" && n != 27 {
 		t.Errorf("s390x slot limit %d, want 27", n)
 	}
 	for _, c := range []struct {
@@ -223,11 +231,33 @@ func TestS390xNoJIT(t *testing.T) {
 	} {
 		_, err := tr.Attach(c.p)
 		if got := errnoOf(t, err); got != c.want {
-			t.Errorf("%s on s390x: %s, want %s", c.p.Kind, got, c.want)
+			t.Errorf("%s on %s s390x: %s, want %s", c.p.Kind, prof, got, c.want)
 		}
 	}
 	if tr.SlotsUsed() != 0 {
 		t.Errorf("refused loads used %d slots", tr.SlotsUsed())
+	}
+}
+
+// A build whose config states the JIT on s390x (Debian's 7.2.13 source
+// and config built for z196) is not refused: the profile's JIT overrides
+// the arch's Debian default, and its slot limit still holds.
+func TestProfileJITOverridesArch(t *testing.T) {
+	prof := *mustProfile(t, "debian-7.2.13")
+	prof.JIT = map[string]bool{"s390x": true}
+	tr := New(&prof, mustArch(t, "s390x"), known(t, "bpf_fentry_test1"))
+	for _, k := range []Kind{KindFentry, KindFexit, KindFsession} {
+		if _, err := tr.Attach(&Prog{Name: k.String(), Kind: k}); err != nil {
+			t.Errorf("%s on s390x with the JIT: %v", k, err)
+		}
+	}
+	if got := tr.SlotsUsed(); got != 4 {
+		t.Errorf("slots used %d, want 4 (fsession takes two)", got)
+	}
+	prof.JIT = map[string]bool{"x86_64": false}
+	tr = New(&prof, mustArch(t, "x86_64"), known(t, "bpf_fentry_test1"))
+	if _, err := tr.Attach(&Prog{Name: "e", Kind: KindFentry}); errnoOf(t, err) != "ENOMEM@load" {
+		t.Errorf("fentry on an x86_64 build without the JIT: %v, want ENOMEM at load", err)
 	}
 }
 

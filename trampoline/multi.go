@@ -74,7 +74,7 @@ func (k *Kernel) LoadMulti(p *Prog) error {
 	if !k.Profile.Supports(p.Kind) {
 		return loadErr(EINVAL, "kernel %s has no attach type %s", k.Profile.Version, p.Kind)
 	}
-	if p.Kind.Session() && !k.Arch.FsessionJIT {
+	if p.Kind.Session() && !k.Profile.FsessionJIT(k.Arch) {
 		return loadErr(EOPNOTSUPP, "JIT does not support fsession (%s)", k.Arch.Name)
 	}
 	if err := checkBody(p); err != nil {

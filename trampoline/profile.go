@@ -61,6 +61,12 @@ type Profile struct {
 	// E2BIG (36 fentry, 36 fmod_ret, 18 fsession on amd64; 37 fentry or
 	// fexit, 18 fsession on arm64); 6.18.15 says 38 on both.
 	MaxLinks map[string]int
+	// JIT, when set for an arch, says whether this build has the BPF JIT
+	// there (CONFIG_BPF_JIT, which the build config states; package
+	// vm/facts reads it) instead of the arch's default (Arch.NoJIT,
+	// Debian's builds). A kernel built from Debian's s390x source for
+	// z196 has the JIT that Debian's own z10 build lacks.
+	JIT map[string]bool
 	// Live says the profile's behaviour was checked against a real kernel
 	// of that build; a source-only profile models a tree that was read.
 	Live bool
@@ -124,7 +130,9 @@ type Arch struct {
 	// unset), so no trampoline can be built and every tracing program is
 	// refused at load. Debian's s390x kernels are built for z10
 	// (CONFIG_MARCH_Z10), and arch/s390 selects HAVE_EBPF_JIT only from
-	// z196 on; package vm/facts holds this to each build's config.
+	// z196 on; package vm/facts holds this to each build's config. It is
+	// the default: a profile's JIT, stated by its config, overrides it
+	// (Profile.HasJIT).
 	NoJIT bool
 	// FsessionJIT: bpf_jit_supports_fsession() is true.
 	FsessionJIT bool
@@ -156,7 +164,12 @@ var arches = []*Arch{
 	{Name: "riscv64", FsessionJIT: true, MaxLinks: 38, Generator: true, SyscallPrefix: "__riscv_"},
 	{Name: "loongarch64", MaxLinks: 38, SyscallPrefix: "sys_"},
 	{Name: "ppc64le", MaxLinks: 38, SyscallPrefix: "sys_"},
-	{Name: "s390x", MaxLinks: 27, SyscallPrefix: "__s390x_", NoJIT: true},
+	// s390x: Debian's builds have no JIT; where a build has one (a z196
+	// build of the same source), 7.2.13's JIT supports fsession and
+	// subprogram tail calls (bpf_jit_supports_fsession and
+	// _subprog_tailcalls in arch/s390/net/bpf_jit_comp.c) and, like every
+	// arch but x86_64, has no HAVE_SINGLE_FTRACE_DIRECT_OPS for multi links.
+	{Name: "s390x", FsessionJIT: true, MaxLinks: 27, SyscallPrefix: "__s390x_", NoJIT: true, SubprogTailcalls: true},
 }
 
 // Arches lists every known architecture, x86_64 and arm64 first.
@@ -210,6 +223,21 @@ func (p *Profile) SlotLimit(a *Arch) int {
 	}
 	return a.MaxLinks
 }
+
+// HasJIT says whether this kernel has the BPF JIT on arch a: what its
+// config states (JIT), else the arch's default.
+func (p *Profile) HasJIT(a *Arch) bool {
+	if v, ok := p.JIT[a.Name]; ok {
+		return v
+	}
+	return !a.NoJIT
+}
+
+// FsessionJIT says whether bpf_jit_supports_fsession() is true on this
+// build for a: the arch's JIT supports it and the build has the JIT
+// (without it the weak default says no: Debian's s390x probe load gets
+// EOPNOTSUPP).
+func (p *Profile) FsessionJIT(a *Arch) bool { return p.HasJIT(a) && a.FsessionJIT }
 
 // syscallPrefix is the prefix of the arch's syscall wrappers that this
 // kernel's verifier recognises, or "".

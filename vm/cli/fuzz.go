@@ -41,13 +41,13 @@ func FuzzCase(seed int64, ops int, profile *trampoline.Profile, a *trampoline.Ar
 		targets = append(targets, t)
 	}
 	kinds := []trampoline.Kind{trampoline.KindFentry, trampoline.KindFexit, trampoline.KindFmodRet}
-	if profile.Fsession && a.FsessionJIT {
+	if profile.Fsession && profile.FsessionJIT(a) {
 		kinds = append(kinds, trampoline.KindFsession, trampoline.KindFsession)
 	}
 	switch {
 	case profile.TracingMulti && a.TracingMulti:
 		kinds = append(kinds, trampoline.KindFentryMulti, trampoline.KindFexitMulti)
-		if profile.Fsession && a.FsessionJIT {
+		if profile.Fsession && profile.FsessionJIT(a) {
 			kinds = append(kinds, trampoline.KindFsessionMulti)
 		}
 	case profile.TracingMulti:

@@ -53,6 +53,10 @@ type Kernel struct {
 	Config map[string]string
 	// Facts lists every fact in the order Read found them.
 	Facts []Fact
+	// unstated are the consulted options a recording's facts do not
+	// carry at all (recorded before tramp consulted them): unknown, not
+	// "not set".
+	unstated map[string]bool
 }
 
 // Read collects the facts of a kernel image; config is the build config's
@@ -132,6 +136,14 @@ func FromStated(release string, arch kernels.Arch, st *recording.StatedFacts) (*
 				k.Config[n] = v
 			}
 		}
+		k.eachOption(func(name, _, _ string) {
+			if _, ok := st.Config[name]; !ok {
+				if k.unstated == nil {
+					k.unstated = map[string]bool{}
+				}
+				k.unstated[name] = true
+			}
+		})
 		k.readConfig()
 	}
 	return k, nil
@@ -219,7 +231,7 @@ var configOptions = []struct {
 	{"", "CONFIG_FUNCTION_ERROR_INJECTION", "fmod_ret and sleepable targets (ALLOW_ERROR_INJECTION, else the syscall-wrapper fallback)"},
 	{"", "CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS", "direct trampolines at all"},
 	{"", "CONFIG_DEBUG_INFO_BTF", "vmlinux BTF (needed for the facts above)"},
-	{"", "CONFIG_BPF_JIT", "the BPF JIT: without it no trampoline, every tracing load refused (Debian's s390x, built for z10)"},
+	{"", "CONFIG_BPF_JIT", "the BPF JIT: without it no trampoline, every tracing load refused (Debian's s390x, built for z10; a z196 build of its source has it)"},
 	{kernels.X86_64, "CONFIG_DYNAMIC_FTRACE_WITH_JMP", "jmp mode: a CALL_ORIG trampoline is entered by jmp"},
 	{kernels.X86_64, "CONFIG_X86_KERNEL_IBT", "ENDBR64 at function entry, the patch site after it"},
 	{kernels.X86_64, "CONFIG_MITIGATION_RETHUNK", "return thunks (which one is chosen at boot)"},
@@ -306,6 +318,9 @@ func (k *Kernel) Profile(name string) (*trampoline.Profile, error) {
 	if k.Config != nil {
 		p.ErrorInjection = k.ConfigOn("CONFIG_FUNCTION_ERROR_INJECTION")
 		p.X86JmpMode = k.ConfigOn("CONFIG_DYNAMIC_FTRACE_WITH_JMP")
+		if !k.unstated["CONFIG_BPF_JIT"] {
+			p.JIT = map[string]bool{arch: k.ConfigOn("CONFIG_BPF_JIT")}
+		}
 		stated["x86-jmp-mode"] = Fact{Value: yesNo(p.X86JmpMode), Source: FromConfig, Where: "stated by CONFIG_DYNAMIC_FTRACE_WITH_JMP"}
 	} else {
 		k.add("CONFIG_FUNCTION_ERROR_INJECTION", "not set", Assumed, "no build config; Debian's cloud builds lack it")

@@ -174,6 +174,7 @@ func TestFactsAgreeWithProfiles(t *testing.T) {
 			}
 			if kf.Config != nil {
 				assert.Equal(t, ta.NoJIT, !kf.ConfigOn("CONFIG_BPF_JIT"), "%s: the arch model's NoJIT against CONFIG_BPF_JIT", name)
+				assert.Equal(t, want.HasJIT(ta), got.HasJIT(ta), "%s: the JIT, table profile against the config", name)
 			}
 		}
 	}

@@ -96,7 +96,7 @@ func Compare(rec *recording.Recording, c *cases.Case, prof *trampoline.Profile, 
 	// A fact the model read from BTF, confirmed live: the guest's probe
 	// load of a trivial fsession program at start, which also needs the
 	// arch's JIT to support fsession (bpf_jit_supports_fsession).
-	if fs := prof.Fsession && a.FsessionJIT; rec.Start != nil && rec.Start.FsessionProbe != "" && rec.Start.FsessionSupported != fs {
+	if fs := prof.Fsession && prof.FsessionJIT(a); rec.Start != nil && rec.Start.FsessionProbe != "" && rec.Start.FsessionSupported != fs {
 		bad(c.TargetLine, "the model says fsession %s (%s on %s), the kernel's probe load at start says %s", yesNo(fs), prof.Name, a.Name, rec.Start.FsessionProbe)
 	}
 	// And the multi attach types: a trivial fentry.multi load.
