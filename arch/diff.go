@@ -192,6 +192,9 @@ func fieldKey(r Reloc, code []byte) string {
 	case r.Kind == A64Branch26 && r.Len == 4:
 		imm := int64(int32(uint32(le32())<<6) >> 6)
 		return fmt.Sprintf("image%+#x", imm*4+int64(r.Off))
+	case r.Kind == S390RIL && r.Len == 6:
+		rel := int64(int32(uint32(f[2])<<24 | uint32(f[3])<<16 | uint32(f[4])<<8 | uint32(f[5])))
+		return fmt.Sprintf("image%+#x", rel*2+int64(r.Off))
 	}
 	return fmt.Sprintf("%x", f)
 }

@@ -39,6 +39,13 @@ const (
 	// slli, addi, compressed or not) building the value in one register;
 	// Len covers every instruction of it.
 	RVImm RelocKind = "rv_imm"
+	// S390RIL is an s390x brasl or brcl (RIL, 6 bytes) to the value: the
+	// last four bytes are the signed halfword offset from the
+	// instruction; Len covers the whole instruction.
+	S390RIL RelocKind = "s390_ril_rel32"
+	// S390Imm64Pair is the s390x JIT's load_imm64, "llihf %rN,hi; oilf
+	// %rN,lo" building the value (Len 12).
+	S390Imm64Pair RelocKind = "s390_llihf_oilf"
 )
 
 // Reloc is a field of the image whose bytes depend on an address.

@@ -212,7 +212,7 @@ func (t *Trampoline) Plan() *Plan {
 		p.ExitFuncMeta = Hex64(FuncMeta(p.ArgSlots, 0, true))
 	}
 	ip := 0
-	if p.Flags&FlagIPArg != 0 {
+	if p.Flags&FlagIPArg != 0 || t.Arch.IPSlotAlways {
 		ip = 1
 	}
 	// The first cookie-using node of a list gets the lowest cookie slot:

@@ -146,6 +146,11 @@ type Arch struct {
 	SyscallPrefix string
 	// TracingMulti: the arch can attach tracing multi links.
 	TracingMulti bool
+	// IPSlotAlways: the JIT keeps the ip slot (ctx[-2]) whether or not
+	// BPF_TRAMP_F_IP_ARG asks for it, so the session cookies start one
+	// word lower (s390x: __arch_prepare_bpf_trampoline allocates ip_off
+	// unconditionally).
+	IPSlotAlways bool
 	// SubprogTailcalls: bpf_jit_supports_subprog_tailcalls. Without it
 	// the verifier refuses a program that mixes tail calls and
 	// bpf-to-bpf calls ("mixing of tail_calls and bpf-to-bpf calls is
@@ -169,7 +174,7 @@ var arches = []*Arch{
 	// subprogram tail calls (bpf_jit_supports_fsession and
 	// _subprog_tailcalls in arch/s390/net/bpf_jit_comp.c) and, like every
 	// arch but x86_64, has no HAVE_SINGLE_FTRACE_DIRECT_OPS for multi links.
-	{Name: "s390x", FsessionJIT: true, MaxLinks: 27, SyscallPrefix: "__s390x_", NoJIT: true, SubprogTailcalls: true},
+	{Name: "s390x", FsessionJIT: true, MaxLinks: 27, SyscallPrefix: "__s390x_", NoJIT: true, SubprogTailcalls: true, IPSlotAlways: true},
 }
 
 // Arches lists every known architecture, x86_64 and arm64 first.

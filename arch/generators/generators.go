@@ -6,6 +6,7 @@ import (
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/arch/arm64"
 	"github.com/bpftramp/tramp/arch/riscv64"
+	"github.com/bpftramp/tramp/arch/s390x"
 	"github.com/bpftramp/tramp/arch/x86"
 	"github.com/bpftramp/tramp/trampoline"
 )
@@ -36,18 +37,21 @@ type Generator struct {
 // architecture and, on x86_64, the build and CPU features
 // (x86.Features.ForBoot; EndbrAtFunc from the traced function's first
 // bytes) and the helpers the boot gave a call thunk (call-depth
-// tracking); on riscv64 the build's features (riscv64.Features). The generator of a boot renders, sizes and checks with
-// exactly these, so a size pass and the real pass cannot disagree.
+// tracking); on riscv64 the build's features (riscv64.Features); on
+// s390x the build's and boot's (s390x.Features: expolines). The
+// generator of a boot renders, sizes and checks with exactly these, so a
+// size pass and the real pass cannot disagree.
 type Boot struct {
 	Arch       string
 	X86        x86.Features
 	CallThunks map[string]bool
 	RISCV64    riscv64.Features
+	S390X      s390x.Features
 }
 
 // DebianBoot is a boot of Debian's build under a CPU model that needs no
 // return thunk (TCG's -cpu max): x86.Debian on x86_64, riscv64.Debian
-// on riscv64.
+// on riscv64, s390x.Debian (no expolines) on s390x.
 func DebianBoot(archName string) Boot {
 	b := Boot{Arch: archName}
 	switch archName {
@@ -55,6 +59,8 @@ func DebianBoot(archName string) Boot {
 		b.X86 = x86.Debian
 	case "riscv64":
 		b.RISCV64 = riscv64.Debian
+	case "s390x":
+		b.S390X = s390x.Debian
 	}
 	return b
 }
@@ -69,8 +75,10 @@ func ForBoot(b Boot) (*Generator, error) {
 		return arm64Generator(), nil
 	case "riscv64":
 		return riscv64Generator(b.RISCV64), nil
+	case "s390x":
+		return s390xGenerator(b.S390X), nil
 	}
-	return nil, fmt.Errorf("no generator for %s (tramp generates x86_64, arm64 and riscv64)", b.Arch)
+	return nil, fmt.Errorf("no generator for %s (tramp generates x86_64, arm64, riscv64 and s390x)", b.Arch)
 }
 
 func x86Generator(feat x86.Features, thunks map[string]bool) *Generator {
@@ -140,10 +148,29 @@ func riscv64Generator(feat riscv64.Features) *Generator {
 	}
 }
 
+// s390xGenerator is the s390x generator for a build's features. Its
+// frame offsets are relative to %r15, the trampoline's stack pointer, and
+// the traced function goes on at func+6, past its 6-byte -mfentry site.
+// Every s390x instruction has a fixed length, so the size pass needs no
+// address.
+func s390xGenerator(feat s390x.Features) *Generator {
+	return &Generator{
+		Arch:        "s390x",
+		Generate:    func(p *trampoline.Plan, a arch.Addrs) (*arch.Image, error) { return s390x.Generate(p, feat, a) },
+		Placeholder: s390x.PlaceholderAddrs,
+		Size:        func(p *trampoline.Plan) (int, error) { return s390x.SizeWith(p, feat) },
+		Check:       s390x.Check,
+		Explain:     s390x.Explain,
+		FrameReg:    "%r15",
+		OrigEntry:   func(fn uint64) uint64 { return fn + s390x.PatchSiteEnd },
+	}
+}
+
 var (
 	x86Gen     = x86Generator(x86.Debian, nil)
 	arm64Gen   = arm64Generator()
 	riscv64Gen = riscv64Generator(riscv64.Debian)
+	s390xGen   = s390xGenerator(s390x.Debian)
 )
 
 // For returns the generator of an architecture for DebianBoot.
@@ -155,8 +182,10 @@ func For(archName string) (*Generator, error) {
 		return arm64Gen, nil
 	case "riscv64":
 		return riscv64Gen, nil
+	case "s390x":
+		return s390xGen, nil
 	}
-	return nil, fmt.Errorf("no generator for %s (tramp generates x86_64, arm64 and riscv64)", archName)
+	return nil, fmt.Errorf("no generator for %s (tramp generates x86_64, arm64, riscv64 and s390x)", archName)
 }
 
 // SizeFunc is the link model's image sizer for an architecture, or nil

@@ -243,6 +243,7 @@ var configOptions = []struct {
 	{kernels.RISCV64, "CONFIG_RISCV_ISA_C", "compressed (RVC) instructions in the trampoline"},
 	{kernels.RISCV64, "CONFIG_DYNAMIC_FTRACE_WITH_CALL_OPS", "a traced function reaches its trampoline through ftrace_caller and its ops"},
 	{kernels.S390X, "CONFIG_MARCH_Z10", "built for z10: no HAVE_EBPF_JIT (arch/s390 selects it from z196)"},
+	{kernels.S390X, "CONFIG_EXPOLINE", "expolines: the trampoline returns and calls through __s390_indirect_jump_rN (nospec_uses_trampoline)"},
 }
 
 func (k *Kernel) readConfig() {

@@ -12,6 +12,7 @@ import (
 	"github.com/bpftramp/tramp/arch"
 	"github.com/bpftramp/tramp/arch/generators"
 	"github.com/bpftramp/tramp/arch/riscv64"
+	"github.com/bpftramp/tramp/arch/s390x"
 	"github.com/bpftramp/tramp/arch/x86"
 	"github.com/bpftramp/tramp/cases"
 	"github.com/bpftramp/tramp/trampoline"
@@ -149,6 +150,8 @@ func extract(archName string, code []byte, r arch.Reloc) (uint64, bool) {
 		// The kernel's emit_imm sequence at the field's start, whatever
 		// its length (it depends on the value).
 		return riscv64.ImmValue(code, r.Off)
+	case r.Kind == arch.S390Imm64Pair:
+		return s390x.ImmValue(code, r.Off)
 	}
 	return 0, false
 }
@@ -180,6 +183,11 @@ func plausibleHeapPointer(archName string, v uint64) bool {
 	}
 	if archName == "arm64" {
 		return v>>52 == 0xfff // TTBR1 half, 48- or 52-bit VA
+	}
+	if archName == "s390x" {
+		// One address space from 0: the identity map (kzalloc'd im) low,
+		// vmalloc below the kernel image near 4 TiB (bpf_prog).
+		return v != 0 && v < 1<<53
 	}
 	// x86_64: the upper half, 4- or 5-level paging (vmalloc at 0xffa0...
 	// with LA57); riscv64: Sv39/Sv48/Sv57 kernel space (Sv48's vmalloc at
@@ -318,6 +326,15 @@ func bootOf(rec *recording.Recording, capt *guestapi.Capture) (generators.Boot, 
 				return b, err
 			}
 			b.RISCV64 = feat
+		}
+		return b, nil
+	}
+	if rec.Arch == "s390x" {
+		// nospec_uses_trampoline() needs CONFIG_EXPOLINE, and then also
+		// depends on the boot (nospectre_v2, the CPU's facilities): no
+		// build with it has been measured.
+		if st := rec.Kernel.Stated; st != nil && (st.Config["CONFIG_EXPOLINE"] == "y") {
+			return b, fmt.Errorf("%s s390x: CONFIG_EXPOLINE=y; whether this boot's trampolines use expolines depends on the boot too, and is not modelled", rec.Profile)
 		}
 		return b, nil
 	}
