@@ -31,7 +31,7 @@ func benchRun(b *testing.B, name, archName string) {
 // BenchmarkFsessionRun is one run of the fsession-with-cookie trampoline
 // (both phases, the original function, every check).
 func BenchmarkFsessionRun(b *testing.B) {
-	for _, a := range []string{"x86_64", "arm64", "riscv64"} {
+	for _, a := range []string{"x86_64", "arm64", "riscv64", "s390x"} {
 		b.Run(a, func(b *testing.B) { benchRun(b, "fsession_cookie", a) })
 	}
 }
@@ -39,7 +39,7 @@ func BenchmarkFsessionRun(b *testing.B) {
 // BenchmarkInsns is instruction throughput on a long trampoline (13
 // fentry, 12 fmod_ret and 13 fexit programs).
 func BenchmarkInsns(b *testing.B) {
-	for _, a := range []string{"x86_64", "arm64", "riscv64"} {
+	for _, a := range []string{"x86_64", "arm64", "riscv64", "s390x"} {
 		b.Run(a, func(b *testing.B) { benchRun(b, "slots_limit_mixed", a) })
 	}
 }

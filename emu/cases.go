@@ -107,7 +107,7 @@ func GenerateWith(g *generators.Generator, p *trampoline.Plan, addrs *arch.Addrs
 
 // Check runs a setup once and verifies the run against the plan.
 func Check(s Setup, p *trampoline.Plan, r Run) (*Result, error) {
-	if p != nil && p.Flags&trampoline.FlagTailCallCtx != 0 && s.Arch == "x86_64" {
+	if p != nil && p.Flags&trampoline.FlagTailCallCtx != 0 && (s.Arch == "x86_64" || s.Arch == "s390x") {
 		s.TailCallCtx = true
 	}
 	e, err := New(s)

@@ -1,5 +1,7 @@
 package emu
 
+import "strings"
+
 // Costs counts what one run of an image executed inside the image: the
 // trampoline's own instructions, not the helpers, the programs or the
 // traced function's body, which are stubs here.
@@ -10,17 +12,21 @@ type Costs struct {
 	// memory: on x86_64 pop, ret and leave are loads, push and call are
 	// stores, and an ALU instruction on memory is both (cmp and test only
 	// a load); on arm64 ldr/ldp are loads and str/stp stores (a pair is
-	// one instruction); on riscv64 ld/lw are loads and sd/sw stores.
+	// one instruction); on riscv64 ld/lw are loads and sd/sw stores; on
+	// s390x lg, ltg and lmg are loads, stg and stmg stores, and mvc and
+	// xc both.
 	Loads  int `json:"loads"`
 	Stores int `json:"stores"`
 	// Calls are the helpers and programs the image called. The traced
 	// function's body is not counted (every run enters it once: called
 	// by the image, or returned or jumped into after the fentry
-	// programs), nor is a jump to x86's return thunk (a return).
+	// programs), nor is a jump to x86's return thunk (a return) or to
+	// an s390x expoline thunk (a branch).
 	Calls int `json:"calls"`
 	// Branches are executed branch instructions other than call/bl/blr
-	// (riscv64: jal/jalr that link): jumps taken or not, conditional or
-	// not, and returns.
+	// (riscv64: jal/jalr that link; s390x: brasl and basr): jumps taken
+	// or not, conditional or not, and returns (s390x's no-ops, brcl and
+	// bcr with mask 0 and bcr to %r0, are not counted).
 	Branches int `json:"branches"`
 }
 
@@ -34,7 +40,7 @@ func (e *Emulator) RunCosts(r Run) (*Result, Costs) {
 			user(s)
 		}
 		if s.Off < 0 {
-			if s.Text != "<x86_return_thunk>" && s.Text != "<original function>" {
+			if s.Text != "<x86_return_thunk>" && s.Text != "<original function>" && !strings.HasPrefix(s.Text, "<__s390_indirect_jump_r") {
 				c.Calls++
 			}
 			return
@@ -47,6 +53,10 @@ func (e *Emulator) RunCosts(r Run) (*Result, Costs) {
 		case e.rv != nil:
 			if o := e.rv[s.Off/2]; o != nil {
 				c.addRV(o)
+			}
+		case e.sz != nil:
+			if o := e.sz[s.Off/2]; o != nil {
+				c.addS390(o)
 			}
 		default:
 			if o := e.a64[s.Off/4]; o != nil {
@@ -103,6 +113,26 @@ func (c *Costs) addRV(o *rop) {
 		c.Branches++
 	case rJal, rJalr:
 		if o.rd == 0 {
+			c.Branches++
+		}
+	}
+}
+
+func (c *Costs) addS390(o *sop) {
+	switch o.kind {
+	case sLg, sLtg, sLmg:
+		c.Loads++
+	case sStg, sStmg:
+		c.Stores++
+	case sMvc, sXc:
+		c.Loads++
+		c.Stores++
+	case sBrcl:
+		if o.mask != 0 {
+			c.Branches++
+		}
+	case sBcr:
+		if o.mask != 0 && o.r2 != 0 {
 			c.Branches++
 		}
 	}

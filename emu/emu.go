@@ -23,10 +23,15 @@ const (
 	// CheckAlign: a call (or, on arm64, any sp-based access) with a
 	// misaligned stack pointer.
 	CheckAlign = "stack-alignment"
+	// CheckBackchain (s390x): a call out of the trampoline's frame whose
+	// backchain (152(%r15)) does not hold the entry stack pointer.
+	CheckBackchain = "backchain"
 	// CheckUninit: a read of a stack byte nothing wrote.
 	CheckUninit = "uninitialised-read"
 	// CheckFrame: a write outside the trampoline's own frame (below the
-	// stack pointer or into the caller's frame), or an access outside the
+	// stack pointer or into the caller's frame; on s390x the frame
+	// includes the traced function's register save area its caller
+	// allocated, up to the caller's backchain), or an access outside the
 	// stack.
 	CheckFrame = "frame-write"
 	// CheckHelpers: the kernel helpers were called out of pairs or with
@@ -50,10 +55,12 @@ const (
 	// CheckRetval: the trampoline's return value is not the one the
 	// model predicts.
 	CheckRetval = "retval"
-	// CheckTailCallCtx (x86_64, TAIL_CALL_CTX): the traced BPF program's
+	// CheckTailCallCtx (TAIL_CALL_CTX): the traced BPF program's
 	// body was entered with another rax than the trampoline was: rax
 	// carries the tail-call counter pointer into a tail-call-reachable
-	// program.
+	// program. On s390x: the body did not find the caller's tail call
+	// counter at 64(%r15), or the caller did not get the body's back
+	// there.
 	CheckTailCallCtx = "tail-call-ctx"
 )
 
@@ -104,13 +111,14 @@ type Arg struct {
 
 // Setup describes one trampoline image and its surroundings.
 type Setup struct {
-	Arch string // "x86_64", "arm64" or "riscv64"
+	Arch string // "x86_64", "arm64", "riscv64" or "s390x"
 	Code []byte
 	// Base is the image's address.
 	Base uint64
 	// Func is the traced function's address; OrigEntry the address the
 	// body is entered at (x86 func+5 or func+9 behind ENDBR, arm64
-	// and riscv64 func+8; riscv64's t0 holds it at entry).
+	// and riscv64 func+8; riscv64's t0 holds it at entry; s390x func+6,
+	// in %r0 at entry).
 	Func, OrigEntry uint64
 	// Im is struct bpf_tramp_image * (0: unknown, any consistent value).
 	Im uint64
@@ -123,9 +131,12 @@ type Setup struct {
 	// CallMode (x86): the traced function calls the trampoline (pushing
 	// the address after its 5-byte call site) instead of jumping to it.
 	CallMode bool
-	// TailCallCtx (x86_64): the target is a tail-call-reachable BPF
-	// program, whose body must be entered with the rax the trampoline
-	// got (emit_prologue / LOAD_TRAMP_TAIL_CALL_CNT_PTR).
+	// TailCallCtx: the target is a tail-call-reachable BPF program. On
+	// x86_64 its body must be entered with the rax the trampoline got
+	// (emit_prologue / LOAD_TRAMP_TAIL_CALL_CNT_PTR); on s390x it must
+	// find the caller's tail call counter at 64(%r15), and the caller
+	// must get the body's back there (the BPF_PSEUDO_CALL copies of
+	// bpf_jit_insn, which __arch_prepare_bpf_trampoline repeats).
 	TailCallCtx bool
 }
 

@@ -3,6 +3,8 @@ package emu
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -135,8 +137,12 @@ func TestRandomPlans(t *testing.T) {
 		}
 		for _, prof := range trampoline.Profiles() {
 			for _, a := range trampoline.Arches() {
-				if a.Name != "x86_64" && a.Name != "arm64" && a.Name != "riscv64" {
+				if a.Name != "x86_64" && a.Name != "arm64" && a.Name != "riscv64" && a.Name != "s390x" {
 					continue
+				}
+				prof := prof
+				if a.Name == "s390x" {
+					prof = s390xJIT(prof)
 				}
 				runs++
 				for _, p := range checkRandom(t, src, prof, a, nil, skip) {
@@ -148,7 +154,8 @@ func TestRandomPlans(t *testing.T) {
 			break
 		}
 	}
-	t.Logf("%d random case/profile/arch combinations; %d runs on pre-7.2.8 x86 profiles with a non-struct argument wider than 8 bytes failed a check (the extra argument word overwrites the frame, see narrowWideArgs)", runs, knownWide)
+	t.Logf("%d random case/profile/arch combinations; %d runs on pre-7.2.8 x86 profiles with a non-struct argument wider than 8 bytes failed a check (the extra argument word overwrites the frame, see narrowWideArgs)",
+		runs, knownWide)
 }
 
 // FuzzEmu: random plans, random bytes as code and random corruptions of
@@ -160,13 +167,22 @@ func FuzzEmu(f *testing.F) {
 	f.Add(uint64(3), uint8(3), []byte{0xe8, 0, 0, 0, 0})
 	f.Add(uint64(5), uint8(16), []byte{0x7d, 0x71, 0x06, 0xe4, 0xef, 0x00, 0x00, 0x00, 0x82, 0x80})
 	f.Add(uint64(9), uint8(18), []byte{0x13, 0x05, 0x02, 0x82})
+	for _, name := range []string{"frame", "origstack-EXPOLINE"} {
+		if b, err := os.ReadFile(filepath.Join("testdata", "s390x", name+".bin")); err == nil {
+			f.Add(uint64(11), uint8(32), b)
+			f.Add(uint64(13), uint8(34), b[:16])
+		}
+	}
 	f.Fuzz(func(t *testing.T, seed uint64, mode uint8, data []byte) {
 		r := rand.New(rand.NewPCG(seed, uint64(mode)))
-		// Bit 0 picks x86_64 or arm64, bit 4 riscv64; bits 1-2 the mode,
-		// bit 3 the skip.
+		// Bit 0 picks x86_64 or arm64, bit 4 riscv64, bit 5 s390x; bits
+		// 1-2 the mode, bit 3 the skip.
 		archName := []string{"x86_64", "arm64"}[mode&1]
 		if mode&16 != 0 {
 			archName = "riscv64"
+		}
+		if mode&32 != 0 {
+			archName = "s390x"
 		}
 		switch mode >> 1 & 3 {
 		case 0: // random bytes as the whole image
@@ -188,6 +204,9 @@ func FuzzEmu(f *testing.F) {
 			profs := trampoline.Profiles()
 			prof := profs[r.IntN(len(profs))]
 			a, _ := trampoline.LookupArch(archName)
+			if archName == "s390x" {
+				prof = s390xJIT(prof)
+			}
 			mutate := func(code []byte) []byte {
 				out := append([]byte(nil), code...)
 				for i := 0; i+1 < len(data) && len(out) > 0; i += 2 {

@@ -42,12 +42,16 @@ const (
 	stubBPFFunc
 	stubOrig
 	stubReturnThunk
+	// stubJumpThunk is an s390x expoline thunk (__s390_indirect_jump_rN):
+	// it branches to %rN.
+	stubJumpThunk
 )
 
 type stub struct {
 	kind stubKind
 	name string
 	prog int // stubBPFFunc: index in Setup.Progs
+	reg  int // stubJumpThunk: the register it branches to
 }
 
 // Emulator runs one image; decoded instructions are kept across runs.
@@ -59,6 +63,10 @@ type Emulator struct {
 	x86     []*xop
 	a64     []*aop
 	rv      []*rop // riscv64: one per 2-byte parcel
+	sz      []*sop // s390x: one per halfword
+	// be: the machine is big-endian (s390x): memory words are stored
+	// most significant byte first.
+	be bool
 	// abi is where each argument word goes at the traced function's
 	// entry.
 	abi []argLoc
@@ -79,8 +87,11 @@ func New(s Setup) (*Emulator, error) {
 		e.a64 = make([]*aop, (len(s.Code)+3)/4)
 	case "riscv64":
 		e.rv = make([]*rop, (len(s.Code)+1)/2)
+	case "s390x":
+		e.sz = make([]*sop, (len(s.Code)+1)/2)
+		e.be = true
 	default:
-		return nil, fmt.Errorf("emu: no machine for arch %q (x86_64, arm64, riscv64)", s.Arch)
+		return nil, fmt.Errorf("emu: no machine for arch %q (x86_64, arm64, riscv64, s390x)", s.Arch)
 	}
 	add := func(addr uint64, st stub) error {
 		if prev, ok := e.stubs[addr]; ok && prev != st {
@@ -94,6 +105,7 @@ func New(s Setup) (*Emulator, error) {
 	}
 	for name, addr := range s.Symbols {
 		var k stubKind
+		reg := 0
 		switch {
 		case name == trampoline.HelperTrampEnter:
 			k = stubTrampEnter
@@ -107,10 +119,16 @@ func New(s Setup) (*Emulator, error) {
 			// x86_return_thunk itself (the generic placeholder) and every
 			// thunk it may point at: each returns.
 			k = stubReturnThunk
+		case s.Arch == "s390x":
+			r, ok := s390ThunkReg(name)
+			if !ok {
+				continue
+			}
+			k, reg = stubJumpThunk, r
 		default:
 			continue
 		}
-		if err := add(addr, stub{kind: k, name: name}); err != nil {
+		if err := add(addr, stub{kind: k, name: name, reg: reg}); err != nil {
 			return nil, err
 		}
 		if k == stubProgEnter {
@@ -153,10 +171,14 @@ type machine struct {
 	run *Run
 	res *Result
 
-	regs [32]uint64 // x86: rax..r15; arm64: x0..x30, [31] = sp; riscv64: x0..x31 (x2 = sp)
+	regs [32]uint64 // x86: rax..r15; arm64: x0..x30, [31] = sp; riscv64: x0..x31 (x2 = sp); s390x: r0..r15
 	pc   uint64
 	// x86 flags.
 	zf, sf, cf, of bool
+	// s390x condition code (ccSet: an instruction set it since the last
+	// call).
+	cc    uint8
+	ccSet bool
 	// callDepth is the per-CPU call-depth counter the x86 accounting
 	// template shifts (the kernel starts it with the top bit set);
 	// callDepthOps counts those shifts.
@@ -166,10 +188,17 @@ type machine struct {
 	stack *[stackSize]byte
 	init  *[stackSize]bool
 	// low is the lowest stack address written (for the reset).
-	low        uint64
-	entrySP    uint64
-	parentSlot uint64 // x86: where the caller's return address is
-	saved      [32]uint64
+	low     uint64
+	entrySP uint64
+	// frameTop is the end of the area the trampoline may write: the
+	// entry stack pointer, on s390x the end of the register save area
+	// the traced function's caller allocated below its backchain.
+	frameTop uint64
+	// tailCallCnt (s390x) is the tail call counter the traced function's
+	// body must find at 64(%r15) and the caller must get back.
+	tailCallCnt uint32
+	parentSlot  uint64 // x86: where the caller's return address is
+	saved       [32]uint64
 
 	stop      bool
 	insns     int
@@ -204,6 +233,8 @@ func (m *machine) sp() uint64 {
 		return m.regs[4]
 	case "riscv64":
 		return m.regs[2]
+	case "s390x":
+		return m.regs[15]
 	}
 	return m.regs[31]
 }
@@ -225,8 +256,9 @@ func (d desc) String() string {
 	return d.who + ": " + w
 }
 
-// read reads n bytes little-endian; it reports uninitialised bytes and
-// accesses outside the stack.
+// read reads n bytes in the machine's byte order (little-endian, or
+// big-endian on s390x); it reports uninitialised bytes and accesses
+// outside the stack.
 func (m *machine) read(addr uint64, n int, what string) uint64 {
 	return m.readD(addr, n, desc{what: what})
 }
@@ -239,11 +271,20 @@ func (m *machine) readD(addr uint64, n int, d desc) uint64 {
 	o := addr - stackLow
 	var v uint64
 	bad := false
-	for i := n - 1; i >= 0; i-- {
-		if !m.init[o+uint64(i)] {
-			bad = true
+	if m.e.be {
+		for i := 0; i < n; i++ {
+			if !m.init[o+uint64(i)] {
+				bad = true
+			}
+			v = v<<8 | uint64(m.stack[o+uint64(i)])
 		}
-		v = v<<8 | uint64(m.stack[o+uint64(i)])
+	} else {
+		for i := n - 1; i >= 0; i-- {
+			if !m.init[o+uint64(i)] {
+				bad = true
+			}
+			v = v<<8 | uint64(m.stack[o+uint64(i)])
+		}
 	}
 	if bad {
 		m.violate(CheckUninit, "%s: read of %d bytes at %s includes uninitialised bytes", d, n, m.where(addr))
@@ -259,11 +300,15 @@ func (m *machine) peek(addr uint64) (uint64, bool) {
 	o := addr - stackLow
 	in := m.init[o : o+8]
 	ok := in[0] && in[1] && in[2] && in[3] && in[4] && in[5] && in[6] && in[7]
+	if m.e.be {
+		return binary.BigEndian.Uint64(m.stack[o : o+8]), ok
+	}
 	return binary.LittleEndian.Uint64(m.stack[o : o+8]), ok
 }
 
 // write stores n bytes; it must land in the trampoline's frame: at or
-// above sp and below the entry stack pointer.
+// above sp and below the entry stack pointer (on s390x below frameTop:
+// the traced function's own part of its caller's frame).
 func (m *machine) write(addr uint64, n int, v uint64, what string) {
 	m.writeD(addr, n, v, desc{what: what})
 }
@@ -273,19 +318,58 @@ func (m *machine) writeD(addr uint64, n int, v uint64, what desc) {
 		m.fatal(CheckFrame, "%s: write of %d bytes at %#x, outside the stack", what, n, addr)
 		return
 	}
-	if sp := m.sp(); addr < sp || addr+uint64(n) > m.entrySP {
-		m.violate(CheckFrame, "%s: write of %d bytes at %s, outside the frame [sp %s, entry sp %s)", what, n, m.where(addr), m.where(sp), m.where(m.entrySP))
-	}
+	m.checkWrite(addr, n, what)
 	m.poke(addr, n, v)
 }
 
+// checkWrite reports a write of n bytes at addr outside the frame.
+func (m *machine) checkWrite(addr uint64, n int, what desc) {
+	if sp := m.sp(); addr < sp || addr+uint64(n) > m.frameTop {
+		end := "entry sp " + m.where(m.entrySP)
+		if m.frameTop != m.entrySP {
+			end = "frame top " + m.where(m.frameTop)
+		}
+		m.violate(CheckFrame, "%s: write of %d bytes at %s, outside the frame [sp %s, %s)", what, n, m.where(addr), m.where(sp), end)
+	}
+}
+
+// poke stores n bytes in the machine's byte order, unchecked.
 func (m *machine) poke(addr uint64, n int, v uint64) {
 	m.touch(addr)
 	o := addr - stackLow
 	for i := 0; i < n; i++ {
-		m.stack[o+uint64(i)] = byte(v >> (8 * i))
+		sh := 8 * i
+		if m.e.be {
+			sh = 8 * (n - 1 - i)
+		}
+		m.stack[o+uint64(i)] = byte(v >> sh)
 		m.init[o+uint64(i)] = true
 	}
+}
+
+// peekN reads n bytes without checks (ok: all initialised).
+func (m *machine) peekN(addr uint64, n int) (uint64, bool) {
+	if !inStack(addr, n) {
+		return 0, false
+	}
+	o := addr - stackLow
+	var v uint64
+	ok := true
+	for i := 0; i < n; i++ {
+		k := i
+		if !m.e.be {
+			k = n - 1 - i
+		}
+		ok = ok && m.init[o+uint64(k)]
+		v = v<<8 | uint64(m.stack[o+uint64(k)])
+	}
+	return v, ok
+}
+
+// peek4 is a 4-byte peekN that ignores initialisation.
+func (m *machine) peek4(addr uint64) uint32 {
+	v, _ := m.peekN(addr, 4)
+	return uint32(v)
 }
 
 // where names a stack address relative to the entry stack pointer.
@@ -311,6 +395,20 @@ func (m *machine) scribbleBelow() {
 	copy(m.stack[a:b], poisonBytes[:b-a])
 	clear(m.init[a:b])
 	m.touch(lo)
+}
+
+// scribbleSaveArea (s390x) leaves a callee's garbage in the register
+// save area its caller allocated for it: the STACK_FRAME_OVERHEAD bytes
+// at %r15 up to the backchain.
+func (m *machine) scribbleSaveArea() {
+	sp := m.sp()
+	if !inStack(sp, s390BackchainOff) {
+		return
+	}
+	o := sp - stackLow
+	copy(m.stack[o:o+s390BackchainOff], poisonBytes[:s390BackchainOff])
+	clear(m.init[o : o+s390BackchainOff])
+	m.touch(sp)
 }
 
 var poisonBytes = func() (b [scribble]byte) {
@@ -373,6 +471,8 @@ func (e *Emulator) Run(r Run) *Result {
 				m.stepX86()
 			case e.rv != nil:
 				m.stepRV()
+			case e.sz != nil:
+				m.stepS390()
 			default:
 				m.stepA64()
 			}

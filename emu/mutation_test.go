@@ -20,6 +20,9 @@ func generated(t *testing.T, name, archName string) (*Generated, Run) {
 	require.NoError(t, err)
 	prof, _ := trampoline.LookupProfile("debian-7.2.13")
 	a, _ := trampoline.LookupArch(archName)
+	if archName == "s390x" {
+		prof = s390xJIT(prof)
+	}
 	runs, err := RunSteps(c, prof, a)
 	if err != nil || len(runs) == 0 || runs[0].Plan == nil {
 		t.Fatalf("%s: no run with an image (%v)", name, err)
@@ -94,8 +97,54 @@ func rvStore(t *testing.T, code []byte, off int, rs2 uint32) int {
 	return off
 }
 
-// TestMutations breaks generated images in four ways and expects each to
-// be caught by a named check; the unbroken images pass.
+// s390Find returns the offset of the only instruction of an s390x image
+// that match says is the one (decoded by the machine).
+func s390Find(t *testing.T, g *Generated, what string, match func(o *sop) bool) int {
+	t.Helper()
+	e := &Emulator{s: g.Setup}
+	at := -1
+	for off := 0; off < len(g.Setup.Code); off += s390Len(g.Setup.Code[off]) {
+		if o := e.decodeS390(off); o.err == "" && match(o) {
+			if at >= 0 {
+				t.Fatalf("%s at %#x and %#x", what, at, off)
+			}
+			at = off
+		}
+	}
+	if at < 0 {
+		t.Fatalf("no %s in the image", what)
+	}
+	return at
+}
+
+// s390Nop6 is the image's own first skip NOP (brcl 0: it never
+// branches, whatever its offset), a 6-byte no-op to patch in.
+func s390Nop6(t *testing.T, g *Generated) []byte {
+	t.Helper()
+	e := &Emulator{s: g.Setup}
+	for off := 0; off < len(g.Setup.Code); off += s390Len(g.Setup.Code[off]) {
+		if o := e.decodeS390(off); o.kind == sBrcl && o.mask == 0 {
+			return g.Setup.Code[off : off+6]
+		}
+	}
+	t.Fatal("no brcl 0 in the image")
+	return nil
+}
+
+// s390Patch replaces the instruction at off, checked by match, with
+// repl.
+func s390Patch(t *testing.T, g *Generated, off int, what string, match func(o *sop) bool, repl []byte) []byte {
+	t.Helper()
+	e := &Emulator{s: g.Setup}
+	o := e.decodeS390(off)
+	if o.err != "" || !match(o) || int(o.n) != len(repl) {
+		t.Fatalf("%q at %#x is not %s", o.text, off, what)
+	}
+	return patch(t, g.Setup.Code, off, g.Setup.Code[off:off+len(repl)], repl)
+}
+
+// TestMutations breaks generated images in several ways per arch and
+// expects each to be caught by a named check; the unbroken images pass.
 func TestMutations(t *testing.T) {
 	type mutation struct {
 		name, caseName, arch string
@@ -181,6 +230,44 @@ func TestMutations(t *testing.T) {
 			}
 			return patch(t, g.Setup.Code, off, g.Setup.Code[off:off+2], []byte{0x01, 0x00})
 		}, []string{CheckControl}},
+		{"dropped r7 restore", "fsession_cookie", "s390x", func(t *testing.T, g *Generated) []byte {
+			// lmg %r7,%r8,r7_r8_off(%r15) before the return -> brcl 0
+			isRestore := func(o *sop) bool { return o.kind == sLmg && o.r1 == 7 && o.r2 == 8 && o.b == 15 }
+			off := s390Find(t, g, "lmg %r7,%r8", isRestore)
+			return s390Patch(t, g, off, "lmg %r7,%r8", isRestore, s390Nop6(t, g))
+		}, []string{CheckCalleeSaved}},
+		{"wrong cookie index", "fsession_cookie", "s390x", func(t *testing.T, g *Generated) []byte {
+			// oilf %r0,func_meta (llihf, oilf, stg %r0,func_meta_off
+			// before the program) with the cookie index one higher
+			off := label(t, g.Image, "entry:s") - 12
+			isMeta := func(o *sop) bool { return o.kind == sOilf && o.r1 == 0 && o.imm>>8&0xff != 0 }
+			meta := binary.BigEndian.Uint32(g.Setup.Code[off+2:])
+			w := append([]byte(nil), g.Setup.Code[off:off+2]...)
+			return s390Patch(t, g, off, "oilf %r0,func_meta", isMeta, binary.BigEndian.AppendUint32(w, meta+0x100))
+		}, []string{CheckObservation}},
+		{"missing retval store", "fsession_cookie", "s390x", func(t *testing.T, g *Generated) []byte {
+			// stg %r2,retval_off(%r15) after brasl %r14,func+6
+			off := label(t, g.Image, "call_orig") + 6
+			isStore := func(o *sop) bool { return o.kind == sStg && o.r1 == 2 && o.b == 15 }
+			return s390Patch(t, g, off, "stg %r2,retval", isStore, s390Nop6(t, g))
+		}, []string{CheckRetval, CheckObservation}},
+		{"misaligned call", "fsession_cookie", "s390x", func(t *testing.T, g *Generated) []byte {
+			// aghi %r15,-S -> -(S+4)
+			isAlloc := func(o *sop) bool { return o.kind == sAghi && o.r1 == 15 && o.imm < 0 }
+			w := append([]byte(nil), g.Setup.Code[4:6]...)
+			return s390Patch(t, g, 4, "aghi %r15,-S", isAlloc, binary.BigEndian.AppendUint16(w, uint16(-g.Image.FrameSize-4)))
+		}, []string{CheckAlign}},
+		{"tail call counter kept", "tailcall_fentry_fexit", "s390x", func(t *testing.T, g *Generated) []byte {
+			// mvc tccnt_off(4,%r15),64(%r15) after the call of the
+			// original function -> brcl 0: the body's counter does not go
+			// back to the caller
+			isCopy := func(o *sop) bool { return o.kind == sMvc && o.length == 4 && o.d2 == 64 && o.b2 == 15 }
+			off := s390Find(t, g, "mvc tccnt,64(%r15)", isCopy)
+			if off < label(t, g.Image, "call_orig") {
+				t.Fatalf("mvc tccnt,64(%%r15) at %#x is before the call", off)
+			}
+			return s390Patch(t, g, off, "mvc tccnt,64(%r15)", isCopy, s390Nop6(t, g))
+		}, []string{CheckTailCallCtx}},
 	}
 	for _, m := range ms {
 		g, run := generated(t, m.caseName, m.arch)

@@ -43,6 +43,8 @@ func FromImage(p *trampoline.Plan, img *arch.Image, addrs arch.Addrs, progs []*t
 	case "x86_64":
 		s.CallMode = !p.JmpMode
 		s.TailCallCtx = p.Flags&trampoline.FlagTailCallCtx != 0
+	case "s390x":
+		s.TailCallCtx = p.Flags&trampoline.FlagTailCallCtx != 0
 	case "arm64", "riscv64":
 	default:
 		return s, fmt.Errorf("emu: no machine for %s", p.Arch)
@@ -53,8 +55,8 @@ func FromImage(p *trampoline.Plan, img *arch.Image, addrs arch.Addrs, progs []*t
 // KernelImage is a trampoline image read from a real kernel: its bytes
 // at Base, the traced function at Func with the patched entry ftrace or
 // the JIT put at EntryOffset (EntryKind: call or jmp on x86_64, bl on
-// arm64, auipc+jalr on riscv64 with EntryOffset at the jalr), and each
-// program's bpf_func by name.
+// arm64, auipc+jalr on riscv64 with EntryOffset at the jalr, brasl or
+// brcl at offset 0 on s390x), and each program's bpf_func by name.
 type KernelImage struct {
 	Arch        string
 	Code        []byte
@@ -70,7 +72,7 @@ type KernelImage struct {
 // export, are left unknown (the run checks that they are used
 // consistently). The original function resumes after the patched entry
 // (x86 ftrace's 5-byte call or jmp; arm64's bl after "mov x9, x30";
-// riscv64's jalr after the auipc).
+// riscv64's jalr after the auipc; s390x's 6-byte patch site).
 func FromKernelImage(k KernelImage, symbols map[string]uint64, m trampoline.FuncModel, progs []*trampoline.Prog) (Setup, error) {
 	s := Setup{Arch: k.Arch, Code: k.Code, Base: k.Base, Func: k.Func, Symbols: symbols, Model: m}
 	s.Progs = progsOf(progs, func(name string) (arch.ProgAddrs, bool) {
@@ -109,6 +111,19 @@ func FromKernelImage(k KernelImage, symbols map[string]uint64, m trampoline.Func
 			off = 4
 		}
 		s.OrigEntry = k.Func + uint64(off) + 4
+	case "s390x":
+		// The 6-byte -mfentry site: "brasl %r0,target" where ftrace
+		// patches the branch (cpu_has_seq_insn), else "brcl 15" to the
+		// function's hotpatch trampoline (ftrace_make_trampoline_call);
+		// a BPF program's prologue "brcl 15" to its PLT
+		// (bpf_arch_text_poke). Each enters with %r0 past the site, and
+		// the body goes on there.
+		switch k.EntryKind {
+		case "brasl", "brcl", "unknown":
+		default:
+			return s, fmt.Errorf("the traced function's entry is %q, not a brasl or brcl", k.EntryKind)
+		}
+		s.OrigEntry = k.Func + uint64(k.EntryOffset) + 6
 	default:
 		return s, fmt.Errorf("emu: no machine for %s", k.Arch)
 	}

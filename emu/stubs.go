@@ -30,6 +30,8 @@ func (m *machine) returnAddr() uint64 {
 		return v
 	case "riscv64":
 		return m.regs[1]
+	case "s390x":
+		return m.regs[14]
 	}
 	return m.regs[30]
 }
@@ -55,6 +57,16 @@ func (m *machine) stubReturn(ret uint64, hasRet bool) {
 			m.regs[10] = ret
 		}
 		m.pc = m.regs[1]
+	case "s390x":
+		for _, r := range s390CallerSaved {
+			m.regs[r] = poisonCall | uint64(r)
+		}
+		if hasRet {
+			m.regs[2] = ret
+		}
+		m.pc = m.regs[14]
+		m.ccSet = false
+		m.scribbleSaveArea()
 	default:
 		for r := 0; r <= 17; r++ {
 			m.regs[r] = poisonCall | uint64(r)
@@ -97,6 +109,10 @@ func (m *machine) callStub(st stub) {
 	case stubReturnThunk:
 		m.pc = m.read(m.regs[4], 8, "return address")
 		m.regs[4] += 8
+	case stubJumpThunk:
+		// GEN_BR_THUNK's "exrl 0,0f; j .; 0: br %rN": a branch to %rN
+		// that changes nothing else.
+		m.pc = m.regs[st.reg]
 	case stubTrampEnter:
 		m.trampEnter()
 	case stubTrampExit:
@@ -165,7 +181,7 @@ func (m *machine) progEnter(helper string) {
 		prog = i
 	}
 	// struct bpf_tramp_run_ctx: bpf_cookie at 0, saved_run_ctx at 8.
-	if !inStack(runCtx, 16) || runCtx < m.sp() || runCtx+16 > m.entrySP {
+	if !inStack(runCtx, 16) || runCtx < m.sp() || runCtx+16 > m.frameTop {
 		m.fatal(CheckHelpers, "%s: run_ctx %#x is not inside the trampoline's frame", helper, runCtx)
 		return
 	}
@@ -320,6 +336,10 @@ func (m *machine) orig() {
 	if s.TailCallCtx && s.Arch == "x86_64" && m.regs[0] != m.saved[0] {
 		m.violate(CheckTailCallCtx, "%s: rax is %#x, the trampoline was entered with the tail-call counter pointer %#x", who, m.regs[0], m.saved[0])
 	}
+	if s.Arch == "s390x" {
+		m.origS390(who)
+		return
+	}
 	base := m.stackArgBase(m.sp())
 	for _, l := range m.e.abi {
 		var got uint64
@@ -338,4 +358,74 @@ func (m *machine) orig() {
 		r &= 1<<(8*s.Model.RetSize) - 1
 	}
 	m.stubReturn(r, true)
+}
+
+// origS390 is the traced function's body on s390x: it reads its
+// arguments (through the pointers of those passed by reference, which
+// must be the caller's own) and the tail call counter a BPF caller
+// passes at 64(%r15) (bpf_jit_insn's BPF_PSEUDO_CALL copies it there
+// and back), takes a tail call (the counter goes up by one) and returns
+// the configured value.
+func (m *machine) origS390(who string) {
+	s := &m.e.s
+	sp := m.sp()
+	base := m.stackArgBase(sp)
+	callerBase := m.stackArgBase(m.entrySP)
+	for _, l := range m.e.abi {
+		var got uint64
+		if l.reg >= 0 {
+			got = m.regs[l.reg]
+		} else {
+			got = m.readD(base+8*uint64(l.stack), 8, desc{who, "stack argument word %d", l.stack})
+		}
+		if l.byRef {
+			if l.word == 0 {
+				var want uint64
+				if l.reg >= 0 {
+					want = m.saved[l.reg]
+				} else {
+					want, _ = m.peekN(callerBase+8*uint64(l.stack), 8)
+				}
+				if got != want {
+					m.violate(CheckOrigArgs, "%s: argument %d is passed by reference at %#x, the caller passed %#x", who, l.arg, got, want)
+					continue
+				}
+			}
+			n := 8
+			if l.shift != 0 {
+				n = 8 - int(l.shift/8)
+			}
+			got = m.readD(got+8*uint64(l.word), n, desc{who, "argument word %d passed by reference", l.arg})
+			want := argWord(m.run.Args[l.arg], l) >> l.shift
+			if got != want {
+				m.violate(CheckOrigArgs, "%s: argument %d word %d is %#x, the caller passed %#x", who, l.arg, l.word, got, want)
+			}
+			continue
+		}
+		want := argWord(m.run.Args[l.arg], l)
+		if got&l.mask != want {
+			m.violate(CheckOrigArgs, "%s: argument %d is %#x, the caller passed %#x", who, l.arg, got&l.mask, want)
+		}
+	}
+	tcc, tccInit := m.peekN(sp+s390TailCallCntOff, 4)
+	if s.TailCallCtx {
+		if v := m.readD(sp+s390TailCallCntOff, 4, desc{who, "tail_call_cnt at 64(%r15)", 0}); v != uint64(m.tailCallCnt) {
+			m.violate(CheckTailCallCtx, "%s: tail_call_cnt at 64(%%r15) is %#x, the caller passed %#x", who, v, m.tailCallCnt)
+		}
+	}
+	r := m.run.OrigRet
+	if s.Model.RetSize > 0 && s.Model.RetSize < 8 {
+		r &= 1<<(8*s.Model.RetSize) - 1
+	}
+	m.stubReturn(r, true)
+	// The body's garbage in its save area spares the counter word: a
+	// BPF body hands its counter back there, a kernel function leaves
+	// the word alone (the trampoline reads it back either way).
+	switch {
+	case s.TailCallCtx:
+		m.tailCallCnt++
+		m.poke(sp+s390TailCallCntOff, 4, uint64(m.tailCallCnt))
+	case tccInit:
+		m.poke(sp+s390TailCallCntOff, 4, tcc)
+	}
 }

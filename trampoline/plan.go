@@ -147,6 +147,9 @@ type Plan struct {
 	// A64MovIsAdd: arm64's A64_MOV of general registers is "add xd, xn,
 	// #0" rather than "orr xd, xzr, xm" (before 7.0).
 	A64MovIsAdd bool `json:"a64_mov_is_add,omitempty"`
+	// ModRetExtended and ModRetSkipsIsReturn are the arch's (Arch).
+	ModRetExtended      bool `json:"modret_extended,omitempty"`
+	ModRetSkipsIsReturn bool `json:"modret_skips_is_return,omitempty"`
 }
 
 // Helper symbols (bpf_trampoline_enter/exit in kernel/bpf/trampoline.c).
@@ -197,6 +200,9 @@ func (t *Trampoline) Plan() *Plan {
 		IPAfterCallNOP: t.Profile.IPAfterCallNOP,
 		ArgCountOnly:   !t.Profile.FuncMeta,
 		A64MovIsAdd:    t.Profile.A64MovIsAdd,
+
+		ModRetExtended:      t.Arch.ModRetExtended,
+		ModRetSkipsIsReturn: t.Arch.ModRetSkipsIsReturn,
 	}
 	p.JmpMode = p.Flags&FlagCallOrig != 0 && p.Flags&FlagSkipFrame == 0 && t.Arch.Name == "x86_64"
 	for _, n := range t.lists[ListFentry] {

@@ -45,7 +45,10 @@ func Predict(p *Plan, origRet uint64, skip map[string]bool) Prediction {
 		}
 		pr.Calls = append(pr.Calls, Expected{n, PhaseModRet, meta, slot})
 		slot = uint64(n.Returns)
-		if n.Returns != 0 { // a non-zero fmod_ret skips the rest and the original
+		if p.ModRetExtended {
+			slot = extendRet(slot, p.Func.RetSize, p.Func.RetFlags)
+		}
+		if slot != 0 { // a non-zero fmod_ret skips the rest and the original
 			modret = true
 			break
 		}
@@ -57,7 +60,7 @@ func Predict(p *Plan, origRet uint64, skip map[string]bool) Prediction {
 			pr.OrigCalled = 1
 		}
 	}
-	if p.FsessionCount > 0 {
+	if p.FsessionCount > 0 && !(modret && p.ModRetSkipsIsReturn) {
 		meta = uint64(p.ExitFuncMeta)
 	}
 	for _, n := range p.Fexit {
@@ -65,9 +68,35 @@ func Predict(p *Plan, origRet uint64, skip map[string]bool) Prediction {
 			meta = uint64(n.FuncMeta)
 		}
 		if !skip[n.Prog] {
-			pr.Calls = append(pr.Calls, Expected{n, n.Phase, meta, slot})
+			ph := n.Phase
+			if n.Kind.Session() && meta>>IsReturnShift&1 == 0 {
+				ph = PhaseEntry // ModRetSkipsIsReturn: it looks like an entry
+			}
+			pr.Calls = append(pr.Calls, Expected{n, ph, meta, slot})
 		}
 	}
 	pr.Retval = slot
 	return pr
+}
+
+// extendRet is a return value as sign_zero_extend leaves it for a
+// function returning size bytes (signed per flags): 1, 2 and 4 bytes
+// extended, anything else unchanged.
+func extendRet(v uint64, size, flags int) uint64 {
+	signed := flags&FmodelSignedArg != 0
+	switch {
+	case size == 1 && signed:
+		return uint64(int64(int8(v)))
+	case size == 1:
+		return uint64(uint8(v))
+	case size == 2 && signed:
+		return uint64(int64(int16(v)))
+	case size == 2:
+		return uint64(uint16(v))
+	case size == 4 && signed:
+		return uint64(int64(int32(v)))
+	case size == 4:
+		return uint64(uint32(v))
+	}
+	return v
 }

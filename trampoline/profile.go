@@ -151,6 +151,17 @@ type Arch struct {
 	// word lower (s390x: __arch_prepare_bpf_trampoline allocates ip_off
 	// unconditionally).
 	IPSlotAlways bool
+	// ModRetExtended: an fmod_ret program's result is stored sign- or
+	// zero-extended to the function's return type, and the test that
+	// skips the original sees the extended value (s390x: invoke_bpf_prog
+	// runs sign_zero_extend under save_ret).
+	ModRetExtended bool
+	// ModRetSkipsIsReturn: a non-zero fmod_ret result branches past the
+	// store of func_meta with is_return (s390x: the do_fexit label
+	// follows that store), so the fexit list runs with the last func_meta
+	// the entry side stored, and a session program that stores none of
+	// its own sees is_return 0.
+	ModRetSkipsIsReturn bool
 	// SubprogTailcalls: bpf_jit_supports_subprog_tailcalls. Without it
 	// the verifier refuses a program that mixes tail calls and
 	// bpf-to-bpf calls ("mixing of tail_calls and bpf-to-bpf calls is
@@ -174,7 +185,8 @@ var arches = []*Arch{
 	// subprogram tail calls (bpf_jit_supports_fsession and
 	// _subprog_tailcalls in arch/s390/net/bpf_jit_comp.c) and, like every
 	// arch but x86_64, has no HAVE_SINGLE_FTRACE_DIRECT_OPS for multi links.
-	{Name: "s390x", FsessionJIT: true, MaxLinks: 27, SyscallPrefix: "__s390x_", NoJIT: true, SubprogTailcalls: true, IPSlotAlways: true},
+	{Name: "s390x", FsessionJIT: true, MaxLinks: 27, SyscallPrefix: "__s390x_", NoJIT: true, SubprogTailcalls: true, IPSlotAlways: true,
+		ModRetExtended: true, ModRetSkipsIsReturn: true},
 }
 
 // Arches lists every known architecture, x86_64 and arm64 first.

@@ -1,0 +1,72 @@
+# Every instruction form the emulator models, with operands at their
+# field limits, as __arch_prepare_bpf_trampoline (arch/s390/net/
+# bpf_jit_comp.c) and its helpers emit them and beyond. Decoded only
+# (TestS390FieldsOfAssembled): each must decode to the fields GNU as
+# encoded.
+start:
+	lgr	%r1,%r15
+	lgr	%r15,%r0
+	ltgr	%r7,%r2
+	ltgr	%r0,%r15
+	lgbr	%r2,%r2
+	llgcr	%r3,%r12
+	lghr	%r2,%r2
+	llghr	%r15,%r1
+	lgfr	%r2,%r2
+	llgfr	%r0,%r9
+	aghi	%r15,-192
+	aghi	%r15,192
+	aghi	%r0,-32768
+	aghi	%r9,32767
+	lghi	%r0,7
+	lghi	%r14,-1
+	lghi	%r3,-32768
+	la	%r3,304(%r15)
+	la	%r2,0(%r15)
+	la	%r4,4095(%r1)
+	la	%r5,8(%r2,%r3)
+	la	%r6,16
+	stg	%r1,152(%r15)
+	stg	%r14,-524288(%r15)
+	stg	%r0,524287(%r2)
+	stg	%r2,8(%r3,%r15)
+	lg	%r14,328(%r15)
+	lg	%r1,-8(%r15)
+	lg	%r1,0(%r9,%r15)
+	ltg	%r0,280(%r15)
+	ltg	%r5,-4096(%r15)
+	stmg	%r2,%r6,168(%r15)
+	stmg	%r7,%r8,288(%r15)
+	stmg	%r14,%r3,-1000(%r15)
+	lmg	%r2,%r2,168(%r15)
+	lmg	%r7,%r8,288(%r15)
+	lmg	%r6,%r15,524280(%r1)
+	mvc	320(4,%r15),256(%r15)
+	mvc	232(16,%r15),0(%r3)
+	mvc	0(1,%r0),4095(%r15)
+	mvc	4095(256,%r1),0(%r2)
+	xc	280(8,%r15),280(%r15)
+	xc	64(4,%r15),64(%r15)
+	xc	0(256,%r14),4095(%r13)
+	llihf	%r2,0x37f
+	llihf	%r0,0xffffffff
+	oilf	%r2,0xe0a6c000
+	oilf	%r15,0
+	brasl	%r14,start
+	brasl	%r0,end
+	brcl	0,end
+	brcl	7,start
+	brcl	8,end
+	brcl	15,start
+	brcl	1,end
+	brcl	14,start
+	basr	%r14,%r8
+	basr	%r1,%r0
+	basr	%r0,%r15
+	br	%r14
+	br	%r1
+	bcr	8,%r3
+	bcr	0,%r14
+	bcr	15,%r0
+end:
+	nopr	%r7
