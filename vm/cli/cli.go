@@ -31,6 +31,7 @@ const usage = `usage: tramp vm <command> [flags]
 commands:
   kernels list every cloud kernel build the Debian archive serves, per arch, and which are cached
   fetch   download kernels into the cache and print where they are
+  build   compile a rebuild (a served build's Debian source and config, a few options changed) into the cache
   hello   boot kernels under QEMU and print what the guest reports
   accel   say which accelerator boots would use here, and why (probes KVM)
   facts   every fact tramp reads from a kernel build (BTF, config, image, delta table) and where
@@ -59,6 +60,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "fetch":
 		return fetch(ctx, args[1:], stdout, stderr)
+	case "build":
+		return buildCmd(ctx, args[1:], stdout, stderr)
 	case "hello":
 		return hello(ctx, args[1:], stdout, stderr)
 	case "accel":
@@ -275,7 +278,7 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 func hello(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("hello", "hello [--kernel K] [--arch x86_64,arm64] [flags]", stderr)
-	kflag := fs.String("kernel", kernels.DefaultProfile, "kernel profile ("+strings.Join(kernels.ProfileNames(), ", ")+") or path of a kernel image")
+	kflag := fs.String("kernel", kernels.DefaultProfile, "a served build (tramp vm kernels), a rebuild (tramp vm build) or the path of a kernel image")
 	aflag := fs.String("arch", "x86_64,arm64", "comma-separated architectures; they boot in parallel")
 	timeout := fs.Duration("timeout", 2*time.Minute, "per-boot timeout")
 	kaslr := fs.Bool("kaslr", false, "leave KASLR on (default: nokaslr)")
@@ -297,7 +300,7 @@ func hello(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tramp vm hello: --accel: %v\n", err)
 		return ExitUsage
 	}
-	if _, err := kernels.LookupProfile(*kflag); err != nil {
+	if _, err := kernels.LookupProfile(*kflag); err != nil && !kernels.IsBuildName(*kflag) {
 		if _, serr := os.Stat(*kflag); serr != nil {
 			fmt.Fprintf(stderr, "tramp vm hello: %v\n", err)
 			return ExitUsage

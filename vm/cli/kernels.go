@@ -93,8 +93,8 @@ func expandKernelsServed(ctx context.Context, f *kernels.Fetcher, spec string, a
 			add(w) // a named profile, or a path (checked where it is opened)
 			continue
 		}
-		if !strings.ContainsAny(w, "*?[") && w != "all" && cachedAll(f, w, arches) {
-			add(w) // no need to ask the archive
+		if kernels.IsRebuildName(w) || !strings.ContainsAny(w, "*?[") && w != "all" && cachedAll(f, w, arches) {
+			add(w) // no need to ask the archive (a rebuild is not in it: tramp vm build makes it)
 			continue
 		}
 		if cat == nil {

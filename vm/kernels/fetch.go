@@ -35,6 +35,10 @@ type Kernel struct {
 	// HasConfig records whether a config file was cached next to the image.
 	HasConfig bool      `json:"has_config"`
 	FetchedAt time.Time `json:"fetched_at,omitzero"`
+	// BuiltFrom names the served build a rebuild (tramp vm build) took
+	// its source and config from; Package and Version are then the
+	// source package's.
+	BuiltFrom string `json:"built_from,omitempty"`
 }
 
 // Describe is a one-line human description.
@@ -246,6 +250,9 @@ func (f *Fetcher) Get(ctx context.Context, profile string, arch Arch) (*Kernel, 
 		}
 		if k, cerr := f.Cached(profile, arch); cerr == nil {
 			return k, nil
+		}
+		if r, ok := LookupRebuild(profile, arch); ok {
+			return nil, fmt.Errorf("%s %s is not served but rebuilt here (%s), and is not in the cache: tramp vm build --kernel %s --arch %s (about 30 min on 2 cores)", profile, arch, r.Why, profile, arch)
 		}
 		if f.Offline {
 			return nil, fmt.Errorf("kernel %s/%s is not in the cache and fetching is off (run: tramp vm fetch --kernel %s --arch %s)", profile, arch, profile, arch)

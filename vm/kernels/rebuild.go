@@ -1,0 +1,363 @@
+package kernels
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A Rebuild is a served build compiled again from Debian's own source
+// package of it (linux-source-X.Y at the build's package version) with
+// the build's own config, a few options changed. It exists where no
+// served build has what tramp must measure: Debian builds s390x for z10,
+// and arch/s390 selects HAVE_EBPF_JIT only with the z196 facilities, so
+// no served s390x kernel has a BPF JIT or a trampoline. The same source
+// and config built for z196 (arch/s390's default march) has both.
+type Rebuild struct {
+	// Name is how --kernel names it: the base build and a suffix.
+	Name string
+	// Base is the served build whose source and config it takes.
+	Base string
+	Arch Arch
+	// Set are the options changed in the base config before
+	// olddefconfig: a value, or "" for "is not set".
+	Set []Option
+	// Want are what the config must say after olddefconfig: a toolchain
+	// that cannot give one (pahole too old for BTF, say) fails the build
+	// here, not at boot.
+	Want []Option
+	// NoModules: every =m option is turned off and CONFIG_MODULES with
+	// them. Not needed to keep a rebuild short: make builds only the
+	// image, never Debian's thousands of modules.
+	NoModules bool
+	// Why says what the rebuild is for, in tramp vm kernels' words.
+	Why string
+}
+
+// Option is one config option, CONFIG_ prefix included.
+type Option struct{ Name, Value string }
+
+// Rebuilds are the rebuilds tramp knows.
+var Rebuilds = []Rebuild{{
+	Name: "debian-7.2.13+z196", Base: "debian-7.2.13", Arch: S390X,
+	Set: []Option{
+		{"CONFIG_MARCH_Z10", ""}, {"CONFIG_MARCH_Z196", "y"},
+		{"CONFIG_BPF_JIT", "y"}, {"CONFIG_BPF_JIT_DEFAULT_ON", "y"},
+		// Debian's signing keys are not in the source package.
+		{"CONFIG_SYSTEM_TRUSTED_KEYS", `""`}, {"CONFIG_SYSTEM_REVOCATION_KEYS", `""`},
+	},
+	Want: []Option{
+		{"CONFIG_MARCH_Z196", "y"}, {"CONFIG_BPF_JIT", "y"}, {"CONFIG_DEBUG_INFO_BTF", "y"},
+		{"CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS", "y"}, {"CONFIG_KALLSYMS_ALL", "y"},
+		{"CONFIG_PROC_KCORE", "y"}, {"CONFIG_VIRTIO_CONSOLE", "y"},
+		// /proc/kcore lists the modules area, where s390x's execmem puts
+		// the BPF programs and trampolines, only with CONFIG_MODULES.
+		{"CONFIG_MODULES", "y"},
+	},
+	Why:       "Debian's s390x 7.2.13 source and config built for z196: the BPF JIT Debian's z10 build lacks",
+}}
+
+// LookupRebuild finds the rebuild named name for arch.
+func LookupRebuild(name string, arch Arch) (Rebuild, bool) {
+	for _, r := range Rebuilds {
+		if r.Name == name && r.Arch == arch {
+			return r, true
+		}
+	}
+	return Rebuild{}, false
+}
+
+// IsRebuildName says whether name is a rebuild's, on any arch.
+func IsRebuildName(name string) bool {
+	for _, r := range Rebuilds {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// rebuildTargets are, per arch, the kernel's ARCH=, the cross compiler's
+// prefix and the image make leaves.
+var rebuildTargets = map[Arch]struct{ karch, cross, image string }{
+	S390X: {"s390", "s390x-linux-gnu-", "arch/s390/boot/bzImage"},
+}
+
+// RebuildTools are the host commands a rebuild runs, with the Debian
+// package that has each.
+var RebuildTools = []struct{ Command, Package string }{
+	{"make", "make"}, {"gcc", "gcc"}, {"flex", "flex"}, {"bison", "bison"}, {"bc", "bc"},
+	{"pahole", "dwarves"}, {"xz", "xz-utils"}, {"zstd", "zstd"}, {"dpkg-deb", "dpkg"},
+	{"s390x-linux-gnu-gcc", "gcc-s390x-linux-gnu"},
+}
+
+// rebuildHeaders are the headers the kernel's host tools (objtool,
+// sign-file, resolve_btfids) build against, with their Debian packages.
+var rebuildHeaders = []struct{ Path, Package string }{
+	{"/usr/include/gelf.h", "libelf-dev"}, {"/usr/include/openssl/ssl.h", "libssl-dev"},
+}
+
+// missingTools lists the Debian packages whose commands or headers are
+// not there (scripts/setup with TRAMP_SETUP_REBUILD=1 installs them).
+func missingTools() []string {
+	var pkgs []string
+	for _, t := range RebuildTools {
+		if _, err := exec.LookPath(t.Command); err != nil {
+			pkgs = append(pkgs, t.Package)
+		}
+	}
+	for _, h := range rebuildHeaders {
+		if _, err := os.Stat(h.Path); err != nil {
+			pkgs = append(pkgs, h.Package)
+		}
+	}
+	return pkgs
+}
+
+// EditConfig applies set to a kernel config: each option's line is
+// replaced (or appended), "" writing "# CONFIG_X is not set". With
+// noModules every other "=m" line becomes "is not set".
+func EditConfig(config []byte, set []Option, noModules bool) []byte {
+	if noModules {
+		set = append(set[:len(set):len(set)], Option{"CONFIG_MODULES", ""})
+	}
+	want := map[string]string{}
+	for _, o := range set {
+		want[o.Name] = o.Value
+	}
+	line := func(name, value string) string {
+		if value == "" {
+			return "# " + name + " is not set"
+		}
+		return name + "=" + value
+	}
+	var out bytes.Buffer
+	done := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(config))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		name := ""
+		switch {
+		case strings.HasPrefix(l, "CONFIG_"):
+			name, _, _ = strings.Cut(l, "=")
+		case strings.HasPrefix(l, "# CONFIG_") && strings.HasSuffix(l, " is not set"):
+			name = strings.TrimSuffix(strings.TrimPrefix(l, "# "), " is not set")
+		}
+		if v, ok := want[name]; ok {
+			l = line(name, v)
+			done[name] = true
+		} else if noModules && strings.HasPrefix(l, "CONFIG_") && strings.HasSuffix(l, "=m") {
+			l = line(name, "")
+		}
+		out.WriteString(l + "\n")
+	}
+	for _, o := range set {
+		if !done[o.Name] {
+			out.WriteString(line(o.Name, o.Value) + "\n")
+			done[o.Name] = true
+		}
+	}
+	return out.Bytes()
+}
+
+// Rebuild compiles r and puts it in the cache as a build named r.Name:
+// the image, its config and a meta.json whose Package and Version name
+// the source package. jobs is make's -j. The source tree stays under
+// <cache>/rebuild/<name>/<arch>, so that a second run recompiles only
+// what changed; make's output goes to build.log there.
+func (f *Fetcher) Rebuild(ctx context.Context, r Rebuild, jobs int) (*Kernel, error) {
+	tgt, ok := rebuildTargets[r.Arch]
+	if !ok {
+		return nil, fmt.Errorf("rebuild %s: no recipe for %s", r.Name, r.Arch)
+	}
+	if miss := missingTools(); len(miss) > 0 {
+		return nil, fmt.Errorf("rebuild %s needs commands from these Debian packages: %s (apt-get install %s)", r.Name, strings.Join(miss, ", "), strings.Join(miss, " "))
+	}
+	base, err := f.Get(ctx, r.Base, r.Arch)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild %s: the base build: %w", r.Name, err)
+	}
+	if base.Config == "" || base.Version == "" {
+		return nil, fmt.Errorf("rebuild %s: the cached %s has no config or package version; fetch it again", r.Name, r.Base)
+	}
+	rel, err := DetectRelease(base.Path)
+	if err != nil {
+		return nil, err
+	}
+	series, err := releaseSeries(rel)
+	if err != nil {
+		return nil, err
+	}
+	root, err := f.cacheRoot()
+	if err != nil {
+		return nil, err
+	}
+	work := filepath.Join(root, "rebuild", r.Name, string(r.Arch))
+	src := filepath.Join(work, "linux-source-"+series)
+	srcPkg := "linux-source-" + series
+	if _, err := os.Stat(filepath.Join(src, "Makefile")); err != nil {
+		if err := f.unpackSource(ctx, srcPkg, base.Version, work); err != nil {
+			return nil, fmt.Errorf("rebuild %s: %w", r.Name, err)
+		}
+	}
+	cfg, err := os.ReadFile(base.Config)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(src, ".config"), EditConfig(cfg, r.Set, r.NoModules), 0o644); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(work, "build.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	release := strings.TrimSuffix(rel, "-"+r.Arch.Flavour()) + strings.TrimPrefix(r.Name, r.Base) + "-" + r.Arch.Flavour()
+	mk := func(targets ...string) error {
+		args := append([]string{"ARCH=" + tgt.karch, "CROSS_COMPILE=" + tgt.cross, "-j" + strconv.Itoa(max(jobs, 1)),
+			"KERNELRELEASE=" + release, "KBUILD_BUILD_USER=tramp", "KBUILD_BUILD_HOST=tramp"}, targets...)
+		f.logf("make %s (log: %s)", strings.Join(targets, " "), logPath)
+		cmd := exec.CommandContext(ctx, "make", args...)
+		cmd.Dir = src
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Run(); err != nil {
+			tail, _ := os.ReadFile(logPath)
+			return fmt.Errorf("make %s: %v\n%s", strings.Join(targets, " "), err, lastLines(string(tail), 15))
+		}
+		return nil
+	}
+	if err := mk("olddefconfig"); err != nil {
+		return nil, err
+	}
+	got, err := os.ReadFile(filepath.Join(src, ".config"))
+	if err != nil {
+		return nil, err
+	}
+	have := parseConfigValues(got)
+	for _, w := range r.Want {
+		if have[w.Name] != w.Value {
+			return nil, fmt.Errorf("rebuild %s: after olddefconfig %s is %q, want %q (a toolchain too old for it? the host has %s)", r.Name, w.Name, have[w.Name], w.Value, toolVersions())
+		}
+	}
+	if err := mk(filepath.Base(tgt.image)); err != nil {
+		return nil, err
+	}
+	dir, err := f.Dir(r.Name, r.Arch)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	img, err := os.Open(filepath.Join(src, tgt.image))
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	if err := writeAtomicFrom(filepath.Join(dir, "vmlinuz"), img); err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(filepath.Join(dir, "config"), got); err != nil {
+		return nil, err
+	}
+	sum, size, err := hashFile(filepath.Join(dir, "vmlinuz"))
+	if err != nil {
+		return nil, err
+	}
+	k := &Kernel{Profile: r.Name, Arch: r.Arch, Package: srcPkg, Version: base.Version, SHA256: sum, Size: size,
+		HasConfig: true, FetchedAt: time.Now().UTC().Truncate(time.Second), BuiltFrom: r.Base}
+	meta, err := json.MarshalIndent(k, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(filepath.Join(dir, "meta.json"), append(meta, '\n')); err != nil {
+		return nil, err
+	}
+	return f.Cached(r.Name, r.Arch)
+}
+
+// unpackSource downloads pkg at version (the source package ships the
+// tree as usr/src/<pkg>.tar.xz) and unpacks the tree into work.
+func (f *Fetcher) unpackSource(ctx context.Context, pkg, version, work string) error {
+	sess, err := f.session(ctx)
+	if err != nil {
+		return err
+	}
+	f.logf("downloading %s %s", pkg, version)
+	deb, err := sess.download(ctx, pkg+"="+version)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(work, "deb-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", deb, tmp).CombinedOutput(); err != nil {
+		return fmt.Errorf("dpkg-deb -x %s: %v: %s", filepath.Base(deb), err, out)
+	}
+	tarball := filepath.Join(tmp, "usr", "src", pkg+".tar.xz")
+	f.logf("unpacking %s", filepath.Base(tarball))
+	if out, err := exec.CommandContext(ctx, "tar", "-xf", tarball, "-C", work).CombinedOutput(); err != nil {
+		return fmt.Errorf("tar -xf %s: %v: %s", filepath.Base(tarball), err, out)
+	}
+	os.Remove(deb)
+	return nil
+}
+
+// releaseSeries is "7.2" of a release "7.2.13+deb14-s390x".
+func releaseSeries(rel string) (string, error) {
+	parts := strings.SplitN(rel, ".", 3)
+	if len(parts) < 2 {
+		return "", fmt.Errorf("kernel release %q has no major.minor", rel)
+	}
+	minor := parts[1]
+	if i := strings.IndexFunc(minor, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		minor = minor[:i]
+	}
+	if _, err := strconv.Atoi(parts[0]); err != nil || minor == "" {
+		return "", fmt.Errorf("kernel release %q has no major.minor", rel)
+	}
+	return parts[0] + "." + minor, nil
+}
+
+// parseConfigValues reads CONFIG_X=value lines; an option that is not
+// set is absent.
+func parseConfigValues(data []byte) map[string]string {
+	m := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok && strings.HasPrefix(k, "CONFIG_") {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// toolVersions names the compiler and pahole versions, for an error.
+func toolVersions() string {
+	var s []string
+	for _, c := range [][]string{{"s390x-linux-gnu-gcc", "--version"}, {"pahole", "--version"}} {
+		out, err := exec.Command(c[0], c[1:]...).Output()
+		if err != nil {
+			continue
+		}
+		first, _, _ := strings.Cut(string(out), "\n")
+		s = append(s, c[0]+" "+strings.TrimSpace(first))
+	}
+	return strings.Join(s, "; ")
+}
