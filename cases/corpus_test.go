@@ -19,18 +19,17 @@ func TestCorpusAgreesWithModel(t *testing.T) {
 	}
 	runs := 0
 	for _, c := range corpus {
-		for _, p := range c.Profiles() {
-			for _, a := range c.ArchList() {
-				res, err := Replay(c, p, a, generators.SizeFunc(a.Name))
-				if err != nil {
-					t.Errorf("%s on %s/%s: %v", c.Name, p.Name, a.Name, err)
-					continue
-				}
-				runs++
-				for _, o := range res.Disagreements() {
-					t.Errorf("%s:%d on %s/%s: %s %s: model says %s (%s %s), case expects %s",
-						c.File, o.Line, p.Name, a.Name, o.Op, o.Prog, o.Result, o.Stage, o.Reason, o.Expect)
-				}
+		for _, cb := range c.Combos() {
+			p, a := cb.Profile, cb.Arch
+			res, err := Replay(c, p, a, generators.SizeFunc(a.Name))
+			if err != nil {
+				t.Errorf("%s on %s/%s: %v", c.Name, p.Name, a.Name, err)
+				continue
+			}
+			runs++
+			for _, o := range res.Disagreements() {
+				t.Errorf("%s:%d on %s/%s: %s %s: model says %s (%s %s), case expects %s",
+					c.File, o.Line, p.Name, a.Name, o.Op, o.Prog, o.Result, o.Stage, o.Reason, o.Expect)
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package cases
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/bpftramp/tramp/trampoline"
 )
@@ -41,13 +42,40 @@ func (c *Case) Profiles() []*trampoline.Profile {
 	return out
 }
 
+// Combo is one table profile and arch a case applies to.
+type Combo struct {
+	Profile *trampoline.Profile
+	Arch    *trampoline.Arch
+}
+
+// Combos gives every table profile × arch the case applies to: Profiles
+// × ArchList, less the pairs AppliesTo refuses (a build without the JIT
+// on an arch the case does not name).
+func (c *Case) Combos() []Combo {
+	var out []Combo
+	for _, p := range c.Profiles() {
+		for _, a := range c.ArchList() {
+			if c.AppliesTo(p, a) {
+				out = append(out, Combo{p, a})
+			}
+		}
+	}
+	return out
+}
+
 // AllKernels says whether the case's kernel line is kernel all.
 func (c *Case) AllKernels() bool { return len(c.Kernels) == 1 && c.Kernels[0] == KernelsAll }
 
-// AppliesTo says whether the case applies to a profile: one it names,
-// any for kernel all, or, when it names none, any profile that supports
-// all its program kinds (also a profile made from a kernel's facts).
-func (c *Case) AppliesTo(p *trampoline.Profile) bool {
+// AppliesTo says whether the case applies to a profile on arch a: one
+// it names, any for kernel all, or, when it names none, any profile that
+// supports all its program kinds (also a profile made from a kernel's
+// facts). A build without the BPF JIT on a (Debian's s390x) runs only the
+// cases written for a, which name it: every other case would only be
+// refused there.
+func (c *Case) AppliesTo(p *trampoline.Profile, a *trampoline.Arch) bool {
+	if !p.HasJIT(a) && !slices.Contains(c.Arches, a.Name) {
+		return false
+	}
 	if c.AllKernels() {
 		return true
 	}

@@ -19,27 +19,26 @@ func TestCorpusModel(t *testing.T) {
 	require.NoError(t, err)
 	runs := 0
 	for _, c := range cs {
-		for _, prof := range c.Profiles() {
-			for _, a := range c.ArchList() {
-				steps, err := RunSteps(c, prof, a)
-				if err != nil {
-					t.Fatalf("%s: %v", c.Name, err)
+		for _, cb := range c.Combos() {
+			prof, a := cb.Profile, cb.Arch
+			steps, err := RunSteps(c, prof, a)
+			if err != nil {
+				t.Fatalf("%s: %v", c.Name, err)
+			}
+			for _, cr := range steps {
+				if cr.Plan == nil {
+					continue
 				}
-				for _, cr := range steps {
-					if cr.Plan == nil {
-						continue
-					}
-					g, err := Generate(cr.Plan, nil, c.Progs)
-					if err != nil {
-						t.Errorf("%s %s %s line %d: %v", c.Name, prof.Name, a.Name, cr.Line, err)
-						continue
-					}
-					res, err := Check(g.Setup, cr.Plan, cr.Run)
-					require.NoError(t, err)
-					runs++
-					if err := res.Err(); err != nil {
-						t.Errorf("%s %s %s line %d: %v", c.Name, prof.Name, a.Name, cr.Line, err)
-					}
+				g, err := Generate(cr.Plan, nil, c.Progs)
+				if err != nil {
+					t.Errorf("%s %s %s line %d: %v", c.Name, prof.Name, a.Name, cr.Line, err)
+					continue
+				}
+				res, err := Check(g.Setup, cr.Plan, cr.Run)
+				require.NoError(t, err)
+				runs++
+				if err := res.Err(); err != nil {
+					t.Errorf("%s %s %s line %d: %v", c.Name, prof.Name, a.Name, cr.Line, err)
 				}
 			}
 		}

@@ -172,8 +172,10 @@ type Arch struct {
 
 // Architectures. x86_64, arm64 and riscv64 have an fsession JIT in the
 // builds tramp boots (riscv64: Debian 7.2.x, measured: the probe load and
-// the corpus attach); the others are kept so that the EOPNOTSUPP path can
-// be modelled. s390x has no JIT at all in Debian's builds (NoJIT).
+// the corpus attach); s390x has no JIT at all in Debian's builds (NoJIT),
+// but its JIT has fsession where a build has the JIT (the z196 rebuild
+// of Debian's 7.2.13 source); the others are kept so that the EOPNOTSUPP
+// path can be modelled.
 var arches = []*Arch{
 	{Name: "x86_64", FsessionJIT: true, MaxLinks: 38, Generator: true, SyscallPrefix: "__x64_", TracingMulti: true, SubprogTailcalls: true},
 	{Name: "arm64", FsessionJIT: true, MaxLinks: 38, Generator: true, SyscallPrefix: "__arm64_", SubprogTailcalls: true},
@@ -185,7 +187,7 @@ var arches = []*Arch{
 	// subprogram tail calls (bpf_jit_supports_fsession and
 	// _subprog_tailcalls in arch/s390/net/bpf_jit_comp.c) and, like every
 	// arch but x86_64, has no HAVE_SINGLE_FTRACE_DIRECT_OPS for multi links.
-	{Name: "s390x", FsessionJIT: true, MaxLinks: 27, SyscallPrefix: "__s390x_", NoJIT: true, SubprogTailcalls: true, IPSlotAlways: true,
+	{Name: "s390x", FsessionJIT: true, MaxLinks: 27, Generator: true, SyscallPrefix: "__s390x_", NoJIT: true, SubprogTailcalls: true, IPSlotAlways: true,
 		ModRetExtended: true, ModRetSkipsIsReturn: true},
 }
 

@@ -37,23 +37,19 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%-36s %-8s %s\n", "case", "replays", "result")
 	for _, c := range corpus {
 		n, bad := 0, []string{}
-		for _, p := range c.Profiles() {
-			if len(onlyK) > 0 && !contains(onlyK, p.Name) {
+		for _, cb := range c.Combos() {
+			p, a := cb.Profile, cb.Arch
+			if len(onlyK) > 0 && !contains(onlyK, p.Name) || len(onlyA) > 0 && !contains(onlyA, a.Name) {
 				continue
 			}
-			for _, a := range c.ArchList() {
-				if len(onlyA) > 0 && !contains(onlyA, a.Name) {
-					continue
-				}
-				n++
-				res, err := cases.Replay(c, p, a, sizeFunc(a.Name))
-				if err != nil {
-					bad = append(bad, fmt.Sprintf("%s/%s: %v", p.Name, a.Name, err))
-					continue
-				}
-				for _, o := range res.Disagreements() {
-					bad = append(bad, fmt.Sprintf("%s/%s line %d %s %s: model %s, expected %s", p.Name, a.Name, o.Line, o.Op, o.Prog, o.Result, o.Expect))
-				}
+			n++
+			res, err := cases.Replay(c, p, a, sizeFunc(a.Name))
+			if err != nil {
+				bad = append(bad, fmt.Sprintf("%s/%s: %v", p.Name, a.Name, err))
+				continue
+			}
+			for _, o := range res.Disagreements() {
+				bad = append(bad, fmt.Sprintf("%s/%s line %d %s %s: model %s, expected %s", p.Name, a.Name, o.Line, o.Op, o.Prog, o.Result, o.Expect))
 			}
 		}
 		runs += n

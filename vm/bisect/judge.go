@@ -107,7 +107,7 @@ func replay(recs []*recording.Recording, corpus map[string]*cases.Case, p *tramp
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("recording of %s on %s: %w", rec.Case, rec.Profile, err)
 		}
-		if !c.AppliesTo(p) {
+		if !c.AppliesTo(p, a) {
 			continue
 		}
 		cmp := record.CompareBoot(rec, c, p, a)

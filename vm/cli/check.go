@@ -174,7 +174,7 @@ func suite(ctx context.Context, name string, args []string, stdout, stderr io.Wr
 			}
 			r := &suiteRun{profile: prof[g.arch], stated: stated[g.arch], kernel: k, arch: g.arch, index: p.Group}
 			for x := p.From; x < p.To; x++ {
-				if g.cases[x].AppliesTo(r.profile) {
+				if g.cases[x].AppliesTo(r.profile, mustArch(g.arch)) {
 					r.cases = append(r.cases, g.cases[x])
 					r.caseIndex = append(r.caseIndex, x)
 				}

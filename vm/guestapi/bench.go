@@ -241,7 +241,7 @@ func BenchConfigNames() []string {
 }
 
 // BenchTarget is the traced syscall wrapper on arch (x86_64, arm64,
-// riscv64).
+// riscv64, s390x).
 func BenchTarget(arch string) (string, error) {
 	switch arch {
 	case "x86_64":
@@ -250,6 +250,8 @@ func BenchTarget(arch string) (string, error) {
 		return "__arm64_sys_getpgid", nil
 	case "riscv64":
 		return "__riscv_sys_getpgid", nil
+	case "s390x":
+		return "__s390x_sys_getpgid", nil
 	}
 	return "", fmt.Errorf("no bench target for arch %q", arch)
 }

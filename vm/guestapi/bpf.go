@@ -276,7 +276,7 @@ type Obs struct {
 
 // CallSite is what the traced function's patched entry says.
 type CallSite struct {
-	Kind   string `json:"kind"`             // call | jmp | bl | auipc+jalr | nop | unknown
+	Kind   string `json:"kind"`             // call | jmp | bl | auipc+jalr | brasl | brcl | nop | unknown
 	Offset int    `json:"offset"`           // byte offset of the patched insn from the function start
 	Target uint64 `json:"target,omitempty"` // where it goes
 }

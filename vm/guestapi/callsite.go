@@ -9,7 +9,8 @@ import (
 // DecodeCallSite reads the patched entry of a traced function from its
 // first bytes (Capture.TargetHead): the guest does at capture, the host
 // again for a recording whose guest did not know a form (the ENDBR seal
-// of 6.12 to 6.17). goarch is "amd64"/"x86_64", "arm64" or "riscv64".
+// of 6.12 to 6.17). goarch is "amd64"/"x86_64", "arm64", "riscv64" or
+// "s390x".
 func DecodeCallSite(goarch string, fn uint64, head []byte) CallSite {
 	switch goarch {
 	case "amd64", "x86_64":
@@ -18,6 +19,8 @@ func DecodeCallSite(goarch string, fn uint64, head []byte) CallSite {
 		return decodeCallSiteARM64(fn, head)
 	case "riscv64":
 		return decodeCallSiteRISCV64(fn, head)
+	case "s390x":
+		return decodeCallSiteS390X(fn, head)
 	}
 	return CallSite{Kind: "unknown"}
 }
@@ -122,4 +125,29 @@ func decodeCallSiteRISCV64(fn uint64, b []byte) CallSite {
 		return CallSite{Kind: "auipc+jalr", Offset: 4, Target: fn + uint64(hi+lo)}
 	}
 	return CallSite{Kind: "unknown", Offset: 4}
+}
+
+// decodeCallSiteS390X reads s390x's 6-byte entry (the -mfentry "brcl 0,
+// ." while idle). ftrace patches it one of two ways (ftrace_make_call):
+// with the sequential-instruction facility into "brasl %r0, target"
+// (kind "brasl", Target the trampoline or ftrace_caller; %r0 then holds
+// fn+6), else its mask into "brcl 15, hotpatch" (kind "brcl", Target the
+// function's ftrace_hotpatch_trampoline, whose interceptor field holds
+// where it goes: ftrace_init_nop writes the brcl's displacement once).
+// A patched-out brasl becomes "brcl 0, 0" again, a patched-out brcl keeps
+// its displacement with mask 0: both are "nop".
+func decodeCallSiteS390X(fn uint64, b []byte) CallSite {
+	if len(b) < 6 {
+		return CallSite{Kind: "unknown"}
+	}
+	target := fn + uint64(int64(int32(binary.BigEndian.Uint32(b[2:])))*2)
+	switch binary.BigEndian.Uint16(b) {
+	case 0xc005: // brasl %r0
+		return CallSite{Kind: "brasl", Target: target}
+	case 0xc0f4: // brcl 15
+		return CallSite{Kind: "brcl", Target: target}
+	case 0xc004: // brcl 0
+		return CallSite{Kind: "nop"}
+	}
+	return CallSite{Kind: "unknown"}
 }

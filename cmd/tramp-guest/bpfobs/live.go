@@ -71,6 +71,11 @@ func (k liveKernel) follow(goarch string, fn uint64, cs guestapi.CallSite) (uint
 			return 0, "", fmt.Errorf("auipc+jalr call site on %s", goarch)
 		}
 		return k.followRISCV64(fn, cs)
+	case "brasl", "brcl":
+		if goarch != "s390x" {
+			return 0, "", fmt.Errorf("%s call site on %s", cs.Kind, goarch)
+		}
+		return k.followS390X(cs)
 	case "bl":
 	case "nop":
 		return 0, "", errors.New("the call site is a nop: nothing is attached")
@@ -117,6 +122,29 @@ func (k liveKernel) followRISCV64(fn uint64, cs guestapi.CallSite) (uint64, stri
 		return 0, "", err
 	}
 	return dc, "auipc+jalr ftrace_caller, ops.direct_call", nil
+}
+
+// followS390X: "brasl %r0" goes to the image (or to ftrace_caller, for a
+// function whose direct call shares it with other ftrace ops: not told
+// apart here); "brcl 15" goes to the function's hotpatch trampoline,
+// whose interceptor (16 bytes in: the brasl to the shared code, a pad,
+// rest_of_intercepted_function) ftrace_make_trampoline_call set to the
+// image.
+func (k liveKernel) followS390X(cs guestapi.CallSite) (uint64, string, error) {
+	if k.ftraceCaller != 0 && cs.Target == k.ftraceCaller {
+		return 0, "", errors.New("brasl ftrace_caller: the direct call is shared with other ftrace ops")
+	}
+	if cs.Kind == "brasl" {
+		return cs.Target, "brasl", nil
+	}
+	dst, err := k.u64(cs.Target + 16)
+	if err != nil {
+		return 0, "", fmt.Errorf("hotpatch trampoline interceptor at %#x: %w", cs.Target+16, err)
+	}
+	if k.ftraceCaller != 0 && dst == k.ftraceCaller {
+		return 0, "", errors.New("brcl hotpatch to ftrace_caller: the direct call is shared with other ftrace ops")
+	}
+	return dst, "brcl hotpatch, interceptor", nil
 }
 
 // directCall is where ftrace_caller sends a function whose CALL_OPS

@@ -638,7 +638,7 @@ func (e *env) capture(step int, tg captureTarget, order []*progState, all map[st
 		switch runtime.GOARCH {
 		case "amd64":
 			c.CallSite = guestapi.DecodeCallSite("x86_64", c.TargetAddr, head)
-		case "arm64", "riscv64":
+		case "arm64", "riscv64", "s390x":
 			c.CallSite = guestapi.DecodeCallSite(runtime.GOARCH, c.TargetAddr, head)
 		}
 	}
@@ -654,7 +654,7 @@ func (e *env) capture(step int, tg captureTarget, order []*progState, all map[st
 	}
 	// A direct call or branch from a kernel function needs no kallsyms:
 	// the CPU goes there. Anything else is checked against the names.
-	direct := c.Live != 0 && tg.prog == nil && (c.LiveVia == "call" || c.LiveVia == "jmp" || c.LiveVia == "bl")
+	direct := c.Live != 0 && tg.prog == nil && (c.LiveVia == "call" || c.LiveVia == "jmp" || c.LiveVia == "bl" || c.LiveVia == "brasl")
 
 	// Addresses of every program this process loaded bound the read
 	// when kallsyms is not consulted.

@@ -102,12 +102,16 @@ func ClassifyShape(p trampoline.Prototype, arch string) (ShapeBucket, error) {
 // starts a 16-byte integer at an even register, and once an argument
 // spills, every later one is on the stack too; riscv64 LP64 has 8 (a0-a7)
 // and passes a 16-byte argument in the next two, or split between a7 and
-// the stack (no register pair alignment for named arguments).
+// the stack (no register pair alignment for named arguments); s390x has
+// 5 (r2-r6) and passes anything wider than 8 bytes by reference, so every
+// argument takes one register or one stack slot.
 func stackPassed(args []trampoline.Type, arch string) (bool, error) {
 	var regs int
 	switch arch {
 	case "x86_64":
 		regs = 6
+	case "s390x":
+		return len(args) > 5, nil
 	case "arm64", "riscv64":
 		regs = 8
 	default:

@@ -78,8 +78,26 @@ func TestClassifyShape(t *testing.T) {
 			}
 		}
 	}
-	if _, err := ClassifyShape(proto("void"), "s390x"); err == nil {
-		t.Error("s390x: no error")
+	// s390x: five argument registers, anything wider than 8 bytes by
+	// reference, so the sixth argument is the first on the stack.
+	for _, tc := range []struct {
+		p    trampoline.Prototype
+		want string
+	}{
+		{proto("s32", "u64", "ptr"), "a2-plain-reg-ret"},
+		{proto("void", "u64", "u64", "u64", "u64", "u64"), "a5-plain-reg-void"},
+		{proto("ptr", "u8", "u16", "u32", "u64", "ptr", "s32"), "a6-plain-stack-ret"},
+		{proto("u64", "struct8", "struct16"), "a2-struct16-reg-ret"},
+		{proto("void", "u64", "u128", "u64", "u64", "u64"), "a5-int128-reg-void"},
+		{proto("void", "u64", "u64", "u64", "u64", "u64", "struct16"), "a6-struct16-stack-void"},
+	} {
+		b, err := ClassifyShape(tc.p, "s390x")
+		if err != nil || b.String() != tc.want {
+			t.Errorf("s390x %s: %s, %v; want %s", tc.p, b, err, tc.want)
+		}
+	}
+	if _, err := ClassifyShape(proto("void"), "ppc64le"); err == nil {
+		t.Error("ppc64le: no error")
 	}
 }
 
