@@ -488,9 +488,11 @@ func (p *parser) prog(toks []token) error {
 			}
 			pr.LinkCookie = v
 		case "returns=":
-			v, err := strconv.ParseInt(t.text[len(key):], 0, 32)
+			// The whole of r0 (ld_imm64): an fmod_ret result wider than
+			// the function's return type shows how the JIT keeps it.
+			v, err := strconv.ParseInt(t.text[len(key):], 0, 64)
 			if err != nil {
-				return p.errf(t.col+len(key), "bad return value %q: want a signed 32-bit number", t.text[len(key):])
+				return p.errf(t.col+len(key), "bad return value %q: want a signed 64-bit number", t.text[len(key):])
 			}
 			pr.Returns = v
 		case "on=":

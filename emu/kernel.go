@@ -44,7 +44,14 @@ func CompareKernel(calls, kernel []Call, p *trampoline.Plan, s *Setup, unknown f
 	locs, _ := placeArgs(s.Arch, s.Model)
 	slotUnknown := func(k int) bool { return k < len(locs) && unknown(locs[k].arg) }
 	below := 1 + p.CookieCount
-	if p.Flags&trampoline.FlagIPArg != 0 {
+	// An arch that keeps the ip slot without IP_ARG (s390x) never writes
+	// it then: it holds what the stack held, in the kernel and here.
+	ipAlways := false
+	if a, err := trampoline.LookupArch(p.Arch); err == nil {
+		ipAlways = a.IPSlotAlways
+	}
+	unwrittenIP := ipAlways && p.Flags&trampoline.FlagIPArg == 0
+	if p.Flags&trampoline.FlagIPArg != 0 || ipAlways {
 		below++
 	}
 	for k, c := range calls {
@@ -100,7 +107,7 @@ func CompareKernel(calls, kernel []Call, p *trampoline.Plan, s *Setup, unknown f
 			hi++
 		}
 		for w := max(0, ctxWord-below); w < hi && w < FrameWords; w++ {
-			if w >= ctxWord && w-ctxWord < int(c.ArgCnt) && slotUnknown(w-ctxWord) {
+			if w >= ctxWord && w-ctxWord < int(c.ArgCnt) && slotUnknown(w-ctxWord) || unwrittenIP && w == ctxWord-2 {
 				continue
 			}
 			kc.FrameWords++

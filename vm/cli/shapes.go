@@ -23,7 +23,9 @@ import (
 // shapeRun is one (kernel, arch) boot of "tramp vm shapes".
 type shapeRun struct {
 	profile *trampoline.Profile
-	arch    kernels.Arch
+	// stated are the build's facts its recordings carry.
+	stated *recording.StatedFacts
+	arch   kernels.Arch
 	// index is the run's build × arch in the whole (unsharded) run.
 	index int
 	res   *record.ShapeResult
@@ -40,7 +42,7 @@ type shapeRun struct {
 // --record, files the recordings as <testdata>/<kernel>/<arch>/shape-*.json.
 func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("shapes", "shapes [--kernel PROFILES] [--arch x86_64,arm64] [--per-bucket K] [--seed N] [--multi N] [--record]", stderr)
-	kernelFlag := fs.String("kernel", kernels.DefaultProfile, "comma-separated profiles ("+strings.Join(kernels.ProfileNames(), ", ")+")")
+	kernelFlag := fs.String("kernel", kernels.DefaultProfile, "comma-separated served builds (tramp vm kernels) or rebuilds (tramp vm build)")
 	archFlag := fs.String("arch", "x86_64,arm64", "comma-separated architectures")
 	perBucket := fs.Int("per-bucket", 1, "functions per shape bucket")
 	seed := fs.Uint64("seed", 1, "seed of the per-bucket choice")
@@ -90,19 +92,23 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return ExitUsage
 		}
 	}
+	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
+	defer f.Close()
 	var runs []*shapeRun
 	for _, k := range splitList(*kernelFlag) {
-		if _, err := kernels.LookupProfile(k); err != nil {
+		if _, err := kernels.LookupProfile(k); err != nil && !kernels.IsBuildName(k) {
 			fmt.Fprintf(stderr, "tramp vm shapes: %v\n", err)
 			return ExitUsage
 		}
-		prof, err := trampoline.LookupProfile(k)
+		// A table profile, or (a served build, a rebuild) the profile the
+		// kernel's own facts make, as tramp vm check models it.
+		profs, stated, err := modelProfile(ctx, f, k, "", arches, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "tramp vm shapes: %v\n", err)
 			return ExitUsage
 		}
 		for _, a := range arches {
-			runs = append(runs, &shapeRun{profile: prof, arch: a})
+			runs = append(runs, &shapeRun{profile: profs[a], stated: stated[a], arch: a})
 		}
 	}
 	if len(runs) == 0 {
@@ -120,14 +126,12 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		mine = append(mine, runs[p.Group])
 	}
 	runs = mine
-	f := &kernels.Fetcher{CacheDir: *cache, Log: stderr}
-	defer f.Close()
 	var mu sync.Mutex
 	// The arches of one kernel boot side by side (one vCPU each).
 	for i := 0; i < len(runs); {
 		j := i
 		var wg sync.WaitGroup
-		for ; j < len(runs) && runs[j].profile == runs[i].profile; j++ {
+		for ; j < len(runs) && runs[j].profile.Name == runs[i].profile.Name; j++ {
 			r := runs[j]
 			wg.Add(1)
 			go func() {
@@ -143,6 +147,9 @@ func shapes(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 						defer mu.Unlock()
 						n++
 						r.arrivals = append(r.arrivals, arrival{rec.Case, time.Now()})
+						if rec.Kernel.Stated == nil {
+							rec.Kernel.Stated = r.stated
+						}
 						if n%50 == 0 {
 							fmt.Fprintf(stderr, "[%s %s] %d shapes recorded\n", r.profile.Name, r.arch, n)
 						}

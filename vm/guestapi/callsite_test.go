@@ -118,3 +118,25 @@ func TestCallSiteRISCV64(t *testing.T) {
 		}
 	}
 }
+
+// Live heads of debian-7.2.13+z196 under QEMU's s390x (TCG, which lacks
+// the sequential-instruction facility, so ftrace patches the mask): a
+// kernel function's "brcl 15" to its hotpatch trampoline and a BPF
+// program's "brcl 15" to its prologue PLT.
+func TestCallSiteS390X(t *testing.T) {
+	for _, c := range []struct {
+		fn   uint64
+		head string
+		want CallSite
+	}{
+		{0x3ffe0b32168, "c0f4001683f4a72a0001b914002207fe", CallSite{Kind: "brcl", Target: 4397524330832}},        // bpf_fentry_test1
+		{0x3ff60006b00, "c0f400000014d703f040f040ebbff070", CallSite{Kind: "brcl", Target: 0x3ff60006b00 + 0x28}}, // a BPF program
+		{0x3ff60006b00, "c00400000014d703f040f040ebbff070", CallSite{Kind: "nop"}},                                // its branch patched out
+		{0x3ffe0b32168, "eb6ff0480024", CallSite{Kind: "unknown"}},
+		{0x3ffe0b32168, "c0f4", CallSite{Kind: "unknown"}},
+	} {
+		if got := DecodeCallSite("s390x", c.fn, mustHex(c.head)); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.head, got, c.want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bpftramp/tramp/arch/x86"
 	"github.com/bpftramp/tramp/cases"
+	"github.com/bpftramp/tramp/trampoline"
 	"github.com/bpftramp/tramp/vm/channel"
 	"github.com/bpftramp/tramp/vm/guestapi"
 	"github.com/bpftramp/tramp/vm/harness"
@@ -187,7 +188,14 @@ func ShapeSource(profile, arch string, sh guestapi.Shape, steps []guestapi.Step)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# shape %s, mix %s (tramp vm shapes)\n", sh.Bucket, sh.Mix)
-	fmt.Fprintf(&b, "kernel %s\narch %s\n", profile, arch)
+	if _, err := trampoline.LookupProfile(profile); err == nil {
+		fmt.Fprintf(&b, "kernel %s\n", profile)
+	} else {
+		// A kernel line names table profiles only; a served build or a
+		// rebuild is modelled from the facts its recording carries.
+		fmt.Fprintf(&b, "# recorded on %s, modelled from its facts\n", profile)
+	}
+	fmt.Fprintf(&b, "arch %s\n", arch)
 	funcs := sh.Funcs
 	if len(funcs) == 0 {
 		funcs = []guestapi.ShapeFunc{{Func: sh.Func, BTFID: sh.BTFID, Proto: sh.Proto, ErrorInject: sh.ErrorInject}}

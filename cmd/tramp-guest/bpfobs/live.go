@@ -126,10 +126,12 @@ func (k liveKernel) followRISCV64(fn uint64, cs guestapi.CallSite) (uint64, stri
 
 // followS390X: "brasl %r0" goes to the image (or to ftrace_caller, for a
 // function whose direct call shares it with other ftrace ops: not told
-// apart here); "brcl 15" goes to the function's hotpatch trampoline,
-// whose interceptor (16 bytes in: the brasl to the shared code, a pad,
-// rest_of_intercepted_function) ftrace_make_trampoline_call set to the
-// image.
+// apart here). "brcl 15" goes to a kernel function's hotpatch trampoline
+// ("brasl %r1" to the shared code, a pad, rest_of_intercepted_function,
+// then the interceptor at +16, which ftrace_make_trampoline_call set to
+// the image), or to a BPF program's prologue PLT ("lgrl %r0; lgrl %r1;
+// br %r1", then ret at +16 and target at +24, which bpf_arch_text_poke
+// set to the image).
 func (k liveKernel) followS390X(cs guestapi.CallSite) (uint64, string, error) {
 	if k.ftraceCaller != 0 && cs.Target == k.ftraceCaller {
 		return 0, "", errors.New("brasl ftrace_caller: the direct call is shared with other ftrace ops")
@@ -137,14 +139,28 @@ func (k liveKernel) followS390X(cs guestapi.CallSite) (uint64, string, error) {
 	if cs.Kind == "brasl" {
 		return cs.Target, "brasl", nil
 	}
-	dst, err := k.u64(cs.Target + 16)
+	head, err := k.mem.read(cs.Target, 2)
+	if err != nil || len(head) < 2 {
+		return 0, "", fmt.Errorf("reading the brcl target %#x: %v", cs.Target, err)
+	}
+	var field uint64
+	var via string
+	switch {
+	case head[0] == 0xc0 && head[1] == 0x15: // brasl %r1
+		field, via = cs.Target+16, "brcl hotpatch, interceptor"
+	case head[0] == 0xc4 && head[1]&0x0f == 0x08: // lgrl
+		field, via = cs.Target+24, "brcl plt, target"
+	default:
+		return 0, "", fmt.Errorf("the brcl target %#x starts with % x: neither a hotpatch trampoline nor a BPF PLT", cs.Target, head)
+	}
+	dst, err := k.u64(field)
 	if err != nil {
-		return 0, "", fmt.Errorf("hotpatch trampoline interceptor at %#x: %w", cs.Target+16, err)
+		return 0, "", fmt.Errorf("%s at %#x: %w", via, field, err)
 	}
 	if k.ftraceCaller != 0 && dst == k.ftraceCaller {
 		return 0, "", errors.New("brcl hotpatch to ftrace_caller: the direct call is shared with other ftrace ops")
 	}
-	return dst, "brcl hotpatch, interceptor", nil
+	return dst, via, nil
 }
 
 // directCall is where ftrace_caller sends a function whose CALL_OPS
