@@ -62,7 +62,7 @@ var Rebuilds = []Rebuild{{
 		// the BPF programs and trampolines, only with CONFIG_MODULES.
 		{"CONFIG_MODULES", "y"},
 	},
-	Why:       "Debian's s390x 7.2.13 source and config built for z196: the BPF JIT Debian's z10 build lacks",
+	Why: "Debian's s390x 7.2.13 source and config built for z196: the BPF JIT Debian's z10 build lacks",
 }}
 
 // LookupRebuild finds the rebuild named name for arch.
