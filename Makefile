@@ -120,7 +120,7 @@ bench:
 
 # A short run of each fuzz target (go test fuzzes one target at a time).
 FUZZTIME ?= 20s
-FUZZ_TARGETS := FuzzParse:./cases/ FuzzQEMUStderr:./vm/qemu/ FuzzDecode:./arch/x86/ FuzzDecode:./arch/arm64/ FuzzDecode:./arch/riscv64/ FuzzMemoDecode:./arch/x86/ FuzzMemoDecode:./arch/arm64/ FuzzDecode:./vm/channel/ FuzzKallsyms:./cmd/tramp-guest/bpfobs/ FuzzKcore:./cmd/tramp-guest/bpfobs/ FuzzDecodeRecords:./cmd/tramp-guest/bpfobs/ FuzzFilterFunctions:./cmd/tramp-guest/bpfobs/ FuzzTargetProg:./cmd/tramp-guest/bpfobs/ FuzzEmu:./emu/ FuzzParse:./vm/recording/ FuzzParsePack:./vm/recording/ FuzzBTFFromImage:./vm/kernels/ FuzzParseCatalog:./vm/kernels/ FuzzParseBuildTable:./trampoline/ FuzzParse:./vm/report/
+FUZZ_TARGETS := FuzzParse:./cases/ FuzzQEMUStderr:./vm/qemu/ FuzzDecode:./arch/x86/ FuzzDecode:./arch/arm64/ FuzzDecode:./arch/riscv64/ FuzzDecode:./arch/s390x/ FuzzMemoDecode:./arch/x86/ FuzzMemoDecode:./arch/arm64/ FuzzDecode:./vm/channel/ FuzzKallsyms:./cmd/tramp-guest/bpfobs/ FuzzKcore:./cmd/tramp-guest/bpfobs/ FuzzDecodeRecords:./cmd/tramp-guest/bpfobs/ FuzzFilterFunctions:./cmd/tramp-guest/bpfobs/ FuzzTargetProg:./cmd/tramp-guest/bpfobs/ FuzzEmu:./emu/ FuzzParse:./vm/recording/ FuzzParsePack:./vm/recording/ FuzzBTFFromImage:./vm/kernels/ FuzzParseCatalog:./vm/kernels/ FuzzParseBuildTable:./trampoline/ FuzzParse:./vm/report/
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t%%:*} in $${t#*:}"; \

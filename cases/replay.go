@@ -73,7 +73,7 @@ func (c *Case) AllKernels() bool { return len(c.Kernels) == 1 && c.Kernels[0] ==
 // cases written for a, which name it: every other case would only be
 // refused there.
 func (c *Case) AppliesTo(p *trampoline.Profile, a *trampoline.Arch) bool {
-	if !p.HasJIT(a) && !slices.Contains(c.Arches, a.Name) {
+	if !p.HasJIT(a) && !slices.Contains(c.Arches, a.Name) || len(p.Arches) > 0 && !slices.Contains(p.Arches, a.Name) {
 		return false
 	}
 	if c.AllKernels() {

@@ -67,6 +67,9 @@ type Profile struct {
 	// Debian's builds). A kernel built from Debian's s390x source for
 	// z196 has the JIT that Debian's own z10 build lacks.
 	JIT map[string]bool
+	// Arches, when set, are the only arches the build exists for (a
+	// rebuild of one arch); cases apply to it only there.
+	Arches []string
 	// Live says the profile's behaviour was checked against a real kernel
 	// of that build; a source-only profile models a tree that was read.
 	Live bool
@@ -85,6 +88,12 @@ var profiles = []*Profile{
 		X86JmpMode: true, X86WideArgSlots: true, ErrorInjection: true},
 	{Name: "debian-6.18.15", Version: "6.18.15", IPAfterCallNOP: true, A64MovIsAdd: true, Live: true,
 		SyscallPrefixArches: []string{}},
+	// Debian's s390x 7.2.13 source and config built for z196 (tramp vm
+	// build): the JIT Debian's own z10 build lacks; its BTF states 27
+	// slots, its config no error injection.
+	{Name: "debian-7.2.13+z196", Version: "7.2.13", Fsession: true, TracingMulti: true, FuncMeta: true, SkipNOP: true,
+		X86JmpMode: true, X86WideArgSlots: true, MaxLinks: map[string]int{"s390x": 27}, JIT: map[string]bool{"s390x": true},
+		Arches: []string{"s390x"}, Live: true},
 }
 
 // DefaultProfile is the primary profile: the kernel in Debian sid.
