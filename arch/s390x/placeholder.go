@@ -16,27 +16,24 @@ const (
 // shared helpers, then the expoline thunks.
 var Symbols = append(append([]string(nil), arch.HelperSymbols...), ThunkR1, ThunkR8, ThunkR14)
 
-// nokaslr is a layout shaped like a Debian 7.2.13 s390x kernel (built
-// for z196, CONFIG_KERNEL_IMAGE_BASE 0x3ffe0000000) booted with nokaslr
-// under QEMU s390-ccw-virtio, as setup_kernel_memory_layout places it:
-// kernel text from 0x3ffe0100000 (TEXT_OFFSET), the 2 GiB modules area
-// right below it (MODULES_VADDR 0x3ff60000000), where execmem puts the
-// trampoline pages and the programs' code (bpf_jit_alloc_exec;
-// CONFIG_MODULES is off, EXECMEM_BPF falls back to that range), vmalloc
-// (struct bpf_prog) below that from 0x37fe0000000, and kzalloc'd memory
-// (im) in the identity map at 0 (no RANDOMIZE_IDENTITY_BASE). Every
-// brasl from the image reaches kernel text (about 2 GiB) and the
-// programs (a few hundred KiB) as on a real boot.
-//
-// TODO: these are guesses from the source, not a boot: replace them with
-// the first live s390x boot's addresses (image, im, the traced function,
-// the helper symbols, struct bpf_prog and bpf_func) once one is
-// recorded. Only brasl reach and the relocated fields' values depend on
-// them; no instruction's length does.
+// nokaslr is a layout shaped like debian-7.2.13+z196 (Debian's s390x
+// source built for z196, CONFIG_KERNEL_IMAGE_BASE 0x3ffe0000000) booted
+// with nokaslr under QEMU s390-ccw-virtio (TCG), as its fsession_cookie
+// recording has it: kernel text from 0x3ffe0100000 (bpf_fentry_test1 at
+// 0x3ffe0b32168, the helpers near 0x3ffe038c000), the modules area right
+// below it (MODULES_VADDR 0x3ff60000000), where execmem puts the
+// trampoline pages and the programs' code (there the program's code at
+// 0x3ff6000a740 and the image at 0x3ff6000c000, which moves with the
+// programs loaded before it: here it sits higher, above the code of up to
+// a hundred programs), struct bpf_prog in vmalloc
+// (0x37fe0035000) and the kzalloc'd im in the identity map at 0
+// (0x329cc00). Every brasl from the image reaches kernel text (about
+// 2 GiB away) and the programs as on the real boot; load_imm64 has one
+// length for every value, so no address changes an instruction's length.
 var nokaslr = arch.Layout{
-	Image: 0x000003ff60040000, Im: 0x0000000005a1e400,
-	Func: 0x000003ffe0cb3a10, SymBase: 0x000003ffe03a2000,
-	ProgBase: 0x0000037fe0a6c000, JITBase: 0x000003ff60001100,
+	Image: 0x000003ff60040000, Im: 0x000000000329cc00,
+	Func: 0x000003ffe0b32168, SymBase: 0x000003ffe038c000,
+	ProgBase: 0x0000037fe0035000, JITBase: 0x000003ff6000a000,
 	Symbols: Symbols,
 }
 

@@ -581,7 +581,7 @@ func TestExplain(t *testing.T) {
 		"func_meta: nr_args 1\n",
 		"func_meta: nr_args 1, cookie index 3 (ctx-24)\n",
 		"func_meta: nr_args 1, cookie index 3 (ctx-24), is_return",
-		"; cookie0", "; arg0", "; &run_ctx", "im = 0x5a1e400", "prog:s = 0x", "; bpf_func:s", "cookie:e = 0x1234",
+		"; cookie0", "; arg0", "; &run_ctx", "im = 0x329cc00", "prog:s = 0x", "; bpf_func:s", "cookie:e = 0x1234",
 		"; __bpf_tramp_enter", "; func+6", "; backchain", "tail_call_cnt <- parent's tail_call_cnt",
 		"callee's tail_call_cnt <- tail_call_cnt", "to skip_target:s:entry", "to exit_helper:e:entry",
 		"saved_r7..saved_r8", "return:\n", "  br %r14 ", "frame (", "parent_backchain",
