@@ -34,10 +34,6 @@ type Rebuild struct {
 	// that cannot give one (pahole too old for BTF, say) fails the build
 	// here, not at boot.
 	Want []Option
-	// NoModules: every =m option is turned off and CONFIG_MODULES with
-	// them. Not needed to keep a rebuild short: make builds only the
-	// image, never Debian's thousands of modules.
-	NoModules bool
 	// Why says what the rebuild is for, in tramp vm kernels' words.
 	Why string
 }
@@ -123,12 +119,10 @@ func missingTools() []string {
 }
 
 // EditConfig applies set to a kernel config: each option's line is
-// replaced (or appended), "" writing "# CONFIG_X is not set". With
-// noModules every other "=m" line becomes "is not set".
-func EditConfig(config []byte, set []Option, noModules bool) []byte {
-	if noModules {
-		set = append(set[:len(set):len(set)], Option{"CONFIG_MODULES", ""})
-	}
+// replaced (or appended), "" writing "# CONFIG_X is not set". The =m
+// options stay: make builds only the image, never Debian's modules, and
+// turning CONFIG_MODULES off would build every one of them in instead.
+func EditConfig(config []byte, set []Option) []byte {
 	want := map[string]string{}
 	for _, o := range set {
 		want[o.Name] = o.Value
@@ -155,8 +149,6 @@ func EditConfig(config []byte, set []Option, noModules bool) []byte {
 		if v, ok := want[name]; ok {
 			l = line(name, v)
 			done[name] = true
-		} else if noModules && strings.HasPrefix(l, "CONFIG_") && strings.HasSuffix(l, "=m") {
-			l = line(name, "")
 		}
 		out.WriteString(l + "\n")
 	}
@@ -213,7 +205,7 @@ func (f *Fetcher) Rebuild(ctx context.Context, r Rebuild, jobs int) (*Kernel, er
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(src, ".config"), EditConfig(cfg, r.Set, r.NoModules), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(src, ".config"), EditConfig(cfg, r.Set), 0o644); err != nil {
 		return nil, err
 	}
 	logPath := filepath.Join(work, "build.log")

@@ -11,10 +11,10 @@ func TestEditConfig(t *testing.T) {
 	in := "CONFIG_MARCH_Z10=y\n# CONFIG_MARCH_Z196 is not set\nCONFIG_FOO=m\nCONFIG_MODULES=y\n# comment\nCONFIG_STR=\"x\"\n"
 	got := string(EditConfig([]byte(in), []Option{
 		{"CONFIG_MARCH_Z10", ""}, {"CONFIG_MARCH_Z196", "y"}, {"CONFIG_STR", `""`}, {"CONFIG_NEW", "y"},
-	}, true))
-	assert.Equal(t, "# CONFIG_MARCH_Z10 is not set\nCONFIG_MARCH_Z196=y\n# CONFIG_FOO is not set\n# CONFIG_MODULES is not set\n# comment\nCONFIG_STR=\"\"\nCONFIG_NEW=y\n", got,
-		"options replaced in place (MODULES off with noModules), =m turned off, new options appended")
-	got = string(EditConfig([]byte(in), nil, false))
+	}))
+	assert.Equal(t, "# CONFIG_MARCH_Z10 is not set\nCONFIG_MARCH_Z196=y\nCONFIG_FOO=m\nCONFIG_MODULES=y\n# comment\nCONFIG_STR=\"\"\nCONFIG_NEW=y\n", got,
+		"options replaced in place, =m and the rest kept, new options appended")
+	got = string(EditConfig([]byte(in), nil))
 	assert.Equal(t, in, got, "nothing to change")
 }
 
