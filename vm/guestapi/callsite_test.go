@@ -131,7 +131,7 @@ func TestCallSiteS390X(t *testing.T) {
 	}{
 		{0x3ffe0b32168, "c0f4001683f4a72a0001b914002207fe", CallSite{Kind: "brcl", Target: 4397524330832}},        // bpf_fentry_test1
 		{0x3ff60006b00, "c0f400000014d703f040f040ebbff070", CallSite{Kind: "brcl", Target: 0x3ff60006b00 + 0x28}}, // a BPF program
-		{0x3ff60006b00, "c00400000014d703f040f040ebbff070", CallSite{Kind: "nop"}},                                // its branch patched out
+		{0x3ff60006b00, "c00400000014d703f040f040ebbff070", CallSite{Kind: "nop"}},                                // the mask bpf_arch_text_poke writes on detach (built, not captured)
 		{0x3ffe0b32168, "eb6ff0480024", CallSite{Kind: "unknown"}},
 		{0x3ffe0b32168, "c0f4", CallSite{Kind: "unknown"}},
 	} {
