@@ -79,19 +79,22 @@ matrix: setup build
 setup:
 	scripts/setup $(subst $(comma), ,$(VM_KERNELS))
 
-# s390x with a BPF JIT: Debian builds s390x for z10, where arch/s390 has
-# no eBPF JIT, so tramp vm build compiles Debian's own 7.2.13 source and
-# config for z196 into the cache (about 35 min on two cores), then the
-# corpus and the shapes are recorded there. The recordings are in
-# cases/testdata and replayed offline by go test; make test does not
-# rebuild.
-REBUILD ?= debian-7.2.13+z196
+# Rebuilds (kernels.Rebuilds), KERNEL:ARCH: s390x with a BPF JIT (Debian
+# builds s390x for z10, where arch/s390 has no eBPF JIT, so tramp vm build
+# compiles Debian's own source and config for z196), and the 7.3.4 builds
+# the archive lists but does not serve (riscv64, s390x), from Debian's
+# 7.3.4 source with trixie's compilers in a debootstrap chroot. Each is
+# compiled into the cache (20 to 35 min on two cores), then the corpus
+# and the shapes are recorded there. The recordings are in cases/testdata
+# and replayed offline by go test; make test does not rebuild.
+REBUILDS ?= debian-7.2.13+z196:s390x debian-7.3.4+z196:s390x debian-7.3.4+rebuild:riscv64
 rebuild: build
-	TRAMP_SETUP_REBUILD=1 TRAMP_SETUP_ARCH=s390x scripts/setup debian-7.2.13
-	$(TRAMP) vm build --kernel $(REBUILD) --arch s390x
-	$(TRAMP) vm record --kernel $(REBUILD) --arch s390x
-	$(TRAMP) vm shapes --record --kernel $(REBUILD) --arch s390x
-	TRAMP_SETUP_ARCH=$(MORE_ARCHES) scripts/setup $(subst $(comma), ,$(MORE_KERNELS))
+	TRAMP_SETUP_REBUILD=1 TRAMP_SETUP_NO_FETCH=1 scripts/setup
+	set -e; for ka in $(REBUILDS); do \
+		$(TRAMP) vm build --kernel $${ka%%:*} --arch $${ka#*:}; \
+		$(TRAMP) vm record --kernel $${ka%%:*} --arch $${ka#*:}; \
+		$(TRAMP) vm shapes --record --kernel $${ka%%:*} --arch $${ka#*:}; \
+	done
 
 # Re-record cases/testdata from real kernels (read the diff before committing;
 # then go test ./vm/record -run TestRecordedImages -update pins the new counts).

@@ -15,11 +15,23 @@ import (
 func buildCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("build", "build --kernel debian-7.2.13+z196 [--arch s390x] [--jobs N]", stderr)
 	kflag := fs.String("kernel", "", "the rebuild to compile (one of: "+rebuildNames()+")")
-	aflag := fs.String("arch", "s390x", "its architecture")
+	aflag := fs.String("arch", "", "its architecture (default: the one arch the rebuild exists for)")
 	jobs := fs.Int("jobs", runtime.NumCPU(), "make -j")
 	cache := fs.String("cache", "", "cache directory (default $TRAMP_CACHE_DIR or the user cache dir + /tramp)")
 	if code, ok := parse(fs, args, stdout); !ok {
 		return code
+	}
+	if *aflag == "" {
+		for _, r := range kernels.Rebuilds {
+			if r.Name == *kflag {
+				*aflag = string(r.Arch)
+				break
+			}
+		}
+		if *aflag == "" {
+			fmt.Fprintf(stderr, "tramp vm build: no rebuild %q (known: %s)\n", *kflag, rebuildNames())
+			return ExitUsage
+		}
 	}
 	arch, err := kernels.ParseArch(*aflag)
 	if err != nil {

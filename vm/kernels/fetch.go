@@ -35,10 +35,16 @@ type Kernel struct {
 	// HasConfig records whether a config file was cached next to the image.
 	HasConfig bool      `json:"has_config"`
 	FetchedAt time.Time `json:"fetched_at,omitzero"`
-	// BuiltFrom names the served build a rebuild (tramp vm build) took
-	// its source and config from; Package and Version are then the
-	// source package's.
+	// BuiltFrom names the build a rebuild (tramp vm build) took its
+	// source from; Package and Version are then the source package's.
 	BuiltFrom string `json:"built_from,omitempty"`
+	// ConfigFrom names the served build whose config a rebuild started
+	// from, where that is not BuiltFrom (whose own is not served).
+	ConfigFrom string `json:"config_from,omitempty"`
+	// Toolchain is the Debian suite whose compilers built a rebuild
+	// ("" for the host's), and Compiler what its gcc said of itself.
+	Toolchain string `json:"toolchain,omitempty"`
+	Compiler  string `json:"compiler,omitempty"`
 }
 
 // Describe is a one-line human description.
@@ -488,13 +494,21 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// debPackageName is the package's name in an apt-get download argument
+// "name", "name:arch" or "name=version": what the .deb's name starts
+// with.
+func debPackageName(arg string) string {
+	name, _, _ := strings.Cut(arg, ":")
+	name, _, _ = strings.Cut(name, "=")
+	return name
+}
+
 func (s *aptSession) download(ctx context.Context, pkg string) (string, error) {
 	dir := filepath.Join(s.dir, "debs")
 	if _, err := s.run(ctx, dir, "apt-get", "-q", "download", pkg); err != nil {
 		return "", err
 	}
-	name, _, _ := strings.Cut(pkg, ":")
-	m, _ := filepath.Glob(filepath.Join(dir, name+"_*.deb"))
+	m, _ := filepath.Glob(filepath.Join(dir, debPackageName(pkg)+"_*.deb"))
 	if len(m) != 1 {
 		return "", fmt.Errorf("apt-get download %s: expected one .deb, found %d", pkg, len(m))
 	}

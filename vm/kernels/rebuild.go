@@ -14,19 +14,34 @@ import (
 	"time"
 )
 
-// A Rebuild is a served build compiled again from Debian's own source
-// package of it (linux-source-X.Y at the build's package version) with
-// the build's own config, a few options changed. It exists where no
-// served build has what tramp must measure: Debian builds s390x for z10,
-// and arch/s390 selects HAVE_EBPF_JIT only with the z196 facilities, so
-// no served s390x kernel has a BPF JIT or a trampoline. The same source
-// and config built for z196 (arch/s390's default march) has both.
+// A Rebuild is a build compiled again from Debian's own source package of
+// it (linux-source-X.Y at the build's package version) with a config
+// Debian built, a few options changed. It exists where no served build
+// has what tramp must measure:
+//
+//   - Debian builds s390x for z10, and arch/s390 selects HAVE_EBPF_JIT
+//     only with the z196 facilities, so no served s390x kernel has a BPF
+//     JIT or a trampoline. The same source and config built for z196
+//     (arch/s390's default march) has both.
+//   - The archive's index lists a build whose package the pool does not
+//     serve (7.3.4 for riscv64 and s390x answer 404): its source package
+//     is served, and the config of the arch's nearest served build is
+//     carried to it by olddefconfig.
 type Rebuild struct {
 	// Name is how --kernel names it: the base build and a suffix.
 	Name string
-	// Base is the served build whose source and config it takes.
+	// Base is the build it is a rebuild of: the catalog's entry for it
+	// gives the source package's version and the kernel release (its
+	// ABI). Its binary package need not be served.
 	Base string
 	Arch Arch
+	// ConfigFrom is the served build whose config it starts from, when
+	// Base's own is not served ("" is Base).
+	ConfigFrom string
+	// Toolchain is the Debian suite whose compilers build it, made into a
+	// chroot by debootstrap ("" is the host's compilers): the suite
+	// Debian built Base in, where the host's compilers are too old.
+	Toolchain string
 	// Set are the options changed in the base config before
 	// olddefconfig: a value, or "" for "is not set".
 	Set []Option
@@ -41,24 +56,52 @@ type Rebuild struct {
 // Option is one config option, CONFIG_ prefix included.
 type Option struct{ Name, Value string }
 
+// noSigningKeys empties the key files Debian's configs name: Debian's
+// signing keys are not in the source package.
+var noSigningKeys = []Option{{"CONFIG_SYSTEM_TRUSTED_KEYS", `""`}, {"CONFIG_SYSTEM_REVOCATION_KEYS", `""`}}
+
+// tracingWants are the options without which tramp cannot attach, read
+// the BTF or capture images: the guest's needs, held after olddefconfig.
+var tracingWants = []Option{
+	{"CONFIG_BPF_JIT", "y"}, {"CONFIG_DEBUG_INFO_BTF", "y"},
+	{"CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS", "y"}, {"CONFIG_KALLSYMS_ALL", "y"},
+	{"CONFIG_PROC_KCORE", "y"}, {"CONFIG_VIRTIO_CONSOLE", "y"},
+	// /proc/kcore lists the modules area, where s390x's execmem puts
+	// the BPF programs and trampolines, only with CONFIG_MODULES.
+	{"CONFIG_MODULES", "y"},
+}
+
+// z196 turns Debian's s390x z10 config into one with the BPF JIT.
+var z196 = []Option{
+	{"CONFIG_MARCH_Z10", ""}, {"CONFIG_MARCH_Z196", "y"},
+	{"CONFIG_BPF_JIT", "y"}, {"CONFIG_BPF_JIT_DEFAULT_ON", "y"},
+}
+
 // Rebuilds are the rebuilds tramp knows.
 var Rebuilds = []Rebuild{{
 	Name: "debian-7.2.13+z196", Base: "debian-7.2.13", Arch: S390X,
-	Set: []Option{
-		{"CONFIG_MARCH_Z10", ""}, {"CONFIG_MARCH_Z196", "y"},
-		{"CONFIG_BPF_JIT", "y"}, {"CONFIG_BPF_JIT_DEFAULT_ON", "y"},
-		// Debian's signing keys are not in the source package.
-		{"CONFIG_SYSTEM_TRUSTED_KEYS", `""`}, {"CONFIG_SYSTEM_REVOCATION_KEYS", `""`},
-	},
-	Want: []Option{
-		{"CONFIG_MARCH_Z196", "y"}, {"CONFIG_BPF_JIT", "y"}, {"CONFIG_DEBUG_INFO_BTF", "y"},
-		{"CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS", "y"}, {"CONFIG_KALLSYMS_ALL", "y"},
-		{"CONFIG_PROC_KCORE", "y"}, {"CONFIG_VIRTIO_CONSOLE", "y"},
-		// /proc/kcore lists the modules area, where s390x's execmem puts
-		// the BPF programs and trampolines, only with CONFIG_MODULES.
-		{"CONFIG_MODULES", "y"},
-	},
-	Why: "Debian's s390x 7.2.13 source and config built for z196: the BPF JIT Debian's z10 build lacks",
+	Set:  append(append([]Option(nil), z196...), noSigningKeys...),
+	Want: append([]Option{{"CONFIG_MARCH_Z196", "y"}}, tracingWants...),
+	Why:  "Debian's s390x 7.2.13 source and config built for z196: the BPF JIT Debian's z10 build lacks",
+}, {
+	// Debian built 7.3.4 for trixie-backports with trixie's gcc 14 (its
+	// amd64 config says "x86_64-linux-gnu-gcc-14 (Debian 14.2.0-19)");
+	// its s390x config is not served, 7.3-rc7's (Debian's 7.3 config) is.
+	Name: "debian-7.3.4+z196", Base: "debian-7.3.4", Arch: S390X, ConfigFrom: "debian-7.3-rc7", Toolchain: "trixie",
+	Set:  append(append([]Option(nil), z196...), noSigningKeys...),
+	Want: append([]Option{{"CONFIG_MARCH_Z196", "y"}}, tracingWants...),
+	Why:  "Debian's 7.3.4 source with its 7.3 s390x config, built for z196 by trixie's gcc 14: the pool does not serve 7.3.4 s390x, and Debian's z10 builds lack the BPF JIT",
+}, {
+	// The newest served riscv64 config is 7.2.13's. Its options that
+	// change the trampoline (RISCV_ISA_C, _ZBA, _ZBB, the ftrace ones)
+	// are held after olddefconfig; host gcc 12 cannot have
+	// DYNAMIC_FTRACE with compressed instructions (no
+	// -fmin-function-alignment), trixie's gcc 14 can.
+	Name: "debian-7.3.4+rebuild", Base: "debian-7.3.4", Arch: RISCV64, ConfigFrom: "debian-7.2.13", Toolchain: "trixie",
+	Set: noSigningKeys,
+	Want: append([]Option{{"CONFIG_RISCV_ISA_C", "y"}, {"CONFIG_RISCV_ISA_ZBA", "y"}, {"CONFIG_RISCV_ISA_ZBB", "y"},
+		{"CONFIG_DYNAMIC_FTRACE_WITH_CALL_OPS", "y"}}, tracingWants...),
+	Why: "Debian's 7.3.4 source with its 7.2.13 riscv64 config, built by trixie's gcc 14: the pool does not serve 7.3.4 riscv64",
 }}
 
 // LookupRebuild finds the rebuild named name for arch.
@@ -84,7 +127,8 @@ func IsRebuildName(name string) bool {
 // rebuildTargets are, per arch, the kernel's ARCH=, the cross compiler's
 // prefix and the image make leaves.
 var rebuildTargets = map[Arch]struct{ karch, cross, image string }{
-	S390X: {"s390", "s390x-linux-gnu-", "arch/s390/boot/bzImage"},
+	S390X:   {"s390", "s390x-linux-gnu-", "arch/s390/boot/bzImage"},
+	RISCV64: {"riscv", "riscv64-linux-gnu-", "arch/riscv/boot/Image"},
 }
 
 // RebuildTools are the host commands a rebuild runs, with the Debian
@@ -164,44 +208,69 @@ func EditConfig(config []byte, set []Option) []byte {
 // Rebuild compiles r and puts it in the cache as a build named r.Name:
 // the image, its config and a meta.json whose Package and Version name
 // the source package. jobs is make's -j. The source tree stays under
-// <cache>/rebuild/<name>/<arch>, so that a second run recompiles only
-// what changed; make's output goes to build.log there.
+// <cache>/rebuild/<name>/<arch> (inside the toolchain's chroot, for a
+// rebuild with one), so that a second run recompiles only what changed;
+// make's output goes to build.log there.
 func (f *Fetcher) Rebuild(ctx context.Context, r Rebuild, jobs int) (*Kernel, error) {
 	tgt, ok := rebuildTargets[r.Arch]
 	if !ok {
 		return nil, fmt.Errorf("rebuild %s: no recipe for %s", r.Name, r.Arch)
 	}
-	if miss := missingTools(); len(miss) > 0 {
+	var tc *toolchain
+	if r.Toolchain != "" {
+		var err error
+		if tc, err = f.toolchain(ctx, r.Toolchain); err != nil {
+			return nil, fmt.Errorf("rebuild %s: %w", r.Name, err)
+		}
+	} else if miss := missingTools(); len(miss) > 0 {
 		return nil, fmt.Errorf("rebuild %s needs commands from these Debian packages: %s (apt-get install %s)", r.Name, strings.Join(miss, ", "), strings.Join(miss, " "))
 	}
-	base, err := f.Get(ctx, r.Base, r.Arch)
-	if err != nil {
-		return nil, fmt.Errorf("rebuild %s: the base build: %w", r.Name, err)
-	}
-	if base.Config == "" || base.Version == "" {
-		return nil, fmt.Errorf("rebuild %s: the cached %s has no config or package version; fetch it again", r.Name, r.Base)
-	}
-	rel, err := DetectRelease(base.Path)
+	// The base build as the archive's index states it: its package
+	// version names the source, its ABI the release. Its binary need not
+	// be served.
+	cat, err := f.Catalog(ctx, []Arch{r.Arch})
 	if err != nil {
 		return nil, err
 	}
-	series, err := releaseSeries(rel)
+	bs, err := Select(cat, []string{r.Base})
+	if err != nil || len(bs) != 1 {
+		return nil, fmt.Errorf("rebuild %s: the archive's index has no single build %s for %s (%v)", r.Name, r.Base, r.Arch, err)
+	}
+	base := bs[0]
+	series, err := releaseSeries(base.Version)
 	if err != nil {
 		return nil, err
+	}
+	cfgFrom := r.ConfigFrom
+	if cfgFrom == "" {
+		cfgFrom = r.Base
+	}
+	cfgKernel, err := f.Get(ctx, cfgFrom, r.Arch)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild %s: the build whose config it takes: %w", r.Name, err)
+	}
+	if cfgKernel.Config == "" {
+		return nil, fmt.Errorf("rebuild %s: the cached %s has no config; fetch it again", r.Name, cfgFrom)
 	}
 	root, err := f.cacheRoot()
 	if err != nil {
 		return nil, err
 	}
-	work := filepath.Join(root, "rebuild", r.Name, string(r.Arch))
-	src := filepath.Join(work, "linux-source-"+series)
+	// inner is the tree's path as make sees it: inside the chroot, for a
+	// rebuild with a toolchain.
+	inner := filepath.Join("/", "rebuild", r.Name, string(r.Arch))
+	work := filepath.Join(root, inner)
+	if tc != nil {
+		work = filepath.Join(tc.root, inner)
+	}
 	srcPkg := "linux-source-" + series
+	src := filepath.Join(work, srcPkg)
 	if _, err := os.Stat(filepath.Join(src, "Makefile")); err != nil {
-		if err := f.unpackSource(ctx, srcPkg, base.Version, work); err != nil {
+		if err := f.unpackSource(ctx, srcPkg, base.PkgVersion, work); err != nil {
 			return nil, fmt.Errorf("rebuild %s: %w", r.Name, err)
 		}
 	}
-	cfg, err := os.ReadFile(base.Config)
+	cfg, err := os.ReadFile(cfgKernel.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -214,13 +283,18 @@ func (f *Fetcher) Rebuild(ctx context.Context, r Rebuild, jobs int) (*Kernel, er
 		return nil, err
 	}
 	defer logf.Close()
-	release := strings.TrimSuffix(rel, "-"+r.Arch.Flavour()) + strings.TrimPrefix(r.Name, r.Base) + "-" + r.Arch.Flavour()
+	release := base.ABI + strings.TrimPrefix(r.Name, r.Base) + "-" + r.Arch.Flavour()
 	mk := func(targets ...string) error {
 		args := append([]string{"ARCH=" + tgt.karch, "CROSS_COMPILE=" + tgt.cross, "-j" + strconv.Itoa(max(jobs, 1)),
 			"KERNELRELEASE=" + release, "KBUILD_BUILD_USER=tramp", "KBUILD_BUILD_HOST=tramp"}, targets...)
 		f.logf("make %s (log: %s)", strings.Join(targets, " "), logPath)
-		cmd := exec.CommandContext(ctx, "make", args...)
-		cmd.Dir = src
+		var cmd *exec.Cmd
+		if tc != nil {
+			cmd = tc.command(ctx, filepath.Join(inner, srcPkg), "make", args...)
+		} else {
+			cmd = exec.CommandContext(ctx, "make", args...)
+			cmd.Dir = src
+		}
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Run(); err != nil {
 			tail, _ := os.ReadFile(logPath)
@@ -238,7 +312,7 @@ func (f *Fetcher) Rebuild(ctx context.Context, r Rebuild, jobs int) (*Kernel, er
 	have := parseConfigValues(got)
 	for _, w := range r.Want {
 		if have[w.Name] != w.Value {
-			return nil, fmt.Errorf("rebuild %s: after olddefconfig %s is %q, want %q (a toolchain too old for it? the host has %s)", r.Name, w.Name, have[w.Name], w.Value, toolVersions())
+			return nil, fmt.Errorf("rebuild %s: after olddefconfig %s is %q, want %q (a toolchain too old for it? %s)", r.Name, w.Name, have[w.Name], w.Value, have["CONFIG_CC_VERSION_TEXT"])
 		}
 	}
 	if err := mk(filepath.Base(tgt.image)); err != nil {
@@ -266,8 +340,12 @@ func (f *Fetcher) Rebuild(ctx context.Context, r Rebuild, jobs int) (*Kernel, er
 	if err != nil {
 		return nil, err
 	}
-	k := &Kernel{Profile: r.Name, Arch: r.Arch, Package: srcPkg, Version: base.Version, SHA256: sum, Size: size,
-		HasConfig: true, FetchedAt: time.Now().UTC().Truncate(time.Second), BuiltFrom: r.Base}
+	k := &Kernel{Profile: r.Name, Arch: r.Arch, Package: srcPkg, Version: base.PkgVersion, SHA256: sum, Size: size,
+		HasConfig: true, FetchedAt: time.Now().UTC().Truncate(time.Second), BuiltFrom: r.Base,
+		Toolchain: r.Toolchain, Compiler: strings.Trim(have["CONFIG_CC_VERSION_TEXT"], `"`)}
+	if r.ConfigFrom != "" {
+		k.ConfigFrom = r.ConfigFrom
+	}
 	meta, err := json.MarshalIndent(k, "", "  ")
 	if err != nil {
 		return nil, err
@@ -338,18 +416,4 @@ func parseConfigValues(data []byte) map[string]string {
 		}
 	}
 	return m
-}
-
-// toolVersions names the compiler and pahole versions, for an error.
-func toolVersions() string {
-	var s []string
-	for _, c := range [][]string{{"s390x-linux-gnu-gcc", "--version"}, {"pahole", "--version"}} {
-		out, err := exec.Command(c[0], c[1:]...).Output()
-		if err != nil {
-			continue
-		}
-		first, _, _ := strings.Cut(string(out), "\n")
-		s = append(s, c[0]+" "+strings.TrimSpace(first))
-	}
-	return strings.Join(s, "; ")
 }

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -34,7 +35,26 @@ func TestRebuildsAreNamedForTheirBase(t *testing.T) {
 	for _, r := range Rebuilds {
 		assert.True(t, IsBuildName(r.Name) && IsRebuildName(r.Name), r.Name)
 		assert.Contains(t, r.Name, r.Base+"+", "a rebuild's name is its base build's and a suffix")
-		_, ok := rebuildTargets[r.Arch]
+		tgt, ok := rebuildTargets[r.Arch]
 		assert.True(t, ok, "%s: a recipe for %s", r.Name, r.Arch)
+		if r.ConfigFrom != "" {
+			assert.True(t, IsBuildName(r.ConfigFrom), "%s: ConfigFrom %q names a served build", r.Name, r.ConfigFrom)
+		}
+		if r.Toolchain != "" {
+			assert.Contains(t, toolchainPackages, "gcc-"+strings.TrimSuffix(tgt.cross, "-"), "%s: the %s toolchain has its cross compiler", r.Name, r.Toolchain)
+		}
+	}
+}
+
+// apt-get download names the .deb name_version_arch.deb whatever form
+// the argument took; a pinned version once made the glob miss it.
+func TestDebPackageName(t *testing.T) {
+	for arg, want := range map[string]string{
+		"linux-source-7.3=7.3.4-1~bpo13+1":         "linux-source-7.3",
+		"linux-binary-7.2.13+deb14-s390x:s390x":    "linux-binary-7.2.13+deb14-s390x",
+		"linux-config-7.3:riscv64=7.3.4-1~bpo13+1": "linux-config-7.3",
+		"dwarves": "dwarves",
+	} {
+		assert.Equal(t, want, debPackageName(arg), arg)
 	}
 }
