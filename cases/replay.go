@@ -76,6 +76,9 @@ func (c *Case) AppliesTo(p *trampoline.Profile, a *trampoline.Arch) bool {
 	if !p.HasJIT(a) && !slices.Contains(c.Arches, a.Name) || len(p.Arches) > 0 && !slices.Contains(p.Arches, a.Name) {
 		return false
 	}
+	if c.needsSubprogTailcalls() && !p.SubprogTailcalls(a) {
+		return false
+	}
 	if c.AllKernels() {
 		return true
 	}
@@ -97,8 +100,9 @@ func (c *Case) AppliesTo(p *trampoline.Profile, a *trampoline.Arch) bool {
 
 // ArchList gives the architectures the case applies to: those it names,
 // or the default ones (trampoline.DefaultArches), less those where its
-// target cannot exist: a BPF program that mixes tail calls and
-// bpf-to-bpf calls needs the JIT's subprogram tail calls.
+// target cannot exist in any build: a BPF program that mixes tail calls
+// and bpf-to-bpf calls needs the JIT's subprogram tail calls (AppliesTo
+// asks the build).
 func (c *Case) ArchList() []*trampoline.Arch {
 	names := c.Arches
 	if len(names) == 0 {
@@ -107,7 +111,7 @@ func (c *Case) ArchList() []*trampoline.Arch {
 	var out []*trampoline.Arch
 	for _, n := range names {
 		a, _ := trampoline.LookupArch(n) // validated by the parser
-		if c.needsSubprogTailcalls() && !a.SubprogTailcalls {
+		if c.needsSubprogTailcalls() && !a.MaySubprogTailcalls() {
 			continue
 		}
 		out = append(out, a)

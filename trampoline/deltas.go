@@ -100,6 +100,15 @@ var Deltas = []Delta{
 			}
 		},
 	},
+	{
+		Name:  "riscv64-tcc-stack",
+		What:  "riscv64 keeps the tail call counter on the program's stack and honours BPF_TRAMP_F_TAIL_CALL_CTX: a trampoline on a tail-call-reachable program saves a6 below s1 and loads it back around the original call and before it returns",
+		Since: "7.3", LastWithout: "7.2.13",
+		Evidence: "source: arch/riscv/net/bpf_jit_comp64.c of Debian's linux-source-7.3 (7.3.4) against 7.2.13's; live: debian-7.3.4+rebuild (Debian's 7.3.4 source, the archive serves no 7.3.4 riscv64 build) with, Debian's riscv64 builds 6.12.117 to 7.2.13 without",
+		Probes:   []string{"tailcall_fentry_only"},
+		Arches:   []string{"riscv64"},
+		Set:      func(p *Profile, on bool) { p.RiscvTCCStack = on },
+	},
 }
 
 // AppliedDelta says how one delta was decided for a release.

@@ -147,6 +147,9 @@ type Plan struct {
 	// A64MovIsAdd: arm64's A64_MOV of general registers is "add xd, xn,
 	// #0" rather than "orr xd, xzr, xm" (before 7.0).
 	A64MovIsAdd bool `json:"a64_mov_is_add,omitempty"`
+	// RiscvTCCStack: riscv64 saves and restores the tail call counter
+	// (a6) under BPF_TRAMP_F_TAIL_CALL_CTX (Profile.RiscvTCCStack).
+	RiscvTCCStack bool `json:"riscv_tcc_stack,omitempty"`
 	// ModRetExtended and ModRetSkipsIsReturn are the arch's (Arch).
 	ModRetExtended      bool `json:"modret_extended,omitempty"`
 	ModRetSkipsIsReturn bool `json:"modret_skips_is_return,omitempty"`
@@ -200,6 +203,7 @@ func (t *Trampoline) Plan() *Plan {
 		IPAfterCallNOP: t.Profile.IPAfterCallNOP,
 		ArgCountOnly:   !t.Profile.FuncMeta,
 		A64MovIsAdd:    t.Profile.A64MovIsAdd,
+		RiscvTCCStack:  t.Profile.RiscvTCCStack,
 
 		ModRetExtended:      t.Arch.ModRetExtended,
 		ModRetSkipsIsReturn: t.Arch.ModRetSkipsIsReturn,

@@ -41,6 +41,11 @@ type Profile struct {
 	// X86WideArgSlots: on x86_64 every argument wider than 8 bytes takes
 	// more than one slot (7.2.8+); before, only struct arguments did.
 	X86WideArgSlots bool
+	// RiscvTCCStack: the riscv64 JIT keeps the tail call counter in the
+	// program's stack frame and honours BPF_TRAMP_F_TAIL_CALL_CTX (7.3+):
+	// the trampoline saves a6 in a slot below s1's and loads it back
+	// around the original call and before it returns.
+	RiscvTCCStack bool
 	// ErrorInjection: CONFIG_FUNCTION_ERROR_INJECTION (the source profile
 	// assumes a config with it). Debian's cloud kernels lack it; then the verifier lets sleepable and fmod_ret
 	// programs attach to the arch's syscall wrappers (has_arch_syscall_prefix)
@@ -83,7 +88,7 @@ var profiles = []*Profile{
 	{Name: "debian-7.2.13", Version: "7.2.13", Fsession: true, TracingMulti: true, FuncMeta: true, SkipNOP: true,
 		X86JmpMode: true, X86WideArgSlots: true, MaxLinks: btf72x, Live: true},
 	{Name: "debian-7.3.4", Version: "7.3.4", Fsession: true, TracingMulti: true, FuncMeta: true, SkipNOP: true,
-		X86JmpMode: true, X86WideArgSlots: true, MaxLinks: btf72x, Live: true},
+		X86JmpMode: true, X86WideArgSlots: true, RiscvTCCStack: true, MaxLinks: btf72x, Live: true},
 	{Name: "linux-7.2.8", Version: "7.2.8", Fsession: true, TracingMulti: true, FuncMeta: true, IPAfterCallNOP: true,
 		X86JmpMode: true, X86WideArgSlots: true, ErrorInjection: true},
 	{Name: "debian-6.18.15", Version: "6.18.15", IPAfterCallNOP: true, A64MovIsAdd: true, Live: true,
@@ -119,6 +124,14 @@ func LookupProfile(name string) (*Profile, error) {
 		}
 	}
 	return nil, fmt.Errorf("unknown kernel profile %q (known: %s)", name, strings.Join(ProfileNames(), ", "))
+}
+
+// SubprogTailcalls says whether this build's JIT on a supports tail calls
+// from subprograms (bpf_jit_supports_subprog_tailcalls): the arch's in
+// every build, or riscv64's from 7.3 on, where it came with the counter
+// on the stack (RiscvTCCStack).
+func (p *Profile) SubprogTailcalls(a *Arch) bool {
+	return a.SubprogTailcalls || a.Name == "riscv64" && p.RiscvTCCStack
 }
 
 // Supports says whether programs of kind k can be loaded at all on this
@@ -178,6 +191,10 @@ type Arch struct {
 	// (riscv64 7.2.x, measured).
 	SubprogTailcalls bool
 }
+
+// MaySubprogTailcalls says whether some build's JIT on a supports tail
+// calls from subprograms (Profile.SubprogTailcalls).
+func (a *Arch) MaySubprogTailcalls() bool { return a.SubprogTailcalls || a.Name == "riscv64" }
 
 // Architectures. x86_64, arm64 and riscv64 have an fsession JIT in the
 // builds tramp boots (riscv64: Debian 7.2.x, measured: the probe load and

@@ -22,6 +22,7 @@ const (
 	a1   = 11
 	a2   = 12
 	a5   = 15
+	a6   = 16 // RV_REG_TCC: the tail call counter
 )
 
 // regNames are the ABI names of x0..x31.

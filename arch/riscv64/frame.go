@@ -31,6 +31,10 @@ type Frame struct {
 	CookieOff   int // cookie j at s0-CookieOff+8j
 	RunCtxOff   int
 	SregOff     int // saved s1
+	// TCC: the tail call counter (a6) is kept at s0-TCCOff
+	// (BPF_TRAMP_F_TAIL_CALL_CTX, 7.3+: Plan.RiscvTCCStack).
+	TCC    bool
+	TCCOff int
 	// StkArgOff is where the original call's stack arguments go
 	// (s0-StkArgOff+8k, the bottom of the frame); StackArgs their count.
 	StkArgOff int
@@ -40,7 +44,7 @@ type Frame struct {
 }
 
 // layout computes the frame as the stack_size arithmetic at the top of
-// __arch_prepare_bpf_trampoline (7.2) does.
+// __arch_prepare_bpf_trampoline (7.2; 7.3 adds tcc_off) does.
 func layout(p *trampoline.Plan) Frame {
 	var f Frame
 	for _, s := range p.Func.ArgSize {
@@ -68,6 +72,11 @@ func layout(p *trampoline.Plan) Frame {
 	f.RunCtxOff = s
 	s += 8
 	f.SregOff = s
+	if p.RiscvTCCStack && p.Flags&trampoline.FlagTailCallCtx != 0 {
+		f.TCC = true
+		s += 8
+		f.TCCOff = s
+	}
 	if p.Flags&trampoline.FlagCallOrig != 0 && f.NrArgSlots > maxRegArgs {
 		f.StackArgs = f.NrArgSlots - maxRegArgs
 		s += 8 * f.StackArgs
@@ -87,6 +96,9 @@ func (f Frame) slots() []arch.Slot {
 		}
 	}
 	add("stack_args", -f.StkArgOff, 8*f.StackArgs)
+	if f.TCC {
+		add("tcc", -f.TCCOff, 8)
+	}
 	add("s1", -f.SregOff, 8)
 	add("run_ctx", -f.RunCtxOff, runCtxSize)
 	for j := 0; j < f.CookieCount; j++ {

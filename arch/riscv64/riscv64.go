@@ -248,6 +248,10 @@ func (g *gen) emitAll() {
 	e.sd(sp, int64(f.StackSize-8), t0)
 	e.sd(sp, int64(f.StackSize-16), fp)
 	e.addi(fp, sp, int64(f.StackSize))
+	// BPF_TRAMP_F_TAIL_CALL_CTX (7.3+): the tail call counter kept.
+	if f.TCC {
+		e.sd(fp, int64(-f.TCCOff), a6)
+	}
 	// s1 saved: it carries the enter helper's result.
 	e.sd(fp, int64(-f.SregOff), s1)
 	// BPF_TRAMP_F_IP_ARG: the traced function's address.
@@ -302,7 +306,15 @@ func (g *gen) emitAll() {
 			orig += PatchSiteEnd
 			sym = "func+8"
 		}
+		// The tail call counter handed to the original program and
+		// taken back from it (7.3+).
+		if f.TCC {
+			e.ld(a6, int64(-f.TCCOff), fp)
+		}
 		e.call(orig, sym)
+		if f.TCC {
+			e.sd(fp, int64(-f.TCCOff), a6)
+		}
 		e.sd(fp, int64(-f.RetvalOff), a0)
 		e.sd(fp, int64(-(f.RetvalOff - 8)), a5)
 		if p.IPAfterCallNOP {
@@ -337,6 +349,9 @@ func (g *gen) emitAll() {
 		e.ld(a0, int64(-f.RetvalOff), fp)
 	}
 	e.ld(s1, int64(-f.SregOff), fp)
+	if f.TCC {
+		e.ld(a6, int64(-f.TCCOff), fp)
+	}
 	e.ld(t0, int64(f.StackSize-8), sp)
 	e.ld(fp, int64(f.StackSize-16), sp)
 	e.addi(sp, sp, int64(f.StackSize))

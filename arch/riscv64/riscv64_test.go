@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -463,4 +464,34 @@ func FuzzDecode(f *testing.F) {
 		}
 		_, _ = ImmValue(code, 0)
 	})
+}
+
+// TestTailCallCtx: on a tail-call-reachable BPF program, 7.3's JIT keeps
+// the tail call counter (a6) in a slot below s1's, stores it after the
+// prologue, hands it to the original program and takes it back, and
+// loads it before returning; 7.2's JIT ignores BPF_TRAMP_F_TAIL_CALL_CTX.
+func TestTailCallCtx(t *testing.T) {
+	const src = "target tc_entry(ptr) -> s32 bpf-prog tail-call\nprog x fexit\nattach x\n"
+	listing := func(profile string) (Frame, string) {
+		p := planOf(t, profile, src)
+		require.NotZero(t, p.Flags&trampoline.FlagTailCallCtx, "the model sets TAIL_CALL_CTX on every arch")
+		addrs := PlaceholderAddrs(p)
+		im, err := Generate(p, Debian, addrs)
+		require.NoError(t, err)
+		require.NoError(t, Check(im, PlaceholderImage, retOf(p)))
+		lines, err := Explain(im, addrs.Image)
+		require.NoError(t, err)
+		var sb strings.Builder
+		arch.WriteListing(&sb, lines)
+		return layout(p), sb.String()
+	}
+	f72, out72 := listing("debian-7.2.13")
+	require.False(t, f72.TCC)
+	require.NotContains(t, out72, " a6,")
+	f73, out73 := listing("debian-7.3.4")
+	require.True(t, f73.TCC)
+	require.Equal(t, f73.SregOff+8, f73.TCCOff, "tcc_off right below sreg_off")
+	slot := fmt.Sprintf("a6, -%d(s0)", f73.TCCOff)
+	require.Equal(t, 2, strings.Count(out73, "sd "+slot), "stored after the prologue and after the original call:\n%s", out73)
+	require.Equal(t, 2, strings.Count(out73, "ld "+slot), "loaded before the original call and before returning:\n%s", out73)
 }

@@ -15,8 +15,8 @@ func TestBisectTableFromRecordings(t *testing.T) {
 	var out, errOut strings.Builder
 	code := bisectCmd(context.Background(), []string{"--table", "--recordings", "../../cases/testdata", "--kernel", "debian-6.18.15"}, &out, &errOut)
 	require.Equal(t, ExitOK, code, errOut.String())
-	assert.Contains(t, out.String(), "6.18.15    arm64   -         -           .            .                  -        -\n")
-	assert.Contains(t, out.String(), "6.18.15    x86_64  .         .           -            .                  -        -\n")
+	assert.Contains(t, out.String(), "6.18.15    arm64   -         -           .            .                  -        -                        .\n")
+	assert.Contains(t, out.String(), "6.18.15    x86_64  .         .           -            .                  -        -                        .\n")
 	assert.Contains(t, errOut.String(), "[debian-6.18.15 x86_64] 24 recordings: func-meta undecided, x86-jmp-mode without")
 }
 
