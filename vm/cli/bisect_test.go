@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -48,4 +50,36 @@ func TestBisectFromRecordings(t *testing.T) {
 	assert.NotContains(t, errOut.String(), "booted")
 	assert.Regexp(t, `7\.0 +2  debian-7\.0\.13 +- `, out.String())
 	assert.Regexp(t, `7\.1 +2  - +debian-7\.1\.3 `, out.String())
+}
+
+// Two builds of one version contradict each other only where both judged
+// a delta, differently; what only one judged is kept.
+func TestContradiction(t *testing.T) {
+	d, ok := contradiction(map[string]bool{"a": true, "b": false}, map[string]bool{"a": true, "c": true})
+	assert.False(t, ok, d)
+	d, ok = contradiction(map[string]bool{"a": true, "b": false}, map[string]bool{"b": true})
+	assert.True(t, ok)
+	assert.Equal(t, "b", d)
+}
+
+// Shape recordings of one name from different builds carry different
+// cases (debian-7.2.13's fmod_ret shape attaches and detaches, the z196
+// rebuild's is refused at its attach); the table judges each build with
+// its own. Once the last one read replaced the other, and one of the two
+// builds agreed with no assignment of the deltas.
+func TestBisectTableShapesPerBuild(t *testing.T) {
+	dir := t.TempDir()
+	for _, b := range []string{"debian-7.2.13/x86_64", "debian-7.2.13+z196/s390x"} {
+		name := "shape-security_sctp_sk_clone-fmodret.json"
+		data, err := os.ReadFile(filepath.Join("../../cases/testdata", b, name))
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, b), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, b, name), data, 0o644))
+	}
+	var out, errOut strings.Builder
+	code := bisectCmd(context.Background(), []string{"--table", "--recordings", dir}, &out, &errOut)
+	require.Equal(t, ExitOK, code, errOut.String())
+	assert.NotContains(t, errOut.String(), "no assignment")
+	assert.Contains(t, errOut.String(), "[debian-7.2.13 x86_64] 1 recordings")
+	assert.Contains(t, errOut.String(), "[debian-7.2.13+z196 s390x] 1 recordings")
 }
