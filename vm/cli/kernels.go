@@ -43,11 +43,27 @@ func kernelsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	type row struct {
 		kernels.Build
 		Cached bool `json:"cached"`
+		// Rebuild says why a rebuild (tramp vm build) exists; it is in
+		// no suite.
+		Rebuild string `json:"rebuild,omitempty"`
 	}
 	rows := make([]row, 0, len(sel))
 	for _, b := range sel {
 		_, cerr := f.Cached(b.Name, b.Arch)
-		rows = append(rows, row{b, cerr == nil})
+		rows = append(rows, row{Build: b, Cached: cerr == nil})
+	}
+	for _, r := range kernels.Rebuilds {
+		if !slices.Contains(arches, r.Arch) || !(*kflag == "all" || matchesAny(r.Name, splitList(*kflag))) {
+			continue
+		}
+		b := kernels.Build{Name: r.Name, Arch: r.Arch, Package: "tramp vm build"}
+		for _, c := range cat {
+			if c.Name == r.Base && c.Arch == r.Arch {
+				b.Version, b.ABI, b.PkgVersion = c.Version, c.ABI, c.PkgVersion
+			}
+		}
+		_, cerr := f.Cached(r.Name, r.Arch)
+		rows = append(rows, row{Build: b, Cached: cerr == nil, Rebuild: r.Why})
 	}
 	if *asJSON {
 		out, _ := json.MarshalIndent(rows, "", "  ")
@@ -60,9 +76,13 @@ func kernelsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if r.Cached {
 			c = "yes"
 		}
-		fmt.Fprintf(stdout, "%-22s %-7s %-10s %-42s %-18s %s\n", r.Name, r.Arch, r.Version, r.Package, strings.Join(r.Suites, ","), c)
+		suites := strings.Join(r.Suites, ",")
+		if r.Rebuild != "" {
+			suites = "(rebuild)"
+		}
+		fmt.Fprintf(stdout, "%-22s %-7s %-10s %-42s %-18s %s\n", r.Name, r.Arch, r.Version, r.Package, suites, c)
 	}
-	fmt.Fprintf(stdout, "%d builds; fetch any with tramp vm fetch --kernel NAME, run the corpus with tramp vm check --kernel NAME\n", len(rows))
+	fmt.Fprintf(stdout, "%d builds; fetch any with tramp vm fetch --kernel NAME (a rebuild: tramp vm build --kernel NAME), run the corpus with tramp vm check --kernel NAME\n", len(rows))
 	return ExitOK
 }
 
