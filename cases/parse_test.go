@@ -178,7 +178,7 @@ func TestDefaultProfilesSkipUnsupportedKinds(t *testing.T) {
 	for _, p := range c.Profiles() {
 		names = append(names, p.Name)
 	}
-	if diff := cmp.Diff([]string{"debian-7.2.13", "debian-7.3.4", "linux-7.2.8", "debian-7.2.13+z196"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"debian-7.2.13", "debian-7.3.4", "linux-7.2.8", "debian-7.2.13+z196", "debian-7.3.4+z196"}, names); diff != "" {
 		t.Errorf("profiles for an fsession case (-want +got):\n%s", diff)
 	}
 }
@@ -199,7 +199,7 @@ func TestKernelAllKeepsUnsupportedKinds(t *testing.T) {
 			t.Errorf("AppliesTo(%s, %s) = false for kernel all", p.Name, a.Name)
 		}
 	}
-	if diff := cmp.Diff([]string{"debian-7.2.13", "debian-7.3.4", "linux-7.2.8", "debian-6.18.15", "debian-7.2.13+z196"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"debian-7.2.13", "debian-7.3.4", "linux-7.2.8", "debian-6.18.15", "debian-7.2.13+z196", "debian-7.3.4+z196"}, names); diff != "" {
 		t.Errorf("profiles for kernel all (-want +got):\n%s", diff)
 	}
 	if got := string(Format(c)); !strings.HasPrefix(got, "kernel all\n") {

@@ -99,6 +99,12 @@ var profiles = []*Profile{
 	{Name: "debian-7.2.13+z196", Version: "7.2.13", Fsession: true, TracingMulti: true, FuncMeta: true, SkipNOP: true,
 		X86JmpMode: true, X86WideArgSlots: true, MaxLinks: map[string]int{"s390x": 27}, JIT: map[string]bool{"s390x": true},
 		Arches: []string{"s390x"}, Live: true},
+	// Debian's 7.3.4 source with its 7.3 s390x config, built for z196 by
+	// trixie's gcc 14 (the pool serves no 7.3.4 s390x); its BTF states
+	// 27 slots.
+	{Name: "debian-7.3.4+z196", Version: "7.3.4", Fsession: true, TracingMulti: true, FuncMeta: true, SkipNOP: true,
+		X86JmpMode: true, X86WideArgSlots: true, RiscvTCCStack: true, MaxLinks: map[string]int{"s390x": 27}, JIT: map[string]bool{"s390x": true},
+		Arches: []string{"s390x"}, Live: true},
 }
 
 // DefaultProfile is the primary profile: the kernel in Debian sid.
