@@ -385,6 +385,20 @@ type aptSession struct {
 	opts []string
 }
 
+// debianMirror is the Debian mirror the machine's apt sources use
+// (f.EtcApt, default /etc/apt), with its signing key.
+func (f *Fetcher) debianMirror() (uri, signedBy string, err error) {
+	etc := f.EtcApt
+	if etc == "" {
+		etc = "/etc/apt"
+	}
+	srcs, err := LoadSources(etc)
+	if err != nil {
+		return "", "", err
+	}
+	return PickDebian(srcs)
+}
+
 func (f *Fetcher) session(ctx context.Context) (*aptSession, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -396,15 +410,7 @@ func (f *Fetcher) session(ctx context.Context) (*aptSession, error) {
 			return nil, fmt.Errorf("fetching kernels needs %s (a Debian machine's apt): %w", tool, err)
 		}
 	}
-	etc := f.EtcApt
-	if etc == "" {
-		etc = "/etc/apt"
-	}
-	srcs, err := LoadSources(etc)
-	if err != nil {
-		return nil, err
-	}
-	uri, signedBy, err := PickDebian(srcs)
+	uri, signedBy, err := f.debianMirror()
 	if err != nil {
 		return nil, err
 	}

@@ -342,10 +342,7 @@ func (f *Fetcher) Rebuild(ctx context.Context, r Rebuild, jobs int) (*Kernel, er
 	}
 	k := &Kernel{Profile: r.Name, Arch: r.Arch, Package: srcPkg, Version: base.PkgVersion, SHA256: sum, Size: size,
 		HasConfig: true, FetchedAt: time.Now().UTC().Truncate(time.Second), BuiltFrom: r.Base,
-		Toolchain: r.Toolchain, Compiler: strings.Trim(have["CONFIG_CC_VERSION_TEXT"], `"`)}
-	if r.ConfigFrom != "" {
-		k.ConfigFrom = r.ConfigFrom
-	}
+		ConfigFrom: r.ConfigFrom, Toolchain: r.Toolchain, Compiler: strings.Trim(have["CONFIG_CC_VERSION_TEXT"], `"`)}
 	meta, err := json.MarshalIndent(k, "", "  ")
 	if err != nil {
 		return nil, err

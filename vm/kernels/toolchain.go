@@ -64,18 +64,6 @@ func (f *Fetcher) toolchain(ctx context.Context, suite string) (*toolchain, erro
 	if have, err := os.ReadFile(filepath.Join(dir, toolchainReady)); err == nil && string(have) == want {
 		return tc, nil // made by another process meanwhile
 	}
-	etc := f.EtcApt
-	if etc == "" {
-		etc = "/etc/apt"
-	}
-	srcs, err := LoadSources(etc)
-	if err != nil {
-		return nil, err
-	}
-	uri, _, err := PickDebian(srcs)
-	if err != nil {
-		return nil, err
-	}
 	logPath := dir + ".log"
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -100,6 +88,10 @@ func (f *Fetcher) toolchain(ctx context.Context, suite string) (*toolchain, erro
 			return nil, err
 		}
 	} else {
+		uri, _, err := f.debianMirror()
+		if err != nil {
+			return nil, err
+		}
 		// A half-made directory from a run that died is made again.
 		if err := os.RemoveAll(dir); err != nil {
 			return nil, err
